@@ -1,0 +1,303 @@
+"""Fashion-MNIST data: find or download the IDX files, read them strictly, split, batch and augment.
+
+The images stay uint8 tensors on the training device; a batch is turned into float and augmented
+there, as a whole, so that no per-image Python code runs in the training loop.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+# Official gzip files and their sha256 (the same bytes on both mirrors). Debian's package
+# recompresses them, so local files are checked by structure (magic, shape), not by digest.
+FILES = {
+    "train_images": ("train-images-idx3-ubyte.gz", "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
+    "train_labels": ("train-labels-idx1-ubyte.gz", "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
+    "test_images": ("t10k-images-idx3-ubyte.gz", "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
+    "test_labels": ("t10k-labels-idx1-ubyte.gz", "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+}
+MIRRORS = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+)
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+EXPECTED_COUNT = {"train": 60_000, "test": 10_000}
+
+# Mean and std of the 60k training pixels in [0, 1]; the models normalise with them internally.
+PIXEL_MEAN, PIXEL_STD = 0.2860, 0.3530
+
+
+class DataError(RuntimeError):
+    """The data set cannot be found, downloaded or read."""
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fmnist"
+
+
+def read_idx(path: str | Path, expected_magic: int, expected_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read one IDX file (gzip or raw) into a uint8 array, checking magic number, shape and length."""
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:  # a cut or corrupt gzip stream
+        raise DataError(f"{path}: cannot read the file ({e}); it is corrupt or truncated, delete it and fetch it again") from e
+    if len(raw) < 4:
+        raise DataError(f"{path}: {len(raw)} bytes is too short for an IDX header")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != expected_magic:
+        raise DataError(f"{path}: magic number {magic}, expected {expected_magic} "
+                        f"({'images' if expected_magic == IMAGE_MAGIC else 'labels'} file)")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated header, {len(raw)} bytes for {ndim} dimensions")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if expected_shape is not None and shape != expected_shape:
+        raise DataError(f"{path}: shape {shape}, expected {expected_shape}")
+    expected_len = header + int(np.prod(shape))
+    if len(raw) != expected_len:
+        what = "truncated" if len(raw) < expected_len else "has trailing bytes"
+        raise DataError(f"{path}: {what}: {len(raw)} bytes, expected {expected_len} for shape {shape}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _has_all_files(folder: Path) -> bool:
+    return all((folder / name).is_file() for name, _ in FILES.values())
+
+
+def download(dest: Path, mirrors: tuple[str, ...] = MIRRORS, timeout_s: float = 60) -> Path:
+    """Download the four files into dest, verifying each sha256; a file is moved in only once verified."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, expected in FILES.values():
+        target = dest / name
+        if target.is_file() and sha256(target) == expected:
+            continue
+        errors = []
+        for mirror in mirrors:
+            url = mirror + name
+            fd, tmp = tempfile.mkstemp(dir=dest, suffix=".tmp")
+            try:
+                log.info("downloading %s", url)
+                with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                    shutil.copyfileobj(resp, out)
+                got = sha256(Path(tmp))
+                if got != expected:
+                    raise DataError(f"sha256 mismatch for {url}: got {got}, expected {expected}")
+                os.replace(tmp, target)
+                break
+            except (OSError, DataError) as e:
+                errors.append(f"{url}: {e}")
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            raise DataError(f"could not download {name}:\n  " + "\n  ".join(errors))
+    return dest
+
+
+def find_data_dir(data_dir: str | Path | None = None, allow_download: bool = True) -> Path:
+    """The first folder holding all four files: --data-dir, $FMNIST_DATA_DIR, the cache, Debian's package.
+
+    Where none does, download into the cache; where that fails, say every way to get the data.
+    """
+    candidates = [Path(p) for p in (data_dir, os.environ.get("FMNIST_DATA_DIR")) if p]
+    candidates += [cache_dir(), DEBIAN_DIR]
+    for folder in candidates:
+        if _has_all_files(folder):
+            return folder
+    if data_dir is not None:
+        raise DataError(f"--data-dir {data_dir} does not hold the four Fashion-MNIST files "
+                        f"({', '.join(n for n, _ in FILES.values())})")
+    problem = "downloads are turned off"
+    if allow_download:
+        try:
+            return download(cache_dir())
+        except DataError as e:
+            problem = str(e)
+    raise DataError(
+        "Fashion-MNIST was not found. Looked in: " + ", ".join(map(str, candidates)) + ".\n"
+        f"Download failed: {problem}\n"
+        "Get the data one of these ways:\n"
+        "  - Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist\n"
+        f"  - download the four .gz files from {MIRRORS[0]} into a folder and pass --data-dir or set FMNIST_DATA_DIR\n"
+        f"  - allow network access so they are downloaded into {cache_dir()}"
+    )
+
+
+@dataclass
+class RawData:
+    train_images: np.ndarray  # (60000, 28, 28) uint8
+    train_labels: np.ndarray  # (60000,) uint8
+    test_images: np.ndarray  # (10000, 28, 28) uint8
+    test_labels: np.ndarray  # (10000,) uint8
+
+
+def load_raw(data_dir: str | Path | None = None, allow_download: bool = True) -> RawData:
+    folder = find_data_dir(data_dir, allow_download)
+    arrays = {}
+    for key, (name, _) in FILES.items():
+        split = key.split("_")[0]
+        n = EXPECTED_COUNT[split]
+        if key.endswith("images"):
+            arrays[key] = read_idx(folder / name, IMAGE_MAGIC, (n, 28, 28))
+        else:
+            arrays[key] = read_idx(folder / name, LABEL_MAGIC, (n,))
+            if arrays[key].max() > 9:
+                raise DataError(f"{folder / name}: label {arrays[key].max()} is outside 0-9")
+    log.info("Fashion-MNIST read from %s", folder)
+    return RawData(**arrays)
+
+
+def stratified_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a seeded split in which every class keeps its share in both parts."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(labels))
+    train_idx, val_idx = train_test_split(idx, test_size=val_size, stratify=labels, random_state=seed)
+    return np.sort(train_idx), np.sort(val_idx)
+
+
+def _stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    if n >= len(labels):
+        return np.arange(len(labels))
+    return stratified_split(labels, n, seed)[1]
+
+
+@dataclass
+class Split:
+    images: torch.Tensor  # (N, 28, 28) uint8, on the training device
+    labels: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class Splits:
+    train: Split
+    val: Split
+    test: Split  # only for the final report: never used to choose anything
+
+
+def load_splits(data_dir=None, val_size: int = 6000, seed: int = 0, limit: int | None = None,
+                device: str | torch.device = "cpu", allow_download: bool = True) -> Splits:
+    """Train/val from the 60k training images (stratified, seeded); test untouched.
+
+    `limit` keeps a stratified subset of `limit` training images and at most `limit` validation
+    and test images, for quick runs.
+    """
+    raw = load_raw(data_dir, allow_download)
+    train_idx, val_idx = stratified_split(raw.train_labels, val_size, seed)
+    test_idx = np.arange(len(raw.test_labels))
+    if limit is not None:
+        train_idx = train_idx[_stratified_subset(raw.train_labels[train_idx], limit, seed)]
+        val_idx = val_idx[_stratified_subset(raw.train_labels[val_idx], limit, seed)]
+        test_idx = _stratified_subset(raw.test_labels, limit, seed)
+
+    def make(images, labels, idx):
+        return Split(torch.from_numpy(images[idx].copy()).to(device),
+                     torch.from_numpy(labels[idx].astype(np.int64)).to(device))
+
+    return Splits(make(raw.train_images, raw.train_labels, train_idx),
+                  make(raw.train_images, raw.train_labels, val_idx),
+                  make(raw.test_images, raw.test_labels, test_idx))
+
+
+@dataclass
+class AugmentConfig:
+    shift_px: int = 2  # pad by this many pixels, then crop 28x28 at a random offset; 0 turns it off
+    hflip: bool = True
+    erase_p: float = 0.0  # chance of one random rectangle set to zero per image; 0 turns it off
+    erase_max_frac: float = 0.25  # largest side of the rectangle, as a fraction of 28
+
+
+def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
+    """(B, 28, 28) uint8 -> (B, 1, 28, 28) float in [0, 1]."""
+    return images_uint8.unsqueeze(1).float().div_(255.0)
+
+
+def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Batched augmentation of (B, 1, H, W) images in [0, 1], on x's device, drawn from gen."""
+    b, _, h, w = x.shape
+    dev = x.device
+    if cfg.shift_px > 0:
+        p = cfg.shift_px
+        padded = torch.nn.functional.pad(x, (p, p, p, p))
+        dy = torch.randint(0, 2 * p + 1, (b,), device=dev, generator=gen)
+        dx = torch.randint(0, 2 * p + 1, (b,), device=dev, generator=gen)
+        rows = (dy[:, None] + torch.arange(h, device=dev))[:, :, None]  # (B, H, 1)
+        cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, :]  # (B, 1, W)
+        x = padded[torch.arange(b, device=dev)[:, None, None], 0, rows, cols].unsqueeze(1)
+    if cfg.hflip:
+        flip = torch.rand(b, device=dev, generator=gen) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    if cfg.erase_p > 0:
+        max_side = max(1, int(round(cfg.erase_max_frac * h)))
+        eh = torch.randint(1, max_side + 1, (b,), device=dev, generator=gen)
+        ew = torch.randint(1, max_side + 1, (b,), device=dev, generator=gen)
+        y0 = (torch.rand(b, device=dev, generator=gen) * (h - eh + 1)).long()
+        x0 = (torch.rand(b, device=dev, generator=gen) * (w - ew + 1)).long()
+        ys = torch.arange(h, device=dev)[None, :, None]
+        xs = torch.arange(w, device=dev)[None, None, :]
+        box = ((ys >= y0[:, None, None]) & (ys < (y0 + eh)[:, None, None])
+               & (xs >= x0[:, None, None]) & (xs < (x0 + ew)[:, None, None]))
+        apply = torch.rand(b, device=dev, generator=gen) < cfg.erase_p
+        x = x.masked_fill((box & apply[:, None, None])[:, None], 0.0)
+    return x
+
+
+class DeviceLoader:
+    """Batches from tensors already on the device; each epoch's order and augmentation come from
+    a generator seeded by (seed, epoch), so a resumed run sees exactly the batches it would have."""
+
+    def __init__(self, split: Split, batch_size: int, shuffle: bool = False,
+                 augment_cfg: AugmentConfig | None = None, seed: int = 0, drop_last: bool = False):
+        self.split, self.batch_size, self.shuffle = split, batch_size, shuffle
+        self.augment_cfg, self.seed, self.drop_last = augment_cfg, seed, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = len(self.split)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        dev = self.split.images.device
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(self.seed * 1_000_003 + self.epoch)
+        n = len(self.split)
+        order = torch.randperm(n, device=dev, generator=gen) if self.shuffle else torch.arange(n, device=dev)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            x = to_float(self.split.images[idx])
+            if self.augment_cfg is not None:
+                x = augment(x, self.augment_cfg, gen)
+            yield x, self.split.labels[idx]

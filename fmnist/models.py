@@ -1,0 +1,184 @@
+"""The model registry. Every model takes (B, 1, 28, 28) pixels in [0, 1], normalises them itself,
+returns (B, 10) logits, and names the layer Grad-CAM should use in `gradcam_layer`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import NUM_CLASSES
+from .data import PIXEL_MEAN, PIXEL_STD
+
+log = logging.getLogger(__name__)
+
+
+class Normalize(nn.Module):
+    def __init__(self, mean: float, std: float):
+        super().__init__()
+        self.mean, self.std = float(mean), float(std)
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+
+class FashionModel(nn.Module):
+    """Base: `features` ends at the Grad-CAM layer's output; `head` turns it into logits."""
+
+    gradcam_layer: str = "features"
+
+    def __init__(self, mean: float = PIXEL_MEAN, std: float = PIXEL_STD):
+        super().__init__()
+        self.normalize = Normalize(mean, std)
+
+    def forward(self, x):
+        return self.head(self.features(self.normalize(x)))
+
+
+class MLP(FashionModel):
+    """Seed 001's ANN: Flatten -> 128 -> 64 -> 10 (109,386 parameters).
+
+    It has no spatial map, so its Grad-CAM layer is the input itself (an identity), where the map is
+    the gradient-weighted image."""
+
+    gradcam_layer = "features"
+
+    def __init__(self, hidden=(128, 64), dropout: float = 0.0, **norm):
+        super().__init__(**norm)
+        self.features = nn.Identity()  # (B, 1, 28, 28)
+        layers, width = [nn.Flatten()], 28 * 28
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            width = h
+        self.head = nn.Sequential(*layers, nn.Linear(width, NUM_CLASSES))
+
+
+class BasicCNN(FashionModel):
+    """Seed 003's model: Conv(32, 3x3) -> MaxPool -> Dense(32) -> 10, with dropout (173,738 parameters)."""
+
+    def __init__(self, channels: int = 32, hidden: int = 32, dropout: float = 0.3, **norm):
+        super().__init__(**norm)
+        self.features = nn.Sequential(nn.Conv2d(1, channels, 3), nn.ReLU(inplace=True))  # (B, 32, 26, 26)
+        self.head = nn.Sequential(
+            nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(dropout),
+            nn.Linear(channels * 13 * 13, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(hidden, NUM_CLASSES),
+        )
+
+
+def _conv_bn(cin, cout, k):
+    # Keras-style "same" padding, the extra pixel of an even kernel going to the bottom/right
+    pad = nn.ZeroPad2d(((k - 1) // 2, k // 2, (k - 1) // 2, k // 2))
+    return [pad, nn.Conv2d(cin, cout, k, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class DeepCNN(FashionModel):
+    """Seed 004's model: Conv 32 (4x4) / 64 / 128 with BatchNorm, Dense 128 + BatchNorm + Dropout 0.35."""
+
+    def __init__(self, widths=(32, 64, 128), hidden: int = 128, dropout: float = 0.35, **norm):
+        super().__init__(**norm)
+        a, b, c = widths
+        self.features = nn.Sequential(
+            *_conv_bn(1, a, 4), nn.MaxPool2d(2),
+            *_conv_bn(a, b, 3), nn.MaxPool2d(2),
+            *_conv_bn(b, c, 3),
+        )  # (B, 128, 7, 7)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(c * 7 * 7, hidden, bias=False), nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, NUM_CLASSES),
+        )
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x), inplace=True)
+
+
+class ResNet(FashionModel):
+    """A small pre-activation-free ResNet for 28x28: stem, three stages (28, 14, 7 px), global pool."""
+
+    def __init__(self, widths=(32, 64, 128), blocks=(2, 2, 2), dropout: float = 0.0, **norm):
+        super().__init__(**norm)
+        layers = [nn.Conv2d(1, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
+        cin = widths[0]
+        for i, (w, n) in enumerate(zip(widths, blocks)):
+            for j in range(n):
+                layers.append(BasicBlock(cin, w, 2 if (i > 0 and j == 0) else 1))
+                cin = w
+        self.features = nn.Sequential(*layers)  # (B, widths[-1], 7, 7)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(cin, NUM_CLASSES))
+
+
+class MobileNet(FashionModel):
+    """A timm MobileNetV3 with one input channel; the 28x28 input is upsampled to `img_size` inside
+    the model so that the last feature map is larger than 1x1 (the network downsamples by 32).
+
+    `pretrained` is where the starting weights come from: None (random init), "hub" (timm's ImageNet
+    weights from the Hugging Face Hub) or the path of a local weights file. It is not a model
+    argument that the checkpoint stores: a rebuilt model gets its weights from the checkpoint.
+    """
+
+    gradcam_layer = "body.blocks.5"  # reset below to the last block before pooling
+
+    def __init__(self, variant: str = "mobilenetv3_small_100", img_size: int = 64,
+                 pretrained: str | None = None, **norm):
+        super().__init__(**norm)
+        import timm
+
+        if img_size < 64:
+            raise ValueError(f"img_size {img_size} gives a 1x1 last feature map; use 64 or more")
+        self.img_size = img_size
+        kwargs = dict(in_chans=1, num_classes=NUM_CLASSES)
+        if pretrained == "hub":
+            kwargs.update(pretrained=True)
+        elif pretrained:
+            if not Path(pretrained).is_file():
+                raise FileNotFoundError(f"pretrained weights file {pretrained} does not exist")
+            kwargs.update(pretrained=True, pretrained_cfg_overlay=dict(file=str(pretrained)))
+        self.body = timm.create_model(variant, **kwargs)
+        # the last block before pooling: MobileNetV3's conv_head runs after global pooling
+        self.gradcam_layer = f"body.blocks.{len(self.body.blocks) - 1}"
+
+    def features(self, x):
+        x = F.interpolate(x, size=(self.img_size, self.img_size), mode="bilinear", align_corners=False)
+        return self.body.forward_features(x)
+
+    def head(self, feats):
+        return self.body.forward_head(feats)
+
+
+# name -> (constructor, default training settings for this model)
+REGISTRY: dict[str, tuple[Callable[..., FashionModel], dict]] = {
+    "mlp": (MLP, dict(epochs=20, lr=2e-3)),
+    "basic_cnn": (BasicCNN, dict(epochs=20, lr=2e-3)),
+    "deep_cnn": (DeepCNN, dict(epochs=20, lr=2e-3)),
+    "resnet": (ResNet, dict(epochs=30, lr=3e-3)),
+    "mobilenet": (MobileNet, dict(epochs=15, lr=2e-3)),
+}
+MODEL_NAMES = tuple(REGISTRY)
+
+
+def build_model(name: str, **kwargs) -> FashionModel:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
+    return REGISTRY[name][0](**kwargs)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

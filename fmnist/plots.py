@@ -1,0 +1,93 @@
+"""PNG figures for a trained model: confusion matrix, training curves, misclassified and random test images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from . import CLASS_NAMES  # noqa: E402
+
+SHORT = [n.split("/")[0] for n in CLASS_NAMES]
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def confusion_matrix(cm: list[list[int]], path: Path, title: str = "") -> Path:
+    cm = np.asarray(cm)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(10), SHORT, rotation=45, ha="right")
+    ax.set_yticks(range(10), SHORT)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "Confusion matrix (test set)")
+    for i in range(10):
+        for j in range(10):
+            ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=8,
+                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+    return _save(fig, path)
+
+
+def training_curves(history: list[dict], path: Path, title: str = "") -> Path:
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, [h["train_loss"] for h in history], label="train")
+    ax1.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    ax2.plot(epochs, [h["train_acc"] for h in history], label="train (augmented)")
+    ax2.plot(epochs, [h["val_acc"] for h in history], label="validation")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("accuracy")
+    ax2.legend()
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def image_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, path: Path, title: str,
+               cols: int = 8) -> Path:
+    """Images (N, 28, 28) uint8 with 'P: predicted / T: true' captions, wrong ones in red."""
+    n = len(images)
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.4, rows * 1.6))
+    for ax in np.atleast_1d(axes).ravel():
+        ax.axis("off")
+    for ax, img, t, p in zip(np.atleast_1d(axes).ravel(), images, true, pred):
+        ax.imshow(img, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"P: {SHORT[p]}\nT: {SHORT[t]}", fontsize=7, color="black" if p == t else "red")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def write_all(folder: Path, metrics: dict, history: list[dict], images: np.ndarray, labels: np.ndarray,
+              preds: np.ndarray, name: str, seed: int = 0) -> list[str]:
+    """Write the four standard figures into folder; return their file names."""
+    rng = np.random.default_rng(seed)
+    wrong = np.flatnonzero(preds != labels)
+    wrong = rng.choice(wrong, size=min(32, len(wrong)), replace=False) if len(wrong) else wrong
+    sample = rng.choice(len(labels), size=min(32, len(labels)), replace=False)
+    acc = metrics["accuracy"] * 100
+    paths = [
+        confusion_matrix(metrics["confusion_matrix"], folder / "confusion_matrix.png",
+                         f"{name}: confusion matrix, test accuracy {acc:.2f} %"),
+        image_grid(images[wrong], labels[wrong], preds[wrong], folder / "misclassified.png",
+                   f"{name}: misclassified test images (P: predicted, T: true)"),
+        image_grid(images[sample], labels[sample], preds[sample], folder / "inference_grid.png",
+                   f"{name}: random test images"),
+    ]
+    if history:
+        paths.append(training_curves(history, folder / "curves.png", f"{name}: training curves"))
+    return [p.name for p in paths]
