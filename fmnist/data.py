@@ -126,14 +126,15 @@ def find_data_dir(data_dir: str | Path | None = None, allow_download: bool = Tru
 
     Where none does, download into the cache; where that fails, say every way to get the data.
     """
-    candidates = [Path(p) for p in (data_dir, os.environ.get("FMNIST_DATA_DIR")) if p]
-    candidates += [cache_dir(), DEBIAN_DIR]
+    if data_dir is not None:  # an explicit folder is used as given, never silently replaced
+        if _has_all_files(Path(data_dir)):
+            return Path(data_dir)
+        raise DataError(f"--data-dir {data_dir} does not hold the four Fashion-MNIST files "
+                        f"({', '.join(n for n, _ in FILES.values())})")
+    candidates = [Path(p) for p in (os.environ.get("FMNIST_DATA_DIR"),) if p] + [cache_dir(), DEBIAN_DIR]
     for folder in candidates:
         if _has_all_files(folder):
             return folder
-    if data_dir is not None:
-        raise DataError(f"--data-dir {data_dir} does not hold the four Fashion-MNIST files "
-                        f"({', '.join(n for n, _ in FILES.values())})")
     problem = "downloads are turned off"
     if allow_download:
         try:

@@ -1,0 +1,43 @@
+import gzip
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fmnist.data import DEBIAN_DIR, FILES  # noqa: E402
+
+
+def write_idx(path: Path, array: np.ndarray, magic: int | None = None, compress: bool = True) -> Path:
+    """Write a uint8 array as an IDX file, the format of the Fashion-MNIST files."""
+    array = np.asarray(array, dtype=np.uint8)
+    magic = magic if magic is not None else (0x0800 | array.ndim)
+    header = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape)
+    data = header + array.tobytes()
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def real_data_dir() -> Path | None:
+    return DEBIAN_DIR if all((DEBIAN_DIR / n).is_file() for n, _ in FILES.values()) else None
+
+
+needs_real_data = pytest.mark.skipif(real_data_dir() is None,
+                                     reason="Debian's dataset-fashion-mnist is not installed")
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    """A folder with four hand-made IDX files of the real names (60 train and 20 test images)."""
+    rng = np.random.default_rng(0)
+    for key, (name, _) in FILES.items():
+        n = 60 if key.startswith("train") else 20
+        if key.endswith("images"):
+            write_idx(tmp_path / name, rng.integers(0, 256, (n, 28, 28)))
+        else:
+            write_idx(tmp_path / name, np.arange(n) % 10)
+    return tmp_path

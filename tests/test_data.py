@@ -1,0 +1,180 @@
+import gzip
+import hashlib
+import http.server
+import threading
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import needs_real_data, real_data_dir, write_idx
+from fmnist import data
+from fmnist.data import AugmentConfig, DataError, DeviceLoader, Split, augment, read_idx, stratified_split
+
+
+def test_read_idx_hand_made_gzip_and_raw(tmp_path):
+    images = np.arange(3 * 28 * 28).reshape(3, 28, 28) % 256
+    for compress in (True, False):
+        path = write_idx(tmp_path / f"x{compress}.gz" if compress else tmp_path / "x.idx", images, compress=compress)
+        out = read_idx(path, data.IMAGE_MAGIC, (3, 28, 28))
+        assert out.dtype == np.uint8 and np.array_equal(out, images)
+
+
+def test_wrong_magic_names_file_and_expectation(tmp_path):
+    path = write_idx(tmp_path / "labels.gz", np.arange(10))  # a labels file (magic 2049)
+    with pytest.raises(DataError, match=r"labels\.gz.*magic number 2049, expected 2051"):
+        read_idx(path, data.IMAGE_MAGIC)
+
+
+def test_truncated_file_is_a_clear_error(tmp_path):
+    path = write_idx(tmp_path / "img.gz", np.zeros((4, 28, 28)))
+    raw = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(raw[:-100]))
+    with pytest.raises(DataError, match=r"img\.gz: truncated: .* expected 3152"):
+        read_idx(path, data.IMAGE_MAGIC)
+
+
+def test_corrupt_gzip_is_a_clear_error(tmp_path):
+    path = write_idx(tmp_path / "img.gz", np.zeros((4, 28, 28)))
+    path.write_bytes(path.read_bytes()[:30])  # a download cut short
+    with pytest.raises(DataError, match=r"img\.gz: cannot read .*corrupt or truncated"):
+        read_idx(path, data.IMAGE_MAGIC)
+
+
+def test_wrong_shape_is_a_clear_error(tmp_path):
+    path = write_idx(tmp_path / "img.gz", np.zeros((4, 28, 27)))
+    with pytest.raises(DataError, match=r"shape \(4, 28, 27\), expected \(4, 28, 28\)"):
+        read_idx(path, data.IMAGE_MAGIC, (4, 28, 28))
+
+
+@needs_real_data
+def test_real_files():
+    raw = data.load_raw(real_data_dir(), allow_download=False)
+    assert raw.train_images.shape == (60000, 28, 28) and raw.test_images.shape == (10000, 28, 28)
+    assert np.array_equal(np.bincount(raw.train_labels), [6000] * 10)
+    assert np.array_equal(np.bincount(raw.test_labels), [1000] * 10)
+    assert raw.train_images.max() == 255 and raw.train_images.min() == 0
+    # the normalisation constants the models use are the training pixels' statistics
+    pixels = raw.train_images / 255.0
+    assert abs(pixels.mean() - data.PIXEL_MEAN) < 1e-3 and abs(pixels.std() - data.PIXEL_STD) < 1e-3
+
+
+def test_search_order(tmp_path, tiny_dataset, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setattr(data, "DEBIAN_DIR", empty)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("FMNIST_DATA_DIR", str(tiny_dataset))
+    assert data.find_data_dir(allow_download=False) == tiny_dataset
+    with pytest.raises(DataError, match="--data-dir .* does not hold"):
+        data.find_data_dir(empty, allow_download=False)
+    monkeypatch.delenv("FMNIST_DATA_DIR")
+    monkeypatch.setattr(data, "DEBIAN_DIR", tiny_dataset)
+    assert data.find_data_dir(allow_download=False) == tiny_dataset
+
+
+def test_missing_data_error_names_the_ways(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("FMNIST_DATA_DIR", raising=False)
+    monkeypatch.setattr(data, "MIRRORS", ("http://127.0.0.1:9/",))  # nothing listens on port 9
+    with pytest.raises(DataError) as e:
+        data.find_data_dir()
+    msg = str(e.value)
+    assert "apt-get install dataset-fashion-mnist" in msg and "--data-dir" in msg and "FMNIST_DATA_DIR" in msg
+
+
+@pytest.fixture
+def mirror(tiny_dataset):
+    """A real HTTP server on loopback serving the hand-made files, like an official mirror."""
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tiny_dataset))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield tiny_dataset, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def test_download_verifies_sha256(tmp_path, mirror, monkeypatch):
+    folder, url = mirror
+    digests = {k: (n, hashlib.sha256((folder / n).read_bytes()).hexdigest()) for k, (n, _) in data.FILES.items()}
+    monkeypatch.setattr(data, "FILES", digests)
+    dest = data.download(tmp_path / "dl", mirrors=("http://127.0.0.1:9/", url))  # the first mirror is down
+    for name, _ in digests.values():
+        assert (dest / name).read_bytes() == (folder / name).read_bytes()
+
+
+def test_download_refuses_a_wrong_checksum(tmp_path, mirror):
+    _, url = mirror  # serves files whose digests are not the official ones
+    with pytest.raises(DataError, match="sha256 mismatch"):
+        data.download(tmp_path / "dl", mirrors=(url,))
+    assert not any((tmp_path / "dl").iterdir())  # nothing unverified is left behind
+
+
+def test_split_is_stratified_and_reproducible():
+    labels = np.repeat(np.arange(10), 600)
+    tr, va = stratified_split(labels, 600, seed=3)
+    assert np.array_equal(np.bincount(labels[va]), [60] * 10)
+    assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == len(labels)
+    tr2, va2 = stratified_split(labels, 600, seed=3)
+    assert np.array_equal(va, va2) and np.array_equal(tr, tr2)
+    assert not np.array_equal(va, stratified_split(labels, 600, seed=4)[1])
+
+
+@needs_real_data
+def test_load_splits_real():
+    s = data.load_splits(real_data_dir(), val_size=6000, seed=0, allow_download=False)
+    assert (len(s.train), len(s.val), len(s.test)) == (54000, 6000, 10000)
+    assert torch.equal(torch.bincount(s.val.labels), torch.full((10,), 600))
+
+
+def _gen(seed=0):
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def test_augment_keeps_shape_and_range_and_moves_pixels():
+    x = torch.rand(64, 1, 28, 28)
+    y = augment(x, AugmentConfig(shift_px=2, hflip=True, erase_p=0.5), _gen())
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert y.min() >= 0 and y.max() <= 1
+    moved = (y != x).flatten(1).any(1)
+    assert moved.float().mean() > 0.8
+
+
+def test_shift_is_a_translation():
+    x = torch.zeros(32, 1, 28, 28)
+    x[:, :, 10:18, 10:18] = torch.rand(32, 1, 8, 8) + 0.1  # an item away from the border
+    y = augment(x, AugmentConfig(shift_px=2, hflip=False), _gen())
+    assert torch.allclose(y.sum((1, 2, 3)), x.sum((1, 2, 3)))  # nothing lost, only moved
+    ys, xs = [], []
+    for img in y[:, 0]:
+        nz = img.nonzero()
+        ys.append(nz[:, 0].min().item() - 10)
+        xs.append(nz[:, 1].min().item() - 10)
+    assert set(ys) <= set(range(-2, 3)) and len(set(ys)) > 1 and len(set(xs)) > 1
+
+
+def test_flip_and_erase_each_switchable():
+    x = torch.rand(16, 1, 28, 28)
+    flipped = augment(x, AugmentConfig(shift_px=0, hflip=True), _gen())
+    assert all(torch.equal(f, o) or torch.equal(f, o.flip(-1)) for f, o in zip(flipped, x))
+    assert not torch.equal(flipped, x)
+    erased = augment(x, AugmentConfig(shift_px=0, hflip=False, erase_p=1.0), _gen())
+    assert ((erased == 0) & (x != 0)).flatten(1).any(1).all()
+    assert torch.equal(augment(x, AugmentConfig(shift_px=0, hflip=False, erase_p=0.0), _gen()), x)
+
+
+def test_loader_covers_each_image_once_per_epoch_and_replays_by_epoch():
+    split = Split(torch.arange(100, dtype=torch.uint8).view(100, 1, 1).expand(100, 28, 28).contiguous(),
+                  torch.arange(100) % 10)
+    loader = DeviceLoader(split, batch_size=32, shuffle=True, seed=1)
+
+    def order(epoch):
+        loader.set_epoch(epoch)
+        return torch.cat([(x[:, 0, 0, 0] * 255).round().long() for x, _ in loader])
+
+    assert sorted(order(1).tolist()) == list(range(100))
+    assert torch.equal(order(1), order(1)) and not torch.equal(order(1), order(2))
