@@ -58,14 +58,17 @@ class MLP(FashionModel):
 
 
 class BasicCNN(FashionModel):
-    """Seed 003's model: Conv(32, 3x3) -> MaxPool -> Dense(32) -> 10, with dropout (173,738 parameters)."""
+    """Seed 003's model: Conv(32, 3x3) -> MaxPool -> Dense(32) -> 10, with dropout (173,738 parameters).
 
-    def __init__(self, channels: int = 32, hidden: int = 32, dropout: float = 0.3, **norm):
+    One dropout, on the pooled features: a second one on the 32-unit layer starved this small model
+    (87 % validation accuracy at epoch 9 of a first run)."""
+
+    def __init__(self, channels: int = 32, hidden: int = 32, dropout: float = 0.25, **norm):
         super().__init__(**norm)
         self.features = nn.Sequential(nn.Conv2d(1, channels, 3), nn.ReLU(inplace=True))  # (B, 32, 26, 26)
         self.head = nn.Sequential(
             nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(dropout),
-            nn.Linear(channels * 13 * 13, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(channels * 13 * 13, hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, NUM_CLASSES),
         )
 
