@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import json
 import logging
+import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,21 @@ class TrainConfig:
 
     def augment(self) -> AugmentConfig:
         return AugmentConfig(shift_px=self.shift_px, hflip=self.hflip, erase_p=self.erase_p)
+
+
+def hardware(dev: torch.device) -> str:
+    """What a run ran on, for configs and model cards: the GPU's name, or the CPU model and threads."""
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {cpu}, {torch.get_num_threads()} threads"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -280,7 +296,7 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev) -> dict
                                     "split: 95 % of real validation items score above it"},
         "seed": cfg.seed,
         "parameters": count_parameters(model),
-        "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
+        "device": hardware(dev),
         "train_config": train_cfg,
     })
 
