@@ -151,16 +151,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _merge_results(out / "results.json", rows)
     print("\nResults (test set, temperature-calibrated probabilities):\n" + format_table(rows, RESULT_COLUMNS))
+    from fmnist.hub import write_model_card
+
+    print(f"model card: {write_model_card(out, ns.repo_id)}")
     if ns.push:
         return push(out, ns.repo_id)
     return 0
 
 
 def push(folder: Path, repo_id: str | None) -> int:
-    from fmnist.hub import PushError, push_to_hub
+    from fmnist.hub import CARD_NAME, CheckpointError, PushError, push_to_hub, write_model_card
 
     try:
+        if not (folder / CARD_NAME).is_file():
+            write_model_card(folder, repo_id)
         url = push_to_hub(folder, repo_id)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
     except PushError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3

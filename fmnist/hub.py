@@ -7,6 +7,7 @@ safetensors, `config.json`, `metrics.json`, plots); `push_to_hub` uploads such f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -141,3 +142,234 @@ def load_folder(folder: str | Path, device: str | torch.device = "cpu") -> tuple
         raise CheckpointError(f"{weights} does not fit the {arch} architecture in {CONFIG_NAME}: {first}") from e
     model.float().to(device).eval()
     return model, config
+
+
+# ---------------------------------------------------------------------------------------------------
+# The Hub: one model repo holds every model, each in its own subfolder, and a model card at its root.
+
+DEFAULT_REPO_ENV = "FMNIST_HUB_REPO"
+CARD_NAME = "README.md"
+UPLOAD_SUFFIXES = (".safetensors", ".json", ".png", ".md")
+DATASET_ID = "zalando-datasets/fashion_mnist"
+
+
+class PushError(RuntimeError):
+    """The upload did not happen; the local folder is untouched and the push can be retried."""
+
+
+def _require_hub():
+    try:
+        import huggingface_hub
+    except ImportError as e:  # pragma: no cover - it is in requirements.txt
+        raise ImportError("fmnist's Hub features need huggingface_hub: pip install huggingface_hub") from e
+    return huggingface_hub
+
+
+def model_folders(root: str | Path) -> list[Path]:
+    """The subfolders of root that hold a checkpoint, best test accuracy first."""
+    root = Path(root)
+    found = [p for p in sorted(root.iterdir()) if (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file()] \
+        if root.is_dir() else []
+
+    def acc(p):
+        m = p / METRICS_NAME
+        return json.loads(m.read_text())["test"]["accuracy"] if m.is_file() else -1.0
+
+    return sorted(found, key=acc, reverse=True)
+
+
+def upload_plan(root: str | Path) -> list[tuple[str, Path]]:
+    """(path in repo, local path) for every file a push sends: the card and each model's folder, no
+    training state, temporary or pickled files."""
+    root = Path(root)
+    plan = [(CARD_NAME, root / CARD_NAME)] if (root / CARD_NAME).is_file() else []
+    for folder in model_folders(root):
+        for f in sorted(folder.iterdir()):
+            if f.is_file() and f.suffix in UPLOAD_SUFFIXES and not f.name.endswith(".tmp"):
+                plan.append((f"{folder.name}/{f.name}", f))
+    for extra in ("results.json", "baselines.json"):
+        if (root / extra).is_file():
+            plan.append((extra, root / extra))
+    return plan
+
+
+def push_to_hub(root: str | Path, repo_id: str | None = None, token: str | None = None, api=None,
+                private: bool = False, commit_message: str = "Upload fmnist checkpoints") -> str:
+    """Upload the checkpoints folder (as save_pretrained and write_model_card left it) in one commit.
+
+    The token comes from the argument, $HF_TOKEN or `hf auth login`, and appears in no message.
+    Returns the repo URL. Raises PushError, leaving every local file as it was."""
+    hf = _require_hub()
+    root = Path(root)
+    repo_id = repo_id or os.environ.get(DEFAULT_REPO_ENV)
+    if not repo_id:
+        raise PushError(f"no repo id: pass --repo-id USER/NAME or set {DEFAULT_REPO_ENV}")
+    plan = upload_plan(root)
+    if not any(path.endswith(WEIGHTS_NAME) for path, _ in plan):
+        raise PushError(f"{root} holds no checkpoint to push (train first, or point --out at one)")
+    token = token or hf.get_token()
+    if not token:
+        raise PushError("no Hugging Face token: set HF_TOKEN or run `hf auth login`, then push again "
+                        "(python train.py --push-only)")
+    api = api or hf.HfApi(token=token)
+
+    def scrub(e: Exception) -> str:
+        return f"{type(e).__name__}: {e}".replace(token, "***")
+
+    try:
+        url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        ops = [hf.CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(local)) for path, local in plan]
+        api.create_commit(repo_id, ops, commit_message=commit_message, repo_type="model")
+    except Exception as e:  # httpx errors, HfHubHTTPError, OSError: all end the same way for a user
+        raise PushError(f"pushing {root} to {repo_id} failed ({scrub(e)}); nothing local was changed, "
+                        "retry with: python train.py --push-only --repo-id " + repo_id) from None
+    log.info("pushed %d files to %s in one commit", len(plan), repo_id)
+    return str(url)
+
+
+def load_pretrained(source: str | Path, model_name: str, device: str | torch.device = "cpu",
+                    revision: str | None = None) -> tuple[FashionModel, dict]:
+    """Load `model_name` from a local checkpoints folder or a Hub repo id (through snapshot_download,
+    which honours HF_HUB_OFFLINE and the local cache)."""
+    local = Path(source)
+    if local.is_dir():
+        return load_folder(local / model_name, device)
+    hf = _require_hub()
+    try:
+        snapshot = hf.snapshot_download(str(source), repo_type="model", revision=revision,
+                                        allow_patterns=[f"{model_name}/*"])
+    except Exception as e:  # offline with no cache, unknown repo, network down
+        raise CheckpointError(f"cannot get {model_name} from the Hub repo {source}: {type(e).__name__}: {e}") from e
+    return load_folder(Path(snapshot) / model_name, device)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The model card
+
+def command_for(train_config: dict, model: str) -> str:
+    """The train.py command that reproduces one model's run, from its recorded TrainConfig."""
+    from .training import TrainConfig
+
+    defaults = dataclasses.asdict(TrainConfig())
+    parts = ["python train.py", f"--models {model}"]
+    for key, value in train_config.items():
+        if key in ("models", "out", "data_dir", "device") or value == defaults.get(key):
+            continue
+        flag = "--" + key.replace("_", "-")
+        if key == "hflip":
+            parts.append("--no-hflip")
+        elif value is True:
+            parts.append(flag)
+        elif key == "model_args":
+            if value.get(model):
+                parts.append(f"{flag} '{json.dumps({model: value[model]})}'")
+        elif value not in (None, False):
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f} %"
+
+
+def model_card(root: str | Path, repo_id: str | None = None):
+    """Build the repo's model card (a huggingface_hub ModelCard) from the checkpoints' own files."""
+    hf = _require_hub()
+    root = Path(root)
+    repo_id = repo_id or os.environ.get(DEFAULT_REPO_ENV) or "USER/fmnist"
+    entries = []
+    for folder in model_folders(root):
+        cfg, met = read_config(folder), json.loads((folder / METRICS_NAME).read_text())
+        entries.append((folder.name, cfg, met))
+    if not entries:
+        raise CheckpointError(f"{root} holds no checkpoints with metrics to describe")
+
+    eval_results = [hf.EvalResult(task_type="image-classification", task_name="Image Classification",
+                                  dataset_type=DATASET_ID, dataset_name="Fashion-MNIST", dataset_split="test",
+                                  metric_type="accuracy", metric_name=f"{name} test accuracy",
+                                  metric_value=round(met["test"]["accuracy"], 4))
+                    for name, _, met in entries]
+    data = hf.ModelCardData(
+        library_name="pytorch", pipeline_tag="image-classification", license="mit", datasets=[DATASET_ID],
+        metrics=["accuracy", "f1", "matthews_correlation"], model_name="fmnist",
+        tags=["image-classification", "fashion-mnist", "pytorch", "timm", "safetensors", "grad-cam"],
+        eval_results=eval_results)
+
+    best = entries[0][0]
+    rows = ["| model | initialised from | test accuracy | macro F1 | MCC | log loss | ECE | epochs (best) | "
+            "train time | hardware | parameters |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, cfg, met in entries:
+        t = met["test"]
+        rows.append(f"| `{name}` | {cfg['initialization']} | {_pct(t['accuracy'])} | {t['macro_avg']['f1-score']:.4f} "
+                    f"| {t['mcc']:.4f} | {t['log_loss']:.4f} | {t['ece']:.4f} | {met['epochs_run']} "
+                    f"({met['best_epoch']}) | {met['train_seconds'] / 60:.1f} min | {cfg['device']} "
+                    f"| {cfg['parameters']:,} |")
+    from . import CLASS_NAMES
+
+    per_class = ["| class | " + " | ".join(f"`{n}` F1" for n, _, _ in entries) + " |",
+                 "|---|" + "---|" * len(entries)]
+    for c in CLASS_NAMES:
+        per_class.append(f"| {c} | " + " | ".join(f"{m['test']['per_class'][c]['f1-score']:.3f}"
+                                                    for _, _, m in entries) + " |")
+    trained = "\n".join(f"- `{name}`: `{command_for(cfg['train_config'], name)}` (seed {cfg['seed']}, "
+                        f"{cfg['device']}, {met['train_seconds'] / 60:.1f} min, {met['epochs_run']} epochs, "
+                        f"{met['split']['train']:,} training images"
+                        f"{', stopped early' if met['stopped_early'] else ''})" for name, cfg, met in entries)
+    n_test = entries[0][2]["test"]["n"]
+    init_lines = "\n".join(f"- `{name}`: {cfg['initialization']}." for name, cfg, _ in entries)
+    body = f"""
+# fmnist: Fashion-MNIST classifiers
+
+{len(entries)} PyTorch classifiers for [Fashion-MNIST](https://github.com/zalandoresearch/fashion-mnist) 28x28 grey
+images of 10 garment classes, trained with the fmnist project's `train.py`. Each model lives in its
+own subfolder: `model.safetensors` (weights), `config.json` (architecture, arguments, classes, normalisation,
+calibration temperature, seed, library versions, git commit), `metrics.json` and plots.
+
+## Results (Fashion-MNIST test set, {n_test:,} images)
+
+Each model's epoch is chosen by validation loss on images held out of the 60,000 training images; the
+test set is used only for this table. Probabilities are temperature-calibrated on the validation split (ECE after
+calibration shown).
+
+{chr(10).join(rows)}
+
+Per-class F1:
+
+{chr(10).join(per_class)}
+
+Confusion matrix of `{best}`:
+
+![confusion matrix]({best}/confusion_matrix.png)
+
+## How to use
+
+```python
+from fmnist.hub import load_pretrained
+model, config = load_pretrained("{repo_id}", "{best}")  # any subfolder name
+probs = (model(images) / config["temperature"]).softmax(-1)  # images: (B, 1, 28, 28) floats in [0, 1]
+```
+
+## How they were trained
+
+{trained}
+
+## Limitations
+
+What each model was initialised from:
+
+{init_lines}
+
+- The models expect 28x28 grayscale items like the data set's: a single product, centred, light on a black
+  background. A photo must be turned into that first (fmnist's `preprocess` does it: grayscale, inversion of
+  light backgrounds, crop, pad, resize); anything else (several items, people wearing clothes, scenes) is
+  outside what they were trained on, and the app shows a notice when the top probability is low.
+- Shirt, T-shirt/top, Pullover and Coat are the classes most often confused.
+"""
+    return hf.ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def write_model_card(root: str | Path, repo_id: str | None = None) -> Path:
+    card = model_card(root, repo_id)
+    path = Path(root) / CARD_NAME
+    atomic_write_bytes(path, str(card).encode())
+    return path
