@@ -1,0 +1,147 @@
+"""fmnist on Hugging Face Spaces: upload a garment picture, get the top-3 classes with calibrated
+probabilities and a Grad-CAM overlay of what the model looked at.
+
+Weights come from the Hub repo named in $FMNIST_HUB_REPO (USER/NAME) when it is set and reachable, and
+otherwise from the bundled checkpoints/ folder, so the app also starts offline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import gradio as gr
+
+from fmnist import hub
+from fmnist.predict import Predictor, load_models
+from fmnist.preprocess import ImageRejected
+
+log = logging.getLogger("fmnist.app")
+HERE = Path(__file__).resolve().parent
+CHECKPOINTS = Path(os.environ.get("FMNIST_CHECKPOINTS", HERE / "checkpoints"))  # the offline fallback
+EXAMPLES = HERE / "examples"
+HUB_REPO_ENV = hub.DEFAULT_REPO_ENV  # FMNIST_HUB_REPO
+MAX_UPLOAD = "10mb"
+CONCURRENCY = 2  # two CPU cores on a free Space: a third request would only queue inside torch
+OUTPUT_MAX_AGE_S = 600
+
+
+def load_predictor() -> tuple[Predictor, Path, str]:
+    """(predictor, folder holding the checkpoints, where they came from)."""
+    repo = os.environ.get(HUB_REPO_ENV)
+    if repo:
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(repo, repo_type="model"))
+            return Predictor(load_models(folder)), folder, f"the Hub repo `{repo}`"
+        except Exception as e:  # offline, unknown repo, bad files: the bundled weights still serve
+            log.warning("cannot use the Hub repo %s (%s: %s); using the bundled checkpoints", repo,
+                        type(e).__name__, e)
+    return Predictor(load_models(CHECKPOINTS)), CHECKPOINTS, "the bundled `checkpoints/` folder"
+
+
+class OutputFiles:
+    """Each response's images are written to files of their own.
+
+    Gradio caches returned PIL images under a hash of their bytes and writes that file in place, so
+    identical answers to concurrent requests (many people clicking one example) can be served half
+    written (shared/PITFALLS.md). A file path is instead copied into the cache under a temporary name
+    and renamed, and a unique file per response shares nothing with other requests."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="fmnist-app-"))
+
+    def save(self, image, stem: str) -> str:
+        self._prune()
+        path = self.dir / f"{stem}-{uuid.uuid4().hex}.png"
+        image.save(path)
+        return str(path)
+
+    def _prune(self) -> None:
+        cutoff = time.time() - OUTPUT_MAX_AGE_S
+        for p in self.dir.glob("*.png"):
+            try:
+                if p.stat().st_mtime < cutoff:
+                    p.unlink()
+            except FileNotFoundError:  # another request pruned it first
+                pass
+
+
+def about_markdown(folder: Path, source: str) -> str:
+    rows = ["| model | initialised from | test accuracy | macro F1 | MCC | log loss | ECE (calibrated) | parameters |",
+            "|---|---|---|---|---|---|---|---|"]
+    for f in hub.model_folders(folder):
+        import json
+
+        cfg, met = hub.read_config(f), json.loads((f / hub.METRICS_NAME).read_text())
+        t = met["test"]
+        rows.append(f"| `{f.name}` | {cfg['initialization']} | {100 * t['accuracy']:.2f} % | "
+                    f"{t['macro_avg']['f1-score']:.4f} | {t['mcc']:.4f} | {t['log_loss']:.4f} | {t['ece']:.4f} | "
+                    f"{cfg['parameters']:,} |")
+    return (f"Weights from {source}. Test set: the 10,000 Fashion-MNIST test images, used for this table "
+            "only; each model's epoch and calibration temperature were chosen on a validation split.\n\n"
+            + "\n".join(rows))
+
+
+def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
+    outputs = OutputFiles()
+    choices = [(m.label, m.name) for m in predictor.models.values()]
+
+    def classify(image: dict | None, model_name: str):
+        # preprocess=False: the upload reaches us as Gradio's file record (already checked to be in its
+        # upload folder), so that every bad file gets our own clear message rather than a decoder's
+        path = image.get("path") if isinstance(image, dict) else None
+        try:
+            p = predictor.predict(path, model_name)
+        except ImageRejected as e:
+            raise gr.Error(str(e), title="Cannot classify this picture") from None
+        seen = p.model_input.resize((224, 224), resample=0)  # nearest: show the 28x28 pixels as they are
+        notice = f"**Notice:** {p.notice}" if p.notice else ""
+        return (dict(p.top3), outputs.save(p.overlay, "gradcam"), outputs.save(seen, "input"), notice)
+
+    with gr.Blocks(title="fmnist: what garment is this?", delete_cache=(600, 1800)) as demo:
+        gr.Markdown("# fmnist: what garment is this?\nUpload, paste or photograph one garment on a plain "
+                    "background. The picture is turned into a 28x28 grey image like Fashion-MNIST's, classified, "
+                    "and Grad-CAM shows where the model looked.")
+        with gr.Tab("Classify"):
+            with gr.Row():
+                with gr.Column():
+                    image = gr.Image(label="Garment picture", type="filepath", sources=["upload", "clipboard", "webcam"],
+                                     height=320)
+                    model = gr.Dropdown(choices=choices, value=predictor.default, label="Model")
+                    button = gr.Button("Classify", variant="primary")
+                with gr.Column():
+                    label = gr.Label(num_top_classes=3, label="Top 3 (calibrated probabilities)")
+                    with gr.Row():
+                        cam = gr.Image(label="Grad-CAM: where the model looked", format="png", height=224)
+                        seen = gr.Image(label="What the model saw (28x28)", format="png", height=224)
+                    notice = gr.Markdown()
+            examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
+            gr.Examples(examples=[[e] for e in examples], inputs=[image], label="Fashion-MNIST test images, one per class")
+            button.click(classify, [image, model], [label, cam, seen, notice], api_name="classify", preprocess=False)
+        with gr.Tab("About the models"):
+            gr.Markdown(about_markdown(folder, source))
+            best = hub.model_folders(folder)[0]
+            gr.Image(value=str(best / "confusion_matrix.png"), label=f"Confusion matrix: {best.name}",
+                     interactive=False, format="png")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
+    demo.output_dir = outputs.dir
+    return demo
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    predictor, folder, source = load_predictor()
+    log.info("serving %s from %s", ", ".join(predictor.models), source)
+    demo = build_demo(predictor, folder, source)
+    demo.launch(max_file_size=MAX_UPLOAD, show_error=True, allowed_paths=[str(demo.output_dir)],
+                footer_links=["gradio", "settings"])
+
+
+if __name__ == "__main__":
+    main()
