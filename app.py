@@ -26,6 +26,11 @@ CHECKPOINTS = Path(os.environ.get("FMNIST_CHECKPOINTS", HERE / "checkpoints"))  
 EXAMPLES = HERE / "examples"
 HUB_REPO_ENV = hub.DEFAULT_REPO_ENV  # FMNIST_HUB_REPO
 MAX_UPLOAD = "10mb"
+# A 28x28 upload (such as the examples) would show 28 pixels wide: scale small pictures up, crisply.
+CSS = """
+#garment img { min-width: 60%; min-height: 60%; object-fit: contain; image-rendering: pixelated; }
+#model-input img { image-rendering: pixelated; }
+"""
 CONCURRENCY = 2  # two CPU cores on a free Space: a third request would only queue inside torch
 OUTPUT_MAX_AGE_S = 600
 
@@ -112,15 +117,15 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     image = gr.Image(label="Garment picture", type="filepath", sources=["upload", "clipboard", "webcam"],
-                                     height=320)
+                                     height=320, elem_id="garment")
                     model = gr.Dropdown(choices=choices, value=predictor.default, label="Model")
                     button = gr.Button("Classify", variant="primary")
                 with gr.Column():
-                    label = gr.Label(num_top_classes=3, label="Top 3 (calibrated probabilities)")
+                    label = gr.Label(num_top_classes=3, label="Top 3 (calibrated probabilities)", elem_id="top3")
                     with gr.Row():
-                        cam = gr.Image(label="Grad-CAM: where the model looked", format="png", height=224)
-                        seen = gr.Image(label="What the model saw (28x28)", format="png", height=224)
-                    notice = gr.Markdown()
+                        cam = gr.Image(label="Grad-CAM: where the model looked", format="png", height=224, elem_id="gradcam")
+                        seen = gr.Image(label="What the model saw (28x28)", format="png", height=224, elem_id="model-input")
+                    notice = gr.Markdown(elem_id="notice")
             examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
             gr.Examples(examples=[[e] for e in examples], inputs=[image], label="Fashion-MNIST test images, one per class")
             button.click(classify, [image, model], [label, cam, seen, notice], api_name="classify", preprocess=False)
@@ -139,7 +144,7 @@ def main() -> None:
     predictor, folder, source = load_predictor()
     log.info("serving %s from %s", ", ".join(predictor.models), source)
     demo = build_demo(predictor, folder, source)
-    demo.launch(max_file_size=MAX_UPLOAD, show_error=True, allowed_paths=[str(demo.output_dir)],
+    demo.launch(max_file_size=MAX_UPLOAD, show_error=True, allowed_paths=[str(demo.output_dir)], css=CSS,
                 footer_links=["gradio", "settings"])
 
 

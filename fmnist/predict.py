@@ -90,7 +90,7 @@ class Predictor:
         entry = self.models[name]
         pre = preprocess(image)
         dev = next(entry.model.parameters()).device
-        x = torch.from_numpy(pre.pixels).to(dev, torch.float32).div(255.0)[None, None]  # (1, 1, 28, 28)
+        x = torch.tensor(pre.pixels, dtype=torch.float32, device=dev).div(255.0)[None, None]  # (1, 1, 28, 28)
         cam, logits = grad_cam(entry.model, x)
         probs = torch.softmax(logits.float() / entry.config.get("temperature", 1.0), dim=1)[0].cpu().numpy()
         order = np.argsort(-probs)
@@ -98,10 +98,13 @@ class Predictor:
         return Prediction(top3=top3, probabilities={c: float(p) for c, p in zip(CLASS_NAMES, probs)},
                           overlay=overlay(pre.pixels, cam[0]),
                           model_input=Image.fromarray(pre.pixels),
-                          notice=self.notice(entry, top3[0][1]), model=name)
+                          notice=self.notice(entry, top3[0][1], pre.found_item), model=name)
 
     @staticmethod
-    def notice(entry: LoadedModel, top_probability: float) -> str | None:
+    def notice(entry: LoadedModel, top_probability: float, found_item: bool = True) -> str | None:
+        if not found_item:
+            return ("No garment stands out from the background of this picture, so the answer above means little. "
+                    "Photograph a single item on a plain background.")
         threshold = entry.config.get("notice_threshold", {}).get("top_probability")
         if threshold is None or top_probability >= threshold:
             return None

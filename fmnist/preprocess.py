@@ -28,6 +28,7 @@ class Preprocessed:
     pixels: np.ndarray  # (28, 28) uint8, light item on black: what the model sees
     inverted: bool  # the picture had a light background and was negated
     box: tuple[int, int, int, int]  # (left, top, right, bottom) of the item in the original picture
+    found_item: bool = True  # False when nothing stands out from the background
 
 
 def open_image(source: str | Path | Image.Image | None) -> Image.Image:
@@ -90,7 +91,7 @@ def preprocess(source, margin_frac: float = 0.0) -> Preprocessed:
     if item.any():
         rows, cols = np.flatnonzero(item.any(1)), np.flatnonzero(item.any(0))
         top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    else:  # a blank picture: keep it whole, and the low top probability will say so
+    else:  # a blank picture: keep it whole; the predictor says no item was found
         top, bottom, left, right = 0, grey.shape[0], 0, grey.shape[1]
     crop = np.clip(grey[top:bottom, left:right] - background, 0, 1)  # the background goes to black
     peak = crop.max()
@@ -105,4 +106,5 @@ def preprocess(source, margin_frac: float = 0.0) -> Preprocessed:
     canvas = Image.new("L", (28, 28), 0)
     # an odd spare pixel goes before the item, as the data set's centring does (test images 0-19 agree)
     canvas.paste(small, ((29 - new_w) // 2, (29 - new_h) // 2))
-    return Preprocessed(np.asarray(canvas, dtype=np.uint8), inverted, (int(left), int(top), int(right), int(bottom)))
+    return Preprocessed(np.asarray(canvas, dtype=np.uint8), inverted, (int(left), int(top), int(right), int(bottom)),
+                        found_item=bool(item.any()))

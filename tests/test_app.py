@@ -1,0 +1,138 @@
+"""The app through its real Gradio server, called as a user's program would: with gradio_client."""
+
+import io
+import json
+import urllib.request
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from app_server import running_app
+from conftest import ROOT
+from fmnist import CLASS_NAMES
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.png"))
+pytestmark = pytest.mark.skipif(not any((ROOT / "checkpoints").glob("*/model.safetensors")),
+                                reason="no bundled checkpoints")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("app") / "app.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
+
+
+def classify(client, path, model=None):
+    from gradio_client import handle_file
+
+    args = [handle_file(str(path))] if path is not None else [None]
+    if model is None:
+        model = default_model(client)
+    return client.predict(*args, model, api_name="/classify")
+
+
+_default = {}
+
+
+def default_model(client):
+    if "name" not in _default:
+        config = json.loads(urllib.request.urlopen(client.src.rstrip("/") + "/config").read())
+        dropdown = next(c for c in config["components"] if c.get("type") == "dropdown")
+        _default["name"] = dropdown["props"]["value"]
+        _default["choices"] = dropdown["props"]["choices"]
+    return _default["name"]
+
+
+def test_three_labels_and_an_overlay_of_the_right_size(client):
+    label, overlay, seen, notice = classify(client, EXAMPLES[0])
+    assert len(label["confidences"]) == 3
+    probs = [c["confidence"] for c in label["confidences"]]
+    assert 0 < sum(probs) <= 1 + 1e-6 and probs == sorted(probs, reverse=True)
+    assert Image.open(overlay).size == (280, 280)
+    assert Image.open(seen).size == (224, 224)
+
+
+def test_dropdown_defaults_to_the_most_accurate_model_and_shows_accuracies(client):
+    best = default_model(client)
+    choices = _default["choices"]
+    assert all("% test accuracy" in shown for shown, _ in choices)
+    metrics = {name: json.loads((ROOT / "checkpoints" / name / "metrics.json").read_text())["test"]["accuracy"]
+               for _, name in choices}
+    assert best == max(metrics, key=metrics.get)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_the_shipped_examples_get_their_class(client, example):
+    label, *_ = classify(client, example)
+    assert label["label"] == CLASS_NAMES[int(example.name.split("_")[0])]
+
+
+def _bad_inputs(folder: Path) -> dict:
+    (folder / "notes.txt").write_text("not an image")
+    good = io.BytesIO()
+    Image.open(EXAMPLES[0]).resize((300, 300)).save(good, format="PNG")
+    (folder / "cut.png").write_bytes(good.getvalue()[: len(good.getvalue()) // 2])
+    Image.new("L", (1, 1), 255).save(folder / "dot.png")
+    Image.new("L", (7000, 7000), 255).save(folder / "huge.png")  # 49 megapixels, ~50 kB of PNG
+    bomb = bytearray(good.getvalue())
+    bomb[16:24] = (60_000).to_bytes(4, "big") * 2
+    bomb[29:33] = zlib.crc32(bytes(bomb[12:29])).to_bytes(4, "big")
+    (folder / "bomb.png").write_bytes(bytes(bomb))
+    return {"no image": None, "not an image": folder / "notes.txt", "truncated": folder / "cut.png",
+            "1x1": folder / "dot.png", "huge": folder / "huge.png", "decompression bomb": folder / "bomb.png"}
+
+
+def test_every_bad_input_is_an_error_and_the_server_keeps_serving(client, tmp_path):
+    from gradio_client.exceptions import AppError
+
+    expected = {"no image": "No image", "not an image": "not an image", "truncated": "truncated",
+                "1x1": "1x1 pixels", "huge": "megapixel", "decompression bomb": "too large|megapixel"}
+    import re
+
+    for what, path in _bad_inputs(tmp_path).items():
+        with pytest.raises(AppError) as e:
+            classify(client, path)
+        assert re.search(expected[what], str(e.value)), (what, str(e.value))
+        label, *_ = classify(client, EXAMPLES[1])  # and the next request succeeds
+        assert label["label"] == "Trouser"
+
+
+def test_uploads_over_the_size_limit_are_refused(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    big = tmp_path / "big.png"
+    Image.frombytes("L", (3400, 3400), bytes(range(256)) * (3400 * 3400 // 256) + b"\0" * (3400 * 3400 % 256)) \
+        .save(big, compress_level=0)
+    assert big.stat().st_size > 10 * 1024 * 1024
+    with pytest.raises(Exception, match="(?i)file size|too large|exceed"):
+        Client(server, verbose=False).predict(handle_file(str(big)), default_model(Client(server, verbose=False)),
+                                              api_name="/classify")
+
+
+def test_eight_concurrent_clients_get_what_serial_calls_get(server, client):
+    from gradio_client import Client
+
+    inputs = [EXAMPLES[i % 2] for i in range(16)]  # identical inputs at the same time, the risky case
+    serial = {p: classify(client, p) for p in set(inputs)}
+
+    def one(path):
+        return classify(Client(server, verbose=False), path)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(one, inputs))
+    for path, (label, overlay, seen, notice) in zip(inputs, results):
+        ref = serial[path]
+        assert label == ref[0] and notice == ref[3]
+        # every image arrived whole and equal to the serial answer
+        assert Image.open(overlay).tobytes() == Image.open(ref[1]).tobytes()
+        assert Image.open(seen).tobytes() == Image.open(ref[2]).tobytes()

@@ -1,0 +1,45 @@
+"""A real headless Chromium (Debian's) uploads an example, clicks Classify, and sees three labels and
+the Grad-CAM overlay. The screenshot is kept in artifacts/ for people to look at."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app_server import running_app
+from conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+    pytest.mark.skipif(not any((ROOT / "checkpoints").glob("*/model.safetensors")), reason="no bundled checkpoints"),
+]
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def test_upload_classify_and_see_the_overlay(tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    example = sorted((ROOT / "examples").glob("9_*.png"))[0]  # an ankle boot
+    shot = ROOT / "artifacts" / "app_screenshot.png"
+    shot.parent.mkdir(exist_ok=True)
+    with running_app(tmp_path / "app.log") as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(url, wait_until="networkidle")
+            page.locator("input[type=file]").first.set_input_files(str(example))
+            page.get_by_role("button", name="Classify").click()
+            top3 = page.locator("#top3")
+            expect(top3.get_by_role("heading")).to_have_text("Ankle boot", timeout=60_000)
+            expect(top3.get_by_role("meter")).to_have_count(3, timeout=30_000)
+            overlay = page.locator("#gradcam img")
+            expect(overlay).to_be_visible(timeout=30_000)
+            page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=overlay.element_handle())
+            assert page.evaluate("(img) => img.naturalWidth", overlay.element_handle()) == 280
+            expect(page.locator("#model-input img")).to_be_visible()
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000

@@ -1,0 +1,83 @@
+import csv
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+from fmnist import CLASS_NAMES
+from fmnist.predict import Predictor, main as tag_main
+from fmnist.preprocess import ImageRejected
+
+CHECKPOINTS = ROOT / "checkpoints"
+EXAMPLES = sorted((ROOT / "examples").glob("*.png"))
+pytestmark = pytest.mark.skipif(not any(CHECKPOINTS.glob("*/model.safetensors")), reason="no bundled checkpoints")
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor.from_source(CHECKPOINTS)
+
+
+def test_models_load_once_best_first(predictor):
+    accs = [m.test_accuracy for m in predictor.models.values()]
+    assert accs == sorted(accs, reverse=True) and predictor.default == next(iter(predictor.models))
+    assert all(f"{100 * m.test_accuracy:.2f} %" in m.label for m in predictor.models.values())
+
+
+def test_prediction_has_everything_the_app_shows(predictor):
+    p = predictor.predict(EXAMPLES[0])
+    assert len(p.top3) == 3 and [c for c, _ in p.top3][0] in CLASS_NAMES
+    probs = [pr for _, pr in p.top3]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
+    assert abs(sum(p.probabilities.values()) - 1) < 1e-5
+    assert p.overlay.size == (280, 280) and p.model_input.size == (28, 28)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_the_default_model_gets_the_shipped_examples_right(predictor, example):
+    true = CLASS_NAMES[int(example.name.split("_")[0])]
+    assert predictor.predict(example).top3[0][0] == true
+
+
+def test_a_blank_picture_gets_a_notice(predictor):
+    p = predictor.predict(Image.new("RGB", (200, 200), (255, 255, 255)))
+    assert p.notice and "No garment stands out" in p.notice
+
+
+def test_a_low_top_probability_gets_a_notice(predictor):
+    entry = predictor.models[predictor.default]
+    threshold = entry.config["notice_threshold"]["top_probability"]
+    assert "does not look much like" in predictor.notice(entry, threshold - 0.01)
+    assert predictor.notice(entry, threshold + 0.01) is None
+
+
+def test_a_real_item_gets_no_notice(predictor):
+    assert predictor.predict(EXAMPLES[1]).notice is None  # a trouser, as clear as they come
+
+
+def test_unknown_model_is_refused(predictor):
+    with pytest.raises(ImageRejected, match="Unknown model 'vgg'"):
+        predictor.predict(EXAMPLES[0], "vgg")
+
+
+def test_tagging_cli_writes_the_expected_csv(tmp_path):
+    folder = tmp_path / "catalogue"
+    folder.mkdir()
+    for e in EXAMPLES[:3]:
+        shutil.copy(e, folder / e.name)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    (folder / "notes.txt").write_text("ignored: not an image suffix")
+    out = tmp_path / "tags.csv"
+    assert tag_main([str(folder), "--out", str(out), "--checkpoints", str(CHECKPOINTS)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["file"] for r in rows] == sorted([e.name for e in EXAMPLES[:3]] + ["broken.jpg"])
+    by_file = {r["file"]: r for r in rows}
+    assert by_file["broken.jpg"]["notice"].startswith("error:") and by_file["broken.jpg"]["top1"] == ""
+    for e in EXAMPLES[:3]:
+        r = by_file[e.name]
+        assert r["top1"] == CLASS_NAMES[int(e.name.split("_")[0])]
+        p = [float(r[k]) for k in ("p1", "p2", "p3")]
+        assert p == sorted(p, reverse=True) and 0 < sum(p) <= 1.0001
+    assert list(rows[0]) == ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice"]
