@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -146,9 +147,11 @@ def main(argv: list[str] | None = None) -> int:
             if ns.models is None:
                 return 0
         rows = train_all(cfg)
-    except (DataError, PretrainedUnavailable) as e:
+    except (DataError, PretrainedUnavailable, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 writes the tables and the card
+        return 0
     _merge_results(out / "results.json", rows)
     print("\nResults (test set, temperature-calibrated probabilities):\n" + format_table(rows, RESULT_COLUMNS))
     from fmnist.hub import write_model_card

@@ -275,30 +275,44 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
 
 class DeviceLoader:
     """Batches from tensors already on the device; each epoch's order and augmentation come from
-    a generator seeded by (seed, epoch), so a resumed run sees exactly the batches it would have."""
+    generators seeded by (seed, epoch), so a resumed run sees exactly the batches it would have.
+
+    Under DistributedDataParallel every rank draws the same permutation and takes its own stride of
+    it (rank, rank + world, ...), all ranks the same number of batches; augmentation draws differ by rank."""
 
     def __init__(self, split: Split, batch_size: int, shuffle: bool = False,
-                 augment_cfg: AugmentConfig | None = None, seed: int = 0, drop_last: bool = False):
+                 augment_cfg: AugmentConfig | None = None, seed: int = 0, drop_last: bool = False,
+                 rank: int = 0, world: int = 1):
         self.split, self.batch_size, self.shuffle = split, batch_size, shuffle
         self.augment_cfg, self.seed, self.drop_last = augment_cfg, seed, drop_last
+        self.rank, self.world = rank, world
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def _shard_size(self) -> int:
+        return len(self.split) // self.world if self.world > 1 else len(self.split)
+
     def __len__(self) -> int:
-        n = len(self.split)
+        n = self._shard_size()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _generator(self, stream: int) -> torch.Generator:
+        gen = torch.Generator(device=self.split.images.device)
+        gen.manual_seed((self.seed * 1_000_003 + self.epoch) * 1_009 + stream)
+        return gen
 
     def __iter__(self):
         dev = self.split.images.device
-        gen = torch.Generator(device=dev)
-        gen.manual_seed(self.seed * 1_000_003 + self.epoch)
         n = len(self.split)
-        order = torch.randperm(n, device=dev, generator=gen) if self.shuffle else torch.arange(n, device=dev)
+        order = torch.randperm(n, device=dev, generator=self._generator(0)) if self.shuffle \
+            else torch.arange(n, device=dev)
+        order = order[self.rank::self.world][:self._shard_size()]
+        aug_gen = self._generator(1 + self.rank)
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             x = to_float(self.split.images[idx])
             if self.augment_cfg is not None:
-                x = augment(x, self.augment_cfg, gen)
+                x = augment(x, self.augment_cfg, aug_gen)
             yield x, self.split.labels[idx]

@@ -113,6 +113,36 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
+@dataclass
+class Dist:
+    """This process's place in a torchrun job (rank 0 of 1 without one)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> "Dist":
+        import os
+
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                   int(os.environ.get("LOCAL_RANK", 0)))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _sync_buffers(model: torch.nn.Module, dist_: Dist) -> None:
+    """Give every rank rank 0's BatchNorm statistics, so that all ranks validate the same model and
+    take the same early-stopping decisions."""
+    if dist_.world > 1:
+        import torch.distributed as dist
+
+        for b in model.buffers():
+            dist.broadcast(b, 0)
+
+
 class PretrainedUnavailable(RuntimeError):
     """ImageNet weights for the transfer model could not be had."""
 
@@ -160,7 +190,8 @@ def _scheduler(opt, cfg: TrainConfig, lr: float, total_steps: int):
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
 
 
-def train_one_epoch(model, loader, opt, sched, cfg: TrainConfig, dev: torch.device, bar: tqdm) -> dict:
+def train_one_epoch(model, loader, opt, sched, cfg: TrainConfig, dev: torch.device, bar: tqdm,
+                    dist_: Dist = Dist()) -> dict:
     model.train()
     cuda = dev.type == "cuda"
     loss_sum = torch.zeros((), device=dev)  # summed on the device: no host sync per step
@@ -182,6 +213,12 @@ def train_one_epoch(model, loader, opt, sched, cfg: TrainConfig, dev: torch.devi
         bar.update(1)
         if step % 50 == 49 or step == len(loader) - 1:  # a sync only when the bar is redrawn
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
+    if dist_.world > 1:  # the whole job's averages, not this rank's
+        import torch.distributed as dist
+
+        totals = torch.stack([loss_sum, correct.to(loss_sum.dtype), torch.tensor(float(seen), device=dev)])
+        dist.all_reduce(totals)
+        loss_sum, correct, seen = totals[0], totals[1], totals[2].item()
     return {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen}
 
 
@@ -208,8 +245,9 @@ def _run_signature(name: str, cfg: TrainConfig, epochs: int, lr: float) -> dict:
             **{k: getattr(cfg, k) for k in keep}}
 
 
-def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device) -> dict:
-    """Train one model and write its checkpoint folder. Returns the summary row for the results table."""
+def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: Dist = Dist()) -> dict | None:
+    """Train one model and write its checkpoint folder. Returns the summary row for the results table
+    (on rank 0; other ranks of a torchrun job return None)."""
     defaults = REGISTRY[name][1]
     epochs, lr = cfg.epochs or defaults["epochs"], cfg.lr or defaults["lr"]
     folder = Path(cfg.out) / name
@@ -222,9 +260,16 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device) -> dict:
     model.to(dev)
     if dev.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    train_model = torch.compile(model) if cfg.compile else model
-    loader = DeviceLoader(splits.train, cfg.batch_size, shuffle=True, augment_cfg=cfg.augment(), seed=cfg.seed,
-                          drop_last=len(splits.train) > cfg.batch_size)
+    train_model = model
+    if dist_.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    train_model = torch.compile(train_model) if cfg.compile else train_model
+    per_rank_batch = max(1, cfg.batch_size // dist_.world)  # --batch-size is the global batch
+    loader = DeviceLoader(splits.train, per_rank_batch, shuffle=True, augment_cfg=cfg.augment(), seed=cfg.seed,
+                          drop_last=len(splits.train) // dist_.world > per_rank_batch,
+                          rank=dist_.rank, world=dist_.world)
     opt = _optimizer(model, cfg, lr)
     sched = _scheduler(opt, cfg, lr, epochs * len(loader))
     run = {"epoch": 0, "history": [], "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0,
@@ -245,11 +290,14 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device) -> dict:
              dev, init)
     while run["epoch"] < epochs and not run["stopped_early"]:
         epoch = run["epoch"] + 1
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout draws depend on the epoch alone: exact resume
+        # dropout draws depend on (epoch, rank) alone: an exact resume
+        torch.manual_seed((cfg.seed * 1_000_003 + epoch) * 1_009 + dist_.rank)
         loader.set_epoch(epoch)
         t0 = time.perf_counter()
-        with tqdm(total=len(loader), desc=f"{name} {epoch}/{epochs}", leave=True, dynamic_ncols=True) as bar:
-            row = train_one_epoch(train_model, loader, opt, sched, cfg, dev, bar)
+        with tqdm(total=len(loader), desc=f"{name} {epoch}/{epochs}", leave=True, dynamic_ncols=True,
+                  disable=not dist_.main) as bar:
+            row = train_one_epoch(train_model, loader, opt, sched, cfg, dev, bar, dist_)
+            _sync_buffers(model, dist_)
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0
@@ -266,16 +314,19 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device) -> dict:
             run["bad_epochs"] += 1
             run["stopped_early"] = run["bad_epochs"] >= cfg.patience
         run["epoch"] = epoch
-        _save_state(state_path, {"signature": signature, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                                 "scheduler": sched.state_dict(), "run": run})
+        if dist_.main:
+            _save_state(state_path, {"signature": signature, "model": model.state_dict(),
+                                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "run": run})
     if run["stopped_early"]:
         log.info("%s: early stop after epoch %d; best epoch %d", name, run["epoch"], run["best_epoch"])
 
     model.load_state_dict(run["best_state"])
-    return finish(name, cfg, model, model_args, init, splits, run, folder, dev)
+    if not dist_.main:
+        return None
+    return finish(name, cfg, model, model_args, init, splits, run, folder, dev, dist_.world)
 
 
-def finish(name, cfg, model, model_args, init, splits, run, folder, dev) -> dict:
+def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: int = 1) -> dict:
     """Calibrate on validation, save, reload the saved files and report on the test set."""
     model.eval()
     val_logits = metrics.predict_logits(model, splits.val.images)
@@ -296,7 +347,8 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev) -> dict
                                     "split: 95 % of real validation items score above it"},
         "seed": cfg.seed,
         "parameters": count_parameters(model),
-        "device": hardware(dev),
+        "device": hardware(dev) + (f" x {world} processes (DistributedDataParallel)" if world > 1 else ""),
+        "world_size": world,
         "train_config": train_cfg,
     })
 
@@ -347,11 +399,28 @@ def summary_row(report: dict) -> dict:
 def train_all(cfg: TrainConfig) -> list[dict]:
     """Train every model in cfg.models on one data split; return the rows of the results table."""
     cfg.validate()
+    dist_ = Dist.from_env()
     dev = resolve_device(cfg.device)
-    splits = load_splits(cfg.data_dir, cfg.val_size, cfg.seed, cfg.limit, device=dev)
-    log.info("data: %d train / %d val / %d test images on %s", len(splits.train), len(splits.val),
-             len(splits.test), dev)
-    return [fit(name, cfg, splits, dev) for name in cfg.models]
+    if dist_.world > 1:  # launched by torchrun: NCCL between GPUs, gloo between CPU processes
+        import torch.distributed as dist
+
+        if dev.type == "cuda":
+            dev = torch.device("cuda", dist_.local_rank)
+            torch.cuda.set_device(dev)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        torch.set_num_threads(max(1, torch.get_num_threads() // dist_.world))
+    try:
+        splits = load_splits(cfg.data_dir, cfg.val_size, cfg.seed, cfg.limit, device=dev)
+        log.info("data: %d train / %d val / %d test images on %s (rank %d of %d)", len(splits.train),
+                 len(splits.val), len(splits.test), dev, dist_.rank, dist_.world)
+        rows = [fit(name, cfg, splits, dev, dist_) for name in cfg.models]
+    finally:
+        if dist_.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
+    return [r for r in rows if r is not None]
 
 
 def format_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:

@@ -127,3 +127,24 @@ def test_baselines_write_their_table(tmp_path):
     assert [r["model"] for r in rows] == ["logistic_regression", "linear_svm", "random_forest"]
     assert all(0.6 < r["test_acc"] <= 1 and r["fit_seconds"] > 0 for r in rows)
     assert "| random_forest |" in out.stdout
+
+
+def test_torchrun_ddp_on_cpu_gives_the_same_kind_of_checkpoint(tmp_path):
+    """`torchrun --nproc_per_node=2 train.py ...` with the gloo backend, beside a single-process run."""
+    args = ["--models", "deep_cnn", "--limit", "800", "--epochs", "1", "--data-dir", str(real_data_dir())]
+    run_train(*QUICK[:2], *args[2:], "--out", str(tmp_path / "single"))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(ROOT / "train.py"), *args, "--out", str(tmp_path / "ddp")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    single, ddp = tmp_path / "single" / "deep_cnn", tmp_path / "ddp" / "deep_cnn"
+    assert {p.name for p in single.iterdir()} == {p.name for p in ddp.iterdir()}
+    m1, c1 = hub.load_folder(single)
+    m2, c2 = hub.load_folder(ddp)
+    assert m1.state_dict().keys() == m2.state_dict().keys()  # no "module." prefixes from the DDP wrapper
+    assert c2["world_size"] == 2 and "DistributedDataParallel" in c2["device"]
+    recorded = json.loads((ddp / "metrics.json").read_text())
+    splits = load_splits(real_data_dir(), limit=800, seed=0, allow_download=False)
+    again = metrics.classification_metrics(metrics.predict_logits(m2, splits.test.images), splits.test.labels,
+                                           c2["temperature"])
+    assert again["accuracy"] == recorded["test"]["accuracy"]
