@@ -311,11 +311,21 @@ def model_card(root: str | Path, repo_id: str | None = None):
     for c in CLASS_NAMES:
         per_class.append(f"| {c} | " + " | ".join(f"{m['test']['per_class'][c]['f1-score']:.3f}"
                                                     for _, _, m in entries) + " |")
-    trained = "\n".join(f"- `{name}`: `{command_for(cfg['train_config'], name)}` (seed {cfg['seed']}, "
+    def launcher(cfg):
+        world = cfg.get("world_size", 1)
+        return "" if world == 1 else f"torchrun --nproc_per_node={world} "
+
+    trained = "\n".join(f"- `{name}`: `{launcher(cfg)}{command_for(cfg['train_config'], name)}` (seed {cfg['seed']}, "
                         f"{cfg['device']}, {met['train_seconds'] / 60:.1f} min, {met['epochs_run']} epochs, "
                         f"{met['split']['train']:,} training images"
                         f"{', stopped early' if met['stopped_early'] else ''})" for name, cfg, met in entries)
     n_test = entries[0][2]["test"]["n"]
+    from .models import REGISTRY
+
+    short = [f"- `{name}` was trained for {met['epochs_run']} epochs, fewer than its default of "
+             f"{REGISTRY[name][1]['epochs']}, to fit a time budget on {cfg['device']}; it is not at its best accuracy."
+             for name, cfg, met in entries
+             if name in REGISTRY and not met["stopped_early"] and met["epochs_run"] < REGISTRY[name][1]["epochs"]]
     init_lines = "\n".join(f"- `{name}`: {cfg['initialization']}." for name, cfg, _ in entries)
     body = f"""
 # fmnist: Fashion-MNIST classifiers
@@ -358,6 +368,7 @@ probs = (model(images) / config["temperature"]).softmax(-1)  # images: (B, 1, 28
 What each model was initialised from:
 
 {init_lines}
+{chr(10).join(short)}
 
 - The models expect 28x28 grayscale items like the data set's: a single product, centred, light on a black
   background. A photo must be turned into that first (fmnist's `preprocess` does it: grayscale, inversion of
