@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from fmnist.data import AugmentConfig, DeviceLoader, load_splits
 from fmnist.models import build_model
-from fmnist.training import TrainConfig, train_one_epoch
+from fmnist.training import TrainConfig, format_table, train_one_epoch
 
 
 def plain_loop(model, images, labels, dev, batch_size, workers):
@@ -79,9 +79,7 @@ def main():
              "images_per_s": len(splits.train) / plain}]
     path = record("cpu_epoch", rows, dev, {"ratio_plain_over_fmnist": plain / ours, "model": "deep_cnn",
                                            "batch_size": args.batch_size, "train_images": len(splits.train)})
-    print("| loop | epoch s | images/s |\n|---|---|---|")
-    for r in rows:
-        print(f"| {r['loop']} | {r['epoch_s']:.1f} | {r['images_per_s']:.0f} |")
+    print(format_table(rows, [("loop", "loop", ""), ("epoch_s", "epoch s", ".1f"), ("images_per_s", "images/s", ",.0f")]))
     print(f"\nplain / fmnist epoch time: {plain / ours:.2f}x  ({path})")
 
 

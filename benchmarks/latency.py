@@ -12,6 +12,7 @@ import torch
 from _common import ROOT, device, record
 
 from fmnist.predict import Predictor
+from fmnist.training import format_table
 
 
 def main():
@@ -37,9 +38,7 @@ def main():
         rows.append({"model": name, "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
                      "runs": args.runs})
     path = record("latency", rows, dev, {"threads": torch.get_num_threads()})
-    print("| model | p50 ms | p95 ms |\n|---|---|---|")
-    for r in rows:
-        print(f"| {r['model']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} |")
+    print(format_table(rows, [("model", "model", ""), ("p50_ms", "p50 ms", ".1f"), ("p95_ms", "p95 ms", ".1f")]))
     print(f"({path})")
 
 

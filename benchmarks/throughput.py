@@ -13,6 +13,7 @@ from _common import device, record, sync
 
 from fmnist.data import AugmentConfig, DeviceLoader, Split, to_float
 from fmnist.models import MODEL_NAMES, build_model
+from fmnist.training import format_table
 
 
 def main():
@@ -68,9 +69,8 @@ def main():
                      "batch_size": args.batch_size})
         print(f"{name}: train {train_ips:,.0f} img/s, inference {infer_ips:,.0f} img/s")
     path = record("throughput", rows, dev, {"threads": torch.get_num_threads()})
-    print("| model | train images/s | inference images/s |\n|---|---|---|")
-    for r in rows:
-        print(f"| {r['model']} | {r['train_images_per_s']:,.0f} | {r['inference_images_per_s']:,.0f} |")
+    print(format_table(rows, [("model", "model", ""), ("train_images_per_s", "train images/s", ",.0f"),
+                              ("inference_images_per_s", "inference images/s", ",.0f")]))
     print(f"({path})")
 
 
