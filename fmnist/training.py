@@ -82,6 +82,8 @@ class TrainConfig:
         bad_args = [m for m in self.model_args if m not in REGISTRY]
         if bad_args:
             raise ValueError(f"--model-args names unknown models: {', '.join(bad_args)}")
+        if self.pretrained_file and self.no_pretrained:
+            raise ValueError("--pretrained-file and --no-pretrained contradict each other: give one")
         if self.pretrained_file and not Path(self.pretrained_file).is_file():
             raise ValueError(f"--pretrained-file {self.pretrained_file} does not exist")
 

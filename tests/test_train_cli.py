@@ -100,6 +100,7 @@ def test_resume_refuses_a_run_with_other_settings(tmp_path):
     (["--erase-p", "2"], "--erase-p must be in [0, 1]"),
     (["--model-args", "{bad"], "not valid JSON"),
     (["--pretrained-file", "/nope.safetensors"], "does not exist"),
+    (["--pretrained-file", __file__, "--no-pretrained"], "contradict each other"),
 ])
 def test_bad_flags_get_a_clear_message(args, message):
     out = run_train(*args, check=False)
