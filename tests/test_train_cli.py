@@ -149,3 +149,16 @@ def test_torchrun_ddp_on_cpu_gives_the_same_kind_of_checkpoint(tmp_path):
     again = metrics.classification_metrics(metrics.predict_logits(m2, splits.test.images), splits.test.labels,
                                            c2["temperature"])
     assert again["accuracy"] == recorded["test"]["accuracy"]
+
+
+def test_mobilenet_from_a_local_weights_file_is_labelled_pretrained(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "mobilenetv3_small_100.safetensors"  # stands in for a downloaded ImageNet file
+    save_file({k: v.contiguous() for k, v in timm.create_model("mobilenetv3_small_100").state_dict().items()}, weights)
+    run_train("--models", "mobilenet", "--pretrained-file", str(weights), "--limit", "300", "--epochs", "1",
+              "--out", str(tmp_path / "out"))
+    config = json.loads((tmp_path / "out" / "mobilenet" / "config.json").read_text())
+    assert config["pretrained"] is True and weights.name in config["initialization"]
+    assert config["train_config"]["pretrained_file"] == str(weights)
