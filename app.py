@@ -17,7 +17,7 @@ from pathlib import Path
 import gradio as gr
 
 from fmnist import hub
-from fmnist.predict import Predictor, load_models
+from fmnist.predict import Predictor, checkpoint_folder, load_models
 from fmnist.preprocess import ImageRejected
 
 log = logging.getLogger("fmnist.app")
@@ -40,11 +40,9 @@ def load_predictor() -> tuple[Predictor, Path, str]:
     repo = os.environ.get(HUB_REPO_ENV)
     if repo:
         try:
-            from huggingface_hub import snapshot_download
-
-            folder = Path(snapshot_download(repo, repo_type="model"))
+            folder = checkpoint_folder(repo)
             return Predictor(load_models(folder)), folder, f"the Hub repo `{repo}`"
-        except Exception as e:  # offline, unknown repo, bad files: the bundled weights still serve
+        except hub.CheckpointError as e:  # offline, unknown repo, bad files: the bundled weights still serve
             log.warning("cannot use the Hub repo %s (%s: %s); using the bundled checkpoints", repo,
                         type(e).__name__, e)
     return Predictor(load_models(CHECKPOINTS)), CHECKPOINTS, "the bundled `checkpoints/` folder"

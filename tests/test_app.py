@@ -136,3 +136,30 @@ def test_eight_concurrent_clients_get_what_serial_calls_get(server, client):
         # every image arrived whole and equal to the serial answer
         assert Image.open(overlay).tobytes() == Image.open(ref[1]).tobytes()
         assert Image.open(seen).tobytes() == Image.open(ref[2]).tobytes()
+
+
+def _dropdown_names(url):
+    config = json.loads(urllib.request.urlopen(url.rstrip("/") + "/config").read())
+    dropdown = next(c for c in config["components"] if c.get("type") == "dropdown")
+    return [name for _, name in dropdown["props"]["choices"]]
+
+
+def test_weights_come_from_the_hub_repo_when_it_can_be_had(tmp_path):
+    import shutil
+
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    repo = tmp_path / "hub" / "models--alice--fmnist"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(ROOT / "checkpoints" / "basic_cnn", repo / "snapshots" / commit / "basic_cnn")
+    with running_app(tmp_path / "app.log", FMNIST_HUB_REPO="alice/fmnist", HF_HUB_CACHE=str(tmp_path / "hub")) as url:
+        assert _dropdown_names(url) == ["basic_cnn"]  # only what the repo holds
+    assert "from the Hub repo `alice/fmnist`" in (tmp_path / "app.log").read_text()
+
+
+def test_an_unreachable_hub_repo_falls_back_to_the_bundled_checkpoints(tmp_path):
+    with running_app(tmp_path / "app.log", FMNIST_HUB_REPO="nobody/missing", HF_HUB_CACHE=str(tmp_path / "hub")) as url:
+        names = _dropdown_names(url)
+    bundled = [f.name for f in (ROOT / "checkpoints").iterdir() if (f / "model.safetensors").is_file()]
+    assert sorted(names) == sorted(bundled)
+    assert "using the bundled checkpoints" in (tmp_path / "app.log").read_text()
