@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             (out / "baselines.json").write_text(json.dumps(rows, indent=2) + "\n")
             print("\nBaselines (scikit-learn, same split):\n" + format_table(rows, BASELINE_COLUMNS))
             if ns.models is None:
+                print_overview(out)
                 return 0
         rows = train_all(cfg)
     except (DataError, PretrainedUnavailable, ValueError) as e:
@@ -154,12 +155,28 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _merge_results(out / "results.json", rows)
     print("\nResults (test set, temperature-calibrated probabilities):\n" + format_table(rows, RESULT_COLUMNS))
+    print_overview(out)
     from fmnist.hub import write_model_card
 
     print(f"model card: {write_model_card(out, ns.repo_id)}")
     if ns.push:
         return push(out, ns.repo_id)
     return 0
+
+
+def print_overview(out: Path) -> None:
+    """One table of every network and baseline recorded in out/: test accuracy and time to train."""
+    rows = []
+    for r in json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else []:
+        rows.append({"model": r["model"], "kind": "network", "test_acc": r["test_acc"],
+                     "train_s": r["s_per_epoch"] * r["epochs"]})
+    for r in json.loads((out / "baselines.json").read_text()) if (out / "baselines.json").is_file() else []:
+        rows.append({"model": r["model"], "kind": "scikit-learn", "test_acc": r["test_acc"], "train_s": r["fit_seconds"]})
+    if rows:
+        rows.sort(key=lambda r: -r["test_acc"])
+        print(f"\nAll models in {out}/ (test accuracy; training or fit time):\n" + format_table(
+            rows, [("model", "model", ""), ("kind", "kind", ""), ("test_acc", "test acc", ".4f"),
+                   ("train_s", "train s", ".0f")]))
 
 
 def push(folder: Path, repo_id: str | None) -> int:

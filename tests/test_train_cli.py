@@ -128,6 +128,8 @@ def test_baselines_write_their_table(tmp_path):
     assert [r["model"] for r in rows] == ["logistic_regression", "linear_svm", "random_forest"]
     assert all(0.6 < r["test_acc"] <= 1 and r["fit_seconds"] > 0 for r in rows)
     assert "| random_forest |" in out.stdout
+    overview = out.stdout.split("All models in")[1]
+    assert "| logistic_regression | scikit-learn |" in overview
 
 
 def test_torchrun_ddp_on_cpu_gives_the_same_kind_of_checkpoint(tmp_path):
