@@ -43,7 +43,7 @@ def confusion_matrix(cm: list[list[int]], path: Path, title: str = "") -> Path:
 def training_curves(history: list[dict], path: Path, title: str = "") -> Path:
     epochs = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.plot(epochs, [h["train_loss"] for h in history], label="train")
+    ax1.plot(epochs, [h["train_loss"] for h in history], label="train (label-smoothed, augmented)")
     ax1.plot(epochs, [h["val_loss"] for h in history], label="validation")
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("loss")
