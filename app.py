@@ -7,6 +7,7 @@ otherwise from the bundled checkpoints/ folder, so the app also starts offline.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -79,16 +80,21 @@ def about_markdown(folder: Path, source: str) -> str:
     rows = ["| model | initialised from | test accuracy | macro F1 | MCC | log loss | ECE (calibrated) | parameters |",
             "|---|---|---|---|---|---|---|---|"]
     for f in hub.model_folders(folder):
-        import json
-
         cfg, met = hub.read_config(f), json.loads((f / hub.METRICS_NAME).read_text())
         t = met["test"]
         rows.append(f"| `{f.name}` | {cfg['initialization']} | {100 * t['accuracy']:.2f} % | "
                     f"{t['macro_avg']['f1-score']:.4f} | {t['mcc']:.4f} | {t['log_loss']:.4f} | {t['ece']:.4f} | "
                     f"{cfg['parameters']:,} |")
-    return (f"Weights from {source}. Test set: the 10,000 Fashion-MNIST test images, used for this table "
+    text = (f"Weights from {source}. Test set: the 10,000 Fashion-MNIST test images, used for this table "
             "only; each model's epoch and calibration temperature were chosen on a validation split.\n\n"
             + "\n".join(rows))
+    baselines = folder / "baselines.json"
+    if baselines.is_file():
+        text += ("\n\nClassical baselines (scikit-learn, same split, `python train.py --baselines`):\n\n"
+                 "| model | test accuracy | fit time |\n|---|---|---|\n"
+                 + "\n".join(f"| {r['model']} | {100 * r['test_acc']:.2f} % | {r['fit_seconds']:.0f} s |"
+                             for r in json.loads(baselines.read_text())))
+    return text
 
 
 def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:

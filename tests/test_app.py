@@ -163,3 +163,13 @@ def test_an_unreachable_hub_repo_falls_back_to_the_bundled_checkpoints(tmp_path)
     bundled = [f.name for f in (ROOT / "checkpoints").iterdir() if (f / "model.safetensors").is_file()]
     assert sorted(names) == sorted(bundled)
     assert "using the bundled checkpoints" in (tmp_path / "app.log").read_text()
+
+
+def test_about_tab_shows_the_checkpoints_own_results(server):
+    config = json.loads(urllib.request.urlopen(server.rstrip("/") + "/config").read())
+    text = "\n".join(str(c["props"].get("value", "")) for c in config["components"] if c.get("type") == "markdown")
+    for metrics_file in (ROOT / "checkpoints").glob("*/metrics.json"):
+        acc = json.loads(metrics_file.read_text())["test"]["accuracy"]
+        assert f"| `{metrics_file.parent.name}` |" in text and f"{100 * acc:.2f} %" in text
+    images = [c for c in config["components"] if c.get("type") == "image" and c["props"].get("value")]
+    assert any("confusion_matrix" in json.dumps(c["props"]["value"]) for c in images)
