@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 import json
 import logging
+import os
 import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
@@ -125,8 +127,6 @@ class Dist:
 
     @classmethod
     def from_env(cls) -> "Dist":
-        import os
-
         return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
                    int(os.environ.get("LOCAL_RANK", 0)))
 
@@ -139,8 +139,6 @@ def _sync_buffers(model: torch.nn.Module, dist_: Dist) -> None:
     """Give every rank rank 0's BatchNorm statistics, so that all ranks validate the same model and
     take the same early-stopping decisions."""
     if dist_.world > 1:
-        import torch.distributed as dist
-
         for b in model.buffers():
             dist.broadcast(b, 0)
 
@@ -216,8 +214,6 @@ def train_one_epoch(model, loader, opt, sched, cfg: TrainConfig, dev: torch.devi
         if step % 50 == 49 or step == len(loader) - 1:  # a sync only when the bar is redrawn
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
     if dist_.world > 1:  # the whole job's averages, not this rank's
-        import torch.distributed as dist
-
         totals = torch.stack([loss_sum, correct.to(loss_sum.dtype), torch.tensor(float(seen), device=dev)])
         dist.all_reduce(totals)
         loss_sum, correct, seen = totals[0], totals[1], totals[2].item()
@@ -232,8 +228,6 @@ def _val_metrics(model, split) -> dict:
 
 
 def _save_state(path: Path, state: dict) -> None:
-    import io
-
     buf = io.BytesIO()
     torch.save(state, buf)
     hub.atomic_write_bytes(path, buf.getvalue())
@@ -404,8 +398,6 @@ def train_all(cfg: TrainConfig) -> list[dict]:
     dist_ = Dist.from_env()
     dev = resolve_device(cfg.device)
     if dist_.world > 1:  # launched by torchrun: NCCL between GPUs, gloo between CPU processes
-        import torch.distributed as dist
-
         if dev.type == "cuda":
             dev = torch.device("cuda", dist_.local_rank)
             torch.cuda.set_device(dev)
@@ -416,11 +408,10 @@ def train_all(cfg: TrainConfig) -> list[dict]:
         log.info("data: %d train / %d val / %d test images on %s (rank %d of %d)", len(splits.train),
                  len(splits.val), len(splits.test), dev, dist_.rank, dist_.world)
         rows = [fit(name, cfg, splits, dev, dist_) for name in cfg.models]
-    finally:
         if dist_.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
+            dist.barrier()  # the other ranks wait while rank 0 writes the report
+    finally:
+        if dist_.world > 1:  # also after an error, so that the job ends instead of hanging
             dist.destroy_process_group()
     return [r for r in rows if r is not None]
 
