@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="after training, upload --out to the Hub")
     p.add_argument("--push-only", action="store_true", help="upload an existing --out folder without training")
     p.add_argument("--repo-id", help="Hub model repo, USER/NAME (default: $FMNIST_HUB_REPO)")
+    p.add_argument("--write-card", action="store_true", help="rewrite --out's model card from its checkpoints, no training")
     return p
 
 
@@ -131,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(cfg.out)
     if ns.push_only:
         return push(out, ns.repo_id)
+    if ns.write_card:
+        from fmnist.hub import write_model_card
+
+        print(f"model card: {write_model_card(out, ns.repo_id)}")
+        return 0
 
     from fmnist.data import DataError
     from fmnist.training import PretrainedUnavailable, train_all

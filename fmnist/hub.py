@@ -263,7 +263,7 @@ def command_for(train_config: dict, model: str) -> str:
         elif key == "model_args":
             if value.get(model):
                 parts.append(f"{flag} '{json.dumps({model: value[model]})}'")
-        elif value not in (None, False):
+        elif value is not None and value is not False:  # 0 is a value (--shift-px 0), not an absent flag
             parts.append(f"{flag} {value}")
     return " ".join(parts)
 

@@ -245,3 +245,12 @@ def test_pull_from_a_prepopulated_hub_cache_offline(trained_root, tmp_path):
     script2 = script.replace("alice/fmnist", "bob/other")
     out = subprocess.run([sys.executable, "-c", script2], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode != 0 and "cannot get mlp from the Hub repo bob/other" in out.stderr
+
+
+def test_the_card_command_keeps_flags_whose_value_is_zero():
+    from fmnist.training import TrainConfig
+    import dataclasses
+
+    cfg = dataclasses.asdict(TrainConfig(shift_px=0, hflip=False, epochs=8, no_pretrained=True))
+    cmd = hub.command_for(cfg, "basic_cnn")
+    assert cmd == "python train.py --models basic_cnn --epochs 8 --shift-px 0 --no-hflip --no-pretrained"
