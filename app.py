@@ -77,17 +77,11 @@ class OutputFiles:
 
 
 def about_markdown(folder: Path, source: str) -> str:
-    rows = ["| model | initialised from | test accuracy | macro F1 | MCC | log loss | ECE (calibrated) | parameters |",
-            "|---|---|---|---|---|---|---|---|"]
-    for f in hub.model_folders(folder):
-        cfg, met = hub.read_config(f), json.loads((f / hub.METRICS_NAME).read_text())
-        t = met["test"]
-        rows.append(f"| `{f.name}` | {cfg['initialization']} | {100 * t['accuracy']:.2f} % | "
-                    f"{t['macro_avg']['f1-score']:.4f} | {t['mcc']:.4f} | {t['log_loss']:.4f} | {t['ece']:.4f} | "
-                    f"{cfg['parameters']:,} |")
-    text = (f"Weights from {source}. Test set: the 10,000 Fashion-MNIST test images, used for this table "
-            "only; each model's epoch and calibration temperature were chosen on a validation split.\n\n"
-            + "\n".join(rows))
+    entries = hub.checkpoint_entries(folder)
+    text = (f"Weights from {source}. Test set: the {entries[0][2]['test']['n']:,} Fashion-MNIST test images, used "
+            "for this table only; each model's epoch and calibration temperature were chosen on a validation "
+            "split. ECE is the expected calibration error of the calibrated probabilities.\n\n"
+            + hub.results_table(entries))
     baselines = folder / "baselines.json"
     if baselines.is_file():
         text += ("\n\nClassical baselines (scikit-learn, same split, `python train.py --baselines`):\n\n"

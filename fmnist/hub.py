@@ -272,17 +272,32 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f} %"
 
 
+def checkpoint_entries(root: str | Path) -> list[tuple[str, dict, dict]]:
+    """(name, config, metrics) of every checkpoint under root, best test accuracy first."""
+    entries = [(f.name, read_config(f), json.loads((f / METRICS_NAME).read_text())) for f in model_folders(root)]
+    if not entries:
+        raise CheckpointError(f"{root} holds no checkpoints with metrics to describe")
+    return entries
+
+
+def results_table(entries: list[tuple[str, dict, dict]]) -> str:
+    """The Markdown results table that the model card and the app's About tab show."""
+    rows = ["| model | initialised from | test accuracy | macro F1 | MCC | log loss | ECE | epochs (best) | "
+            "train time | hardware | parameters |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, cfg, met in entries:
+        t = met["test"]
+        rows.append(f"| `{name}` | {cfg['initialization']} | {_pct(t['accuracy'])} | {t['macro_avg']['f1-score']:.4f} "
+                    f"| {t['mcc']:.4f} | {t['log_loss']:.4f} | {t['ece']:.4f} | {met['epochs_run']} "
+                    f"({met['best_epoch']}) | {met['train_seconds'] / 60:.1f} min | {cfg['device']} "
+                    f"| {cfg['parameters']:,} |")
+    return "\n".join(rows)
+
+
 def model_card(root: str | Path, repo_id: str | None = None):
     """Build the repo's model card (a huggingface_hub ModelCard) from the checkpoints' own files."""
     hf = _require_hub()
-    root = Path(root)
     repo_id = repo_id or os.environ.get(DEFAULT_REPO_ENV) or "USER/fmnist"
-    entries = []
-    for folder in model_folders(root):
-        cfg, met = read_config(folder), json.loads((folder / METRICS_NAME).read_text())
-        entries.append((folder.name, cfg, met))
-    if not entries:
-        raise CheckpointError(f"{root} holds no checkpoints with metrics to describe")
+    entries = checkpoint_entries(root)
 
     eval_results = [hf.EvalResult(task_type="image-classification", task_name="Image Classification",
                                   dataset_type=DATASET_ID, dataset_name="Fashion-MNIST", dataset_split="test",
@@ -296,14 +311,6 @@ def model_card(root: str | Path, repo_id: str | None = None):
         eval_results=eval_results)
 
     best = entries[0][0]
-    rows = ["| model | initialised from | test accuracy | macro F1 | MCC | log loss | ECE | epochs (best) | "
-            "train time | hardware | parameters |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, cfg, met in entries:
-        t = met["test"]
-        rows.append(f"| `{name}` | {cfg['initialization']} | {_pct(t['accuracy'])} | {t['macro_avg']['f1-score']:.4f} "
-                    f"| {t['mcc']:.4f} | {t['log_loss']:.4f} | {t['ece']:.4f} | {met['epochs_run']} "
-                    f"({met['best_epoch']}) | {met['train_seconds'] / 60:.1f} min | {cfg['device']} "
-                    f"| {cfg['parameters']:,} |")
     from . import CLASS_NAMES
 
     per_class = ["| class | " + " | ".join(f"`{n}` F1" for n, _, _ in entries) + " |",
@@ -341,7 +348,7 @@ Each model's epoch is chosen by validation loss on images held out of the 60,000
 test set is used only for this table. Probabilities are temperature-calibrated on the validation split (ECE after
 calibration shown).
 
-{chr(10).join(rows)}
+{results_table(entries)}
 
 Per-class F1:
 
