@@ -18,7 +18,7 @@ from pathlib import Path
 import gradio as gr
 
 from fmnist import hub
-from fmnist.predict import Predictor, checkpoint_folder, load_models
+from fmnist.predict import Predictor, load_models
 from fmnist.preprocess import ImageRejected
 
 log = logging.getLogger("fmnist.app")
@@ -41,7 +41,7 @@ def load_predictor() -> tuple[Predictor, Path, str]:
     repo = os.environ.get(HUB_REPO_ENV)
     if repo:
         try:
-            folder = checkpoint_folder(repo)
+            folder = hub.checkpoint_folder(repo)
             return Predictor(load_models(folder)), folder, f"the Hub repo `{repo}`"
         except hub.CheckpointError as e:  # offline, unknown repo, bad files: the bundled weights still serve
             log.warning("cannot use the Hub repo %s (%s: %s); using the bundled checkpoints", repo,

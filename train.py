@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -139,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from fmnist.data import DataError
-    from fmnist.training import PretrainedUnavailable, train_all
+    from fmnist.training import Dist, PretrainedUnavailable, train_all
 
     try:
         if ns.baselines:
@@ -157,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, PretrainedUnavailable, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 writes the tables and the card
+    if not Dist.from_env().main:  # torchrun: rank 0 writes the tables and the card
         return 0
     _merge_results(out / "results.json", rows)
     print("\nResults (test set, temperature-calibrated probabilities):\n" + format_table(rows, RESULT_COLUMNS))

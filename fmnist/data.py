@@ -292,7 +292,7 @@ class DeviceLoader:
         self.epoch = epoch
 
     def _shard_size(self) -> int:
-        return len(self.split) // self.world if self.world > 1 else len(self.split)
+        return len(self.split) // self.world
 
     def __len__(self) -> int:
         n = self._shard_size()

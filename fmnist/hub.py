@@ -227,20 +227,25 @@ def push_to_hub(root: str | Path, repo_id: str | None = None, token: str | None 
     return str(url)
 
 
-def load_pretrained(source: str | Path, model_name: str, device: str | torch.device = "cpu",
-                    revision: str | None = None) -> tuple[FashionModel, dict]:
-    """Load `model_name` from a local checkpoints folder or a Hub repo id (through snapshot_download,
-    which honours HF_HUB_OFFLINE and the local cache)."""
+def checkpoint_folder(source: str | Path, model_name: str | None = None, revision: str | None = None) -> Path:
+    """A local checkpoints folder as it is, or a Hub repo id's snapshot through snapshot_download (which
+    honours HF_HUB_OFFLINE and the local cache); with model_name, only that model's subfolder is fetched."""
     local = Path(source)
     if local.is_dir():
-        return load_folder(local / model_name, device)
+        return local
     hf = _require_hub()
+    what = f"{model_name} from the Hub repo {source}" if model_name else f"the Hub repo {source}"
     try:
-        snapshot = hf.snapshot_download(str(source), repo_type="model", revision=revision,
-                                        allow_patterns=[f"{model_name}/*"])
+        return Path(hf.snapshot_download(str(source), repo_type="model", revision=revision,
+                                         allow_patterns=[f"{model_name}/*"] if model_name else None))
     except Exception as e:  # offline with no cache, unknown repo, network down
-        raise CheckpointError(f"cannot get {model_name} from the Hub repo {source}: {type(e).__name__}: {e}") from e
-    return load_folder(Path(snapshot) / model_name, device)
+        raise CheckpointError(f"cannot get {what}: {type(e).__name__}: {e}") from e
+
+
+def load_pretrained(source: str | Path, model_name: str, device: str | torch.device = "cpu",
+                    revision: str | None = None) -> tuple[FashionModel, dict]:
+    """Load `model_name` from a local checkpoints folder or a Hub repo id."""
+    return load_folder(checkpoint_folder(source, model_name, revision) / model_name, device)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -51,22 +51,9 @@ class LoadedModel:
         return f"{self.name} ({acc}{init})"
 
 
-def checkpoint_folder(source: str | Path) -> Path:
-    """A local checkpoints folder as it is, or a Hub repo id's snapshot (honouring HF_HUB_OFFLINE and the cache)."""
-    local = Path(source)
-    if local.is_dir():
-        return local
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(str(source), repo_type="model"))
-    except Exception as e:  # offline with no cache, unknown repo, network down
-        raise hub.CheckpointError(f"cannot get the Hub repo {source}: {type(e).__name__}: {e}") from e
-
-
 def load_models(source: str | Path, device: str = "cpu") -> list[LoadedModel]:
     """Every model in a checkpoints folder or a Hub repo, best test accuracy first."""
-    local = checkpoint_folder(source)
+    local = hub.checkpoint_folder(source)
     loaded = []
     for folder in hub.model_folders(local):
         model, config = hub.load_folder(folder, device)

@@ -51,26 +51,26 @@ def _saved(tmp_path, name="mlp"):
     return tmp_path
 
 
-def test_refuses_an_unknown_architecture(tmp_path):
-    folder = _saved(tmp_path)
+def _edit_config(folder, **changes):
     config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps(config | {"architecture": "vgg16"}))
+    (folder / "config.json").write_text(json.dumps(config | changes))
+    return folder
+
+
+def test_refuses_an_unknown_architecture(tmp_path):
+    folder = _edit_config(_saved(tmp_path), architecture="vgg16")
     with pytest.raises(CheckpointError, match="architecture 'vgg16', which fmnist does not know"):
         hub.load_folder(folder)
 
 
 def test_refuses_weights_that_do_not_fit(tmp_path):
-    folder = _saved(tmp_path, "mlp")
-    config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps(config | {"architecture": "basic_cnn"}))
+    folder = _edit_config(_saved(tmp_path, "mlp"), architecture="basic_cnn")
     with pytest.raises(CheckpointError, match="does not fit the basic_cnn architecture"):
         hub.load_folder(folder)
 
 
 def test_refuses_model_args_that_do_not_fit(tmp_path):
-    folder = _saved(tmp_path, "mlp")
-    config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps(config | {"model_args": {"depth": 50}}))
+    folder = _edit_config(_saved(tmp_path, "mlp"), model_args={"depth": 50})
     with pytest.raises(CheckpointError, match="model_args do not fit mlp"):
         hub.load_folder(folder)
 
