@@ -17,7 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from fmnist import hub
+from fmnist import checkpoint, hub
 from fmnist.predict import Predictor, load_models
 from fmnist.preprocess import ImageRejected
 
@@ -129,7 +129,7 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
             button.click(classify, [image, model], [label, cam, seen, notice], api_name="classify", preprocess=False)
         with gr.Tab("About the models"):
             gr.Markdown(about_markdown(folder, source))
-            best = hub.model_folders(folder)[0]
+            best = checkpoint.model_folders(folder)[0]
             gr.Image(value=str(best / "confusion_matrix.png"), label=f"Confusion matrix: {best.name}",
                      interactive=False, format="png")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)

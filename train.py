@@ -1,26 +1,36 @@
-"""Train, evaluate and publish the fmnist models.
+"""Train, evaluate, search and publish the fmnist models.
 
-    python train.py                                   # all five models, each with its default epochs
-    python train.py --models basic_cnn,deep_cnn --epochs 15
-    python train.py --baselines                       # the scikit-learn baselines only
-    python train.py --limit 2000 --epochs 1           # a quick smoke run
-    python train.py --push --repo-id USER/fmnist      # train, then upload checkpoints/ to the Hub
-    python train.py --push-only --repo-id USER/fmnist # upload an existing checkpoints/ folder
+    python train.py --limit 2000 --epochs 1 --no-pretrained   # a quick smoke run, into runs/fashion-mnist/
+    python train.py --models basic_cnn,deep_cnn --epochs 15   # some models, into runs/fashion-mnist/
+    python train.py --models resnet --out checkpoints         # replace a bundled model (full runs only)
+    python train.py --baselines                               # the scikit-learn baselines only
+    python train.py --dataset mnist --models basic_cnn        # MNIST, into runs/mnist/
+    python train.py --search basic_cnn --trials 20 --limit 10000 --epochs 3   # Optuna search
+    python train.py --models basic_cnn --params search/basic_cnn/best.json    # train with what it found
+    python train.py --push --repo-id USER/fmnist              # train, then upload the output folder
+    python train.py --push-only --out checkpoints --repo-id USER/fmnist       # upload an existing folder
 
-The flags map one to one onto fmnist.training.TrainConfig.
+Runs write to runs/<dataset>/ unless --out names a folder. The bundled checkpoints/ (what the app
+serves) changes only when named with --out checkpoints, and never from a --limit run. Each model trains in
+OUT/.partial/ and replaces OUT/NAME only once finished; results.json and the model card are rebuilt
+after every model. Every condition that could stop a run is checked before its first epoch.
+
+The flags map one to one onto fmnist.config.TrainConfig.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import logging
 import sys
 from pathlib import Path
 
+from fmnist.config import TrainConfig, apply_params
 from fmnist.models import MODEL_NAMES
-from fmnist.training import RESULT_COLUMNS, TrainConfig, format_table
+from fmnist.training import RESULT_COLUMNS, format_table
 
 BASELINE_COLUMNS = [("model", "model", ""), ("val_acc", "val acc", ".4f"), ("test_acc", "test acc", ".4f"),
                     ("fit_seconds", "fit s", ".1f"), ("train_images", "train images", ",d")]
@@ -65,11 +75,23 @@ def _json_object(text: str) -> dict:
     return value
 
 
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", type=_model_list, default=None,
                    help=f"comma-separated, from {','.join(MODEL_NAMES)} (default: all)")
+    p.add_argument("--dataset", choices=["fashion-mnist", "mnist"], default=d.dataset,
+                   help="which IDX data set to train on (default: %(default)s; the app serves Fashion-MNIST only)")
     p.add_argument("--epochs", type=_positive_int, help="epochs (default: each model's own)")
     p.add_argument("--batch-size", type=_positive_int, default=d.batch_size)
     p.add_argument("--lr", type=_positive_float, help="peak learning rate (default: each model's own)")
@@ -80,27 +102,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=_positive_int, default=d.patience, help="early-stopping patience in epochs")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--val-size", type=_positive_int, default=d.val_size, help="validation images held out of the 60k")
-    p.add_argument("--limit", type=_positive_int, help="quick run on N training (and at most N val/test) images")
-    p.add_argument("--shift-px", type=int, default=d.shift_px, help="random shift augmentation in pixels, 0 = off")
-    p.add_argument("--no-hflip", dest="hflip", action="store_false", help="turn off horizontal flips")
-    p.add_argument("--erase-p", type=float, default=d.erase_p, help="random erasing probability, 0 = off")
+    p.add_argument("--limit", type=_positive_int,
+                   help="quick run on N training (and at most N val/test) images; never written into checkpoints/")
+    aug = p.add_argument_group("augmentation (default: each model's own, from the registry)")
+    aug.add_argument("--shift-px", type=int, help="random shift in pixels, 0 = off")
+    aug.add_argument("--hflip", action=argparse.BooleanOptionalAction, help="random horizontal flips")
+    aug.add_argument("--rotate-deg", type=_nonnegative_float, help="random rotation up to this many degrees, 0 = off")
+    aug.add_argument("--zoom", type=_nonnegative_float, help="random scale in [1 - zoom, 1 + zoom], 0 = off")
+    aug.add_argument("--erase-p", type=float, help="random erasing probability, 0 = off")
     p.add_argument("--model-args", type=_json_object, default={}, help='JSON, e.g. \'{"mobilenet": {"img_size": 96}}\'')
+    p.add_argument("--params", help="a best.json written by --search: its settings, under any flag given explicitly")
     p.add_argument("--pretrained-file", help="local ImageNet weights for the MobileNet (timm state dict)")
     p.add_argument("--no-pretrained", action="store_true",
                    help="train the MobileNet from random init when ImageNet weights cannot be had")
-    p.add_argument("--out", default=d.out, help="checkpoint folder (default: checkpoints/)")
-    p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST .gz files")
+    p.add_argument("--out", help="output folder (default: runs/<dataset>/); the bundled checkpoints/ only when "
+                                 "named, and never for --limit runs")
+    p.add_argument("--data-dir", help="folder holding the data set's four .gz files")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--resume", action="store_true", help="continue interrupted runs from their last epoch")
     p.add_argument("--compile", action="store_true", help="torch.compile the model for training")
     p.add_argument("--weights-dtype", choices=["float32", "float16", "bfloat16"], default=d.weights_dtype)
     p.add_argument("--baselines", action="store_true",
                    help="run the scikit-learn baselines (alone, unless --models is given too)")
+    search = p.add_argument_group("hyperparameter search (Optuna)")
+    search.add_argument("--search", metavar="MODEL", choices=MODEL_NAMES,
+                        help="search MODEL's hyperparameters on the validation split; writes search/MODEL/best.json")
+    search.add_argument("--trials", type=_positive_int, default=20,
+                        help="finished trials the study should hold, counted over every worker (default: %(default)s)")
+    search.add_argument("--timeout", type=_positive_float, help="start no new trial after this many seconds")
+    search.add_argument("--storage", help="Optuna storage URL (default: sqlite:///search/MODEL/study.db); give one "
+                                          "PostgreSQL or MySQL URL to every worker to search together")
+    search.add_argument("--search-dir", default="search", help="where search/MODEL/ goes (default: %(default)s)")
     p.add_argument("--push", action="store_true", help="after training, upload --out to the Hub")
     p.add_argument("--push-only", action="store_true", help="upload an existing --out folder without training")
     p.add_argument("--repo-id", help="Hub model repo, USER/NAME (default: $FMNIST_HUB_REPO)")
     p.add_argument("--write-card", action="store_true", help="rewrite --out's model card from its checkpoints, no training")
     return p
+
+
+def _explicit_flags(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
+    """The destinations the user gave on the command line (a parse with every default suppressed)."""
+    probe = copy.deepcopy(parser)
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(probe.parse_known_args(argv)[0]))
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
@@ -109,6 +154,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     values = {k: v for k, v in vars(ns).items() if k in fields and v is not None}
     cfg = TrainConfig(**values)
+    if ns.search and ns.models is None:
+        cfg.models = [ns.search]
+    if cfg.params:
+        try:
+            params = json.loads(Path(cfg.params).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            parser.error(f"--params {cfg.params}: {e}")
+        cfg = apply_params(cfg, params, _explicit_flags(parser, argv))
     try:
         cfg.validate()
     except ValueError as e:
@@ -116,19 +169,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     return cfg, ns
 
 
-def _merge_results(path: Path, rows: list[dict]) -> list[dict]:
-    """Keep one row per model in results.json, so training a subset does not drop the others."""
-    old = json.loads(path.read_text()) if path.is_file() else []
-    merged = {r["model"]: r for r in old} | {r["model"]: r for r in rows}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(list(merged.values()), indent=2) + "\n")
-    return list(merged.values())
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg, ns = parse_args(argv)
-    out = Path(cfg.out)
+    out = cfg.out_dir
     if ns.push_only:
         return push(out, ns.repo_id)
     if ns.write_card:
@@ -141,13 +185,21 @@ def main(argv: list[str] | None = None) -> int:
     from fmnist.training import Dist, PretrainedUnavailable, train_all
 
     try:
+        if ns.search:
+            from fmnist.search import SearchConfig, run_search
+
+            result = run_search(cfg, SearchConfig(model=ns.search, trials=ns.trials, timeout_s=ns.timeout,
+                                                  storage=ns.storage, folder=Path(ns.search_dir) / ns.search))
+            print(result.summary())
+            return 0
         if ns.baselines:
             from fmnist.baselines import run_baselines
+            from fmnist.checkpoint import atomic_write_json
             from fmnist.data import load_splits
 
-            rows = run_baselines(load_splits(cfg.data_dir, cfg.val_size, cfg.seed, cfg.limit), cfg.seed)
-            (out).mkdir(parents=True, exist_ok=True)
-            (out / "baselines.json").write_text(json.dumps(rows, indent=2) + "\n")
+            rows = run_baselines(load_splits(cfg.data_dir, cfg.val_size, cfg.seed, cfg.limit, dataset=cfg.dataset),
+                                 cfg.seed)
+            atomic_write_json(out / "baselines.json", rows)
             print("\nBaselines (scikit-learn, same split):\n" + format_table(rows, BASELINE_COLUMNS))
             if ns.models is None:
                 print_overview(out)
@@ -158,12 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not Dist.from_env().main:  # torchrun: rank 0 writes the tables and the card
         return 0
-    _merge_results(out / "results.json", rows)
-    print("\nResults (test set, temperature-calibrated probabilities):\n" + format_table(rows, RESULT_COLUMNS))
+    print(f"\nResults of this run (test set, temperature-calibrated probabilities), in {out}/:\n"
+          + format_table(rows, RESULT_COLUMNS))
     print_overview(out)
-    from fmnist.hub import write_model_card
-
-    print(f"model card: {write_model_card(out, ns.repo_id)}")
+    print(f"model card: {out / 'README.md'}")
     if ns.push:
         return push(out, ns.repo_id)
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -19,10 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import CLASS_NAMES
+
 log = logging.getLogger(__name__)
 
-# Official gzip files and their sha256 (the same bytes on both mirrors). Debian's package
-# recompresses them, so local files are checked by structure (magic, shape), not by digest.
+# Official gzip files and their sha256 (the same bytes on every mirror). Debian's package recompresses
+# Fashion-MNIST, so local files are checked by structure (magic, shape), not by digest.
 FILES = {
     "train_images": ("train-images-idx3-ubyte.gz", "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
     "train_labels": ("train-labels-idx1-ubyte.gz", "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
@@ -33,12 +36,49 @@ MIRRORS = (
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
     "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
 )
+MNIST_FILES = {
+    "train_images": ("train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+    "train_labels": ("train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+    "test_images": ("t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+    "test_labels": ("t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+}
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 EXPECTED_COUNT = {"train": 60_000, "test": 10_000}
 
 # Mean and std of the 60k training pixels in [0, 1]; the models normalise with them internally.
 PIXEL_MEAN, PIXEL_STD = 0.2860, 0.3530
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One IDX data set: its files, where to look for them and where to download them from."""
+
+    name: str
+    files: dict
+    mirrors: tuple[str, ...]
+    class_names: tuple[str, ...]
+    mean: float  # of the training pixels in [0, 1]
+    std: float
+    subdir: str  # below $FMNIST_DATA_DIR and the cache ("" for Fashion-MNIST, as before)
+    system_dir: Path | None  # a distribution's package, if there is one
+
+    def local_dirs(self) -> list[Path]:
+        env = os.environ.get("FMNIST_DATA_DIR")
+        dirs = ([Path(env) / self.subdir] if env else []) + [cache_dir() / self.subdir]
+        return dirs + ([self.system_dir] if self.system_dir else [])
+
+
+DATASETS = {
+    "fashion-mnist": DatasetSpec("fashion-mnist", FILES, MIRRORS, CLASS_NAMES, PIXEL_MEAN, PIXEL_STD, "", DEBIAN_DIR),
+    # MNIST's usual statistics (0.1307, 0.3081); same IDX format, same sizes
+    "mnist": DatasetSpec("mnist", MNIST_FILES, MNIST_MIRRORS, tuple(str(d) for d in range(10)), 0.1307, 0.3081,
+                         "mnist", None),
+}
 
 
 class DataError(RuntimeError):
@@ -87,14 +127,14 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _has_all_files(folder: Path) -> bool:
-    return all((folder / name).is_file() for name, _ in FILES.values())
+def _has_all_files(folder: Path, files: dict = FILES) -> bool:
+    return all((folder / name).is_file() for name, _ in files.values())
 
 
-def download(dest: Path, mirrors: tuple[str, ...] = MIRRORS, timeout_s: float = 60) -> Path:
+def download(dest: Path, mirrors: tuple[str, ...] = MIRRORS, timeout_s: float = 60, files: dict = FILES) -> Path:
     """Download the four files into dest, verifying each sha256; a file is moved in only once verified."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name, expected in FILES.values():
+    for name, expected in files.values():
         target = dest / name
         if target.is_file() and sha256(target) == expected:
             continue
@@ -121,33 +161,40 @@ def download(dest: Path, mirrors: tuple[str, ...] = MIRRORS, timeout_s: float = 
     return dest
 
 
-def find_data_dir(data_dir: str | Path | None = None, allow_download: bool = True) -> Path:
-    """The first folder holding all four files: --data-dir, $FMNIST_DATA_DIR, the cache, Debian's package.
+def find_data_dir(data_dir: str | Path | None = None, allow_download: bool = True,
+                  dataset: str = "fashion-mnist") -> Path:
+    """The first folder holding all four files: --data-dir, $FMNIST_DATA_DIR (its mnist/ subfolder for
+    MNIST), the cache, Debian's package (Fashion-MNIST only).
 
-    Where none does, download into the cache; where that fails, say every way to get the data.
+    Where none does, download into the cache, checking every sha256; where that fails, say every way to
+    get the data.
     """
+    spec = DATASETS[dataset]
+    names = ", ".join(n for n, _ in spec.files.values())
     if data_dir is not None:  # an explicit folder is used as given, never silently replaced
-        if _has_all_files(Path(data_dir)):
+        if _has_all_files(Path(data_dir), spec.files):
             return Path(data_dir)
-        raise DataError(f"--data-dir {data_dir} does not hold the four Fashion-MNIST files "
-                        f"({', '.join(n for n, _ in FILES.values())})")
-    candidates = [Path(p) for p in (os.environ.get("FMNIST_DATA_DIR"),) if p] + [cache_dir(), DEBIAN_DIR]
+        raise DataError(f"--data-dir {data_dir} does not hold the four {spec.name} files ({names})")
+    candidates = spec.local_dirs()
     for folder in candidates:
-        if _has_all_files(folder):
+        if _has_all_files(folder, spec.files):
             return folder
     problem = "downloads are turned off"
+    target = cache_dir() / spec.subdir
     if allow_download:
         try:
-            return download(cache_dir())
+            return download(target, spec.mirrors, files=spec.files)
         except DataError as e:
             problem = str(e)
+    debian = "  - Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist\n" if spec.system_dir else ""
+    env_dir = "$FMNIST_DATA_DIR" + (f"/{spec.subdir}" if spec.subdir else "")
     raise DataError(
-        "Fashion-MNIST was not found. Looked in: " + ", ".join(map(str, candidates)) + ".\n"
+        f"{spec.name} was not found. Looked in: " + ", ".join(map(str, candidates)) + ".\n"
         f"Download failed: {problem}\n"
-        "Get the data one of these ways:\n"
-        "  - Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist\n"
-        f"  - download the four .gz files from {MIRRORS[0]} into a folder and pass --data-dir or set FMNIST_DATA_DIR\n"
-        f"  - allow network access so they are downloaded into {cache_dir()}"
+        f"Get the four files ({names}) one of these ways:\n" + debian +
+        f"  - download them from {spec.mirrors[0]} into a folder and pass --data-dir FOLDER, or put them in "
+        f"{env_dir}\n"
+        f"  - allow network access so they are downloaded (and their sha256 checked) into {target}"
     )
 
 
@@ -159,10 +206,11 @@ class RawData:
     test_labels: np.ndarray  # (10000,) uint8
 
 
-def load_raw(data_dir: str | Path | None = None, allow_download: bool = True) -> RawData:
-    folder = find_data_dir(data_dir, allow_download)
+def load_raw(data_dir: str | Path | None = None, allow_download: bool = True,
+             dataset: str = "fashion-mnist") -> RawData:
+    folder = find_data_dir(data_dir, allow_download, dataset)
     arrays = {}
-    for key, (name, _) in FILES.items():
+    for key, (name, _) in DATASETS[dataset].files.items():
         split = key.split("_")[0]
         n = EXPECTED_COUNT[split]
         if key.endswith("images"):
@@ -171,7 +219,7 @@ def load_raw(data_dir: str | Path | None = None, allow_download: bool = True) ->
             arrays[key] = read_idx(folder / name, LABEL_MAGIC, (n,))
             if arrays[key].max() > 9:
                 raise DataError(f"{folder / name}: label {arrays[key].max()} is outside 0-9")
-    log.info("Fashion-MNIST read from %s", folder)
+    log.info("%s read from %s", dataset, folder)
     return RawData(**arrays)
 
 
@@ -207,13 +255,14 @@ class Splits:
 
 
 def load_splits(data_dir=None, val_size: int = 6000, seed: int = 0, limit: int | None = None,
-                device: str | torch.device = "cpu", allow_download: bool = True) -> Splits:
+                device: str | torch.device = "cpu", allow_download: bool = True,
+                dataset: str = "fashion-mnist") -> Splits:
     """Train/val from the 60k training images (stratified, seeded); test untouched.
 
     `limit` keeps a stratified subset of `limit` training images and at most `limit` validation
     and test images, for quick runs.
     """
-    raw = load_raw(data_dir, allow_download)
+    raw = load_raw(data_dir, allow_download, dataset)
     train_idx, val_idx = stratified_split(raw.train_labels, val_size, seed)
     test_idx = np.arange(len(raw.test_labels))
     if limit is not None:
@@ -234,6 +283,8 @@ def load_splits(data_dir=None, val_size: int = 6000, seed: int = 0, limit: int |
 class AugmentConfig:
     shift_px: int = 2  # pad by this many pixels, then crop 28x28 at a random offset; 0 turns it off
     hflip: bool = True
+    rotate_deg: float = 0.0  # a random rotation in [-rotate_deg, rotate_deg] degrees; 0 turns it off
+    zoom: float = 0.0  # a random scale in [1 - zoom, 1 + zoom]; 0 turns it off
     erase_p: float = 0.0  # chance of one random rectangle set to zero per image; 0 turns it off
     erase_max_frac: float = 0.25  # largest side of the rectangle, as a fraction of 28
 
@@ -255,6 +306,15 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         rows = (dy[:, None] + torch.arange(h, device=dev))[:, :, None]  # (B, H, 1)
         cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, :]  # (B, 1, W)
         x = padded[torch.arange(b, device=dev)[:, None, None], 0, rows, cols].unsqueeze(1)
+    if cfg.rotate_deg > 0 or cfg.zoom > 0:
+        # one affine warp for the batch: rotation and scale about the centre, the background stays black
+        angle = (torch.rand(b, device=dev, generator=gen) * 2 - 1) * math.radians(cfg.rotate_deg)
+        scale = 1 + (torch.rand(b, device=dev, generator=gen) * 2 - 1) * cfg.zoom
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale  # the grid maps output to input
+        zero = torch.zeros_like(cos)
+        theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)  # (B, 2, 3)
+        grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+        x = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if cfg.hflip:
         flip = torch.rand(b, device=dev, generator=gen) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)

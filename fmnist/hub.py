@@ -1,156 +1,31 @@
-"""Checkpoints on disk and on the Hugging Face Hub.
+"""The Hugging Face Hub: push checkpoint folders in one commit, pull them back, and write the model card.
 
-Layered like timm's `_hub.py`: `save_pretrained` writes a self-describing folder offline (weights as
-safetensors, `config.json`, `metrics.json`, plots); `push_to_hub` uploads such folders in one commit;
-`load_pretrained` rebuilds a model from a folder or a Hub repo id and never guesses.
+Layered like timm's `_hub.py`: the folder format lives in `fmnist.checkpoint` and works offline;
+`push_to_hub` uploads such folders in one commit; `load_pretrained` rebuilds a model from a folder or a
+Hub repo id and never guesses. One model repo holds every model, each in its own subfolder, and a model
+card at its root.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 
-from . import CLASS_NAMES, __version__
-from .models import REGISTRY, FashionModel, build_model
+from .checkpoint import (CONFIG_NAME, METRICS_NAME, RESULTS_NAME, WEIGHTS_NAME, CheckpointError, atomic_write_bytes,
+                         load_folder, model_folders, read_config)
+from .config import command_for
 
 log = logging.getLogger(__name__)
-
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
-METRICS_NAME = "metrics.json"
-PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".ckpt")
-FORMAT = "fmnist-checkpoint/1"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint folder cannot be turned into a model."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside path, then rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; checkpoints are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def library_versions() -> dict:
-    import numpy
-    import sklearn
-    import timm
-
-    return {"fmnist": __version__, "torch": torch.__version__, "timm": timm.__version__,
-            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
-
-
-def save_pretrained(folder: str | Path, model: FashionModel, architecture: str, model_args: dict,
-                    extra_config: dict | None = None, dtype: torch.dtype | None = None) -> dict:
-    """Write the model's weights (safetensors) and a config.json that rebuilds it. Returns the config."""
-    from safetensors.torch import save
-
-    folder = Path(folder)
-    state = {k: v.detach().to("cpu", dtype=dtype if (dtype and v.is_floating_point()) else v.dtype).contiguous()
-             for k, v in model.state_dict().items()}
-    atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"format": "pt", "architecture": architecture}))
-    config = {
-        "format": FORMAT,
-        "architecture": architecture,
-        "model_args": model_args,
-        "class_names": list(CLASS_NAMES),
-        "input_size": [1, 28, 28],
-        "input_range": [0.0, 1.0],
-        "normalization": {"mean": model.normalize.mean, "std": model.normalize.std,
-                          "applied": "inside the model, on pixels scaled to [0, 1]"},
-        "gradcam_layer": model.gradcam_layer,
-        "weights_dtype": str(dtype or torch.float32).removeprefix("torch."),
-        "versions": library_versions(),
-        "git_commit": git_commit(),
-        **(extra_config or {}),
-    }
-    atomic_write_json(folder / CONFIG_NAME, config)
-    return config
-
-
-def read_config(folder: Path) -> dict:
-    path = folder / CONFIG_NAME
-    if not path.is_file():
-        raise CheckpointError(f"{folder} has no {CONFIG_NAME}; it is not an fmnist checkpoint")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path} is not valid JSON: {e}") from e
-
-
-def load_folder(folder: str | Path, device: str | torch.device = "cpu") -> tuple[FashionModel, dict]:
-    """Rebuild the model a checkpoint folder describes, in eval mode. Refuses rather than guesses."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder} is not a folder")
-    weights = folder / WEIGHTS_NAME
-    if not weights.is_file():
-        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
-        if pickles:
-            raise CheckpointError(f"{folder} holds only pickled weights ({', '.join(pickles)}); fmnist loads "
-                                  f"{WEIGHTS_NAME} only, since unpickling can run arbitrary code")
-        raise CheckpointError(f"{folder} has no {WEIGHTS_NAME}")
-    config = read_config(folder)
-    arch = config.get("architecture")
-    if arch not in REGISTRY:
-        raise CheckpointError(f"{folder / CONFIG_NAME} names architecture {arch!r}, which fmnist does not know "
-                              f"(known: {', '.join(REGISTRY)})")
-    try:
-        state = load_file(weights)
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{weights} cannot be read: {e}") from e
-    try:
-        model = build_model(arch, **config.get("model_args", {}))
-    except TypeError as e:
-        raise CheckpointError(f"{folder / CONFIG_NAME}: model_args do not fit {arch}: {e}") from e
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise CheckpointError(f"{weights} does not fit the {arch} architecture in {CONFIG_NAME}: {first}") from e
-    model.float().to(device).eval()
-    return model, config
-
-
-# ---------------------------------------------------------------------------------------------------
-# The Hub: one model repo holds every model, each in its own subfolder, and a model card at its root.
 
 DEFAULT_REPO_ENV = "FMNIST_HUB_REPO"
 CARD_NAME = "README.md"
 UPLOAD_SUFFIXES = (".safetensors", ".json", ".png", ".md")
-DATASET_ID = "zalando-datasets/fashion_mnist"
+DATASET_IDS = {"fashion-mnist": "zalando-datasets/fashion_mnist", "mnist": "ylecun/mnist"}
+DATASET_ID = DATASET_IDS["fashion-mnist"]
 
 
 class PushError(RuntimeError):
@@ -165,19 +40,6 @@ def _require_hub():
     return huggingface_hub
 
 
-def model_folders(root: str | Path) -> list[Path]:
-    """The subfolders of root that hold a checkpoint, best test accuracy first."""
-    root = Path(root)
-    found = [p for p in sorted(root.iterdir()) if (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file()] \
-        if root.is_dir() else []
-
-    def acc(p):
-        m = p / METRICS_NAME
-        return json.loads(m.read_text())["test"]["accuracy"] if m.is_file() else -1.0
-
-    return sorted(found, key=acc, reverse=True)
-
-
 def upload_plan(root: str | Path) -> list[tuple[str, Path]]:
     """(path in repo, local path) for every file a push sends: the card and each model's folder, no
     training state, temporary or pickled files."""
@@ -187,7 +49,7 @@ def upload_plan(root: str | Path) -> list[tuple[str, Path]]:
         for f in sorted(folder.iterdir()):
             if f.is_file() and f.suffix in UPLOAD_SUFFIXES and not f.name.endswith(".tmp"):
                 plan.append((f"{folder.name}/{f.name}", f))
-    for extra in ("results.json", "baselines.json"):
+    for extra in (RESULTS_NAME, "baselines.json"):
         if (root / extra).is_file():
             plan.append((extra, root / extra))
     return plan
@@ -251,28 +113,6 @@ def load_pretrained(source: str | Path, model_name: str, device: str | torch.dev
 # ---------------------------------------------------------------------------------------------------
 # The model card
 
-def command_for(train_config: dict, model: str) -> str:
-    """The train.py command that reproduces one model's run, from its recorded TrainConfig."""
-    from .training import TrainConfig
-
-    defaults = dataclasses.asdict(TrainConfig())
-    parts = ["python train.py", f"--models {model}"]
-    for key, value in train_config.items():
-        if key in ("models", "out", "data_dir", "device") or value == defaults.get(key):
-            continue
-        flag = "--" + key.replace("_", "-")
-        if key == "hflip":
-            parts.append("--no-hflip")
-        elif value is True:
-            parts.append(flag)
-        elif key == "model_args":
-            if value.get(model):
-                parts.append(f"{flag} '{json.dumps({model: value[model]})}'")
-        elif value is not None and value is not False:  # 0 is a value (--shift-px 0), not an absent flag
-            parts.append(f"{flag} {value}")
-    return " ".join(parts)
-
-
 def _pct(x: float) -> str:
     return f"{100 * x:.2f} %"
 
@@ -303,24 +143,29 @@ def model_card(root: str | Path, repo_id: str | None = None):
     hf = _require_hub()
     repo_id = repo_id or os.environ.get(DEFAULT_REPO_ENV) or "USER/fmnist"
     entries = checkpoint_entries(root)
+    datasets = {cfg.get("dataset", "fashion-mnist") for _, cfg, _ in entries}
+    if len(datasets) > 1:
+        raise CheckpointError(f"{root} mixes models of several data sets ({', '.join(sorted(datasets))}); "
+                              "one card describes one data set")
+    dataset = datasets.pop()
+    dataset_id, dataset_name = DATASET_IDS[dataset], {"mnist": "MNIST"}.get(dataset, "Fashion-MNIST")
 
     eval_results = [hf.EvalResult(task_type="image-classification", task_name="Image Classification",
-                                  dataset_type=DATASET_ID, dataset_name="Fashion-MNIST", dataset_split="test",
+                                  dataset_type=dataset_id, dataset_name=dataset_name, dataset_split="test",
                                   metric_type="accuracy", metric_name=f"{name} test accuracy",
                                   metric_value=round(met["test"]["accuracy"], 4))
                     for name, _, met in entries]
     data = hf.ModelCardData(
-        library_name="pytorch", pipeline_tag="image-classification", license="mit", datasets=[DATASET_ID],
+        library_name="pytorch", pipeline_tag="image-classification", license="mit", datasets=[dataset_id],
         metrics=["accuracy", "f1", "matthews_correlation"], model_name="fmnist",
-        tags=["image-classification", "fashion-mnist", "pytorch", "timm", "safetensors", "grad-cam"],
+        tags=["image-classification", dataset, "pytorch", "timm", "safetensors", "grad-cam"],
         eval_results=eval_results)
 
     best = entries[0][0]
-    from . import CLASS_NAMES
-
+    class_names = entries[0][1]["class_names"]
     per_class = ["| class | " + " | ".join(f"`{n}` F1" for n, _, _ in entries) + " |",
                  "|---|" + "---|" * len(entries)]
-    for c in CLASS_NAMES:
+    for c in class_names:
         per_class.append(f"| {c} | " + " | ".join(f"{m['test']['per_class'][c]['f1-score']:.3f}"
                                                     for _, _, m in entries) + " |")
     def launcher(cfg):
@@ -340,14 +185,16 @@ def model_card(root: str | Path, repo_id: str | None = None):
              if name in REGISTRY and not met["stopped_early"] and met["epochs_run"] < REGISTRY[name][1]["epochs"]]
     init_lines = "\n".join(f"- `{name}`: {cfg['initialization']}." for name, cfg, _ in entries)
     body = f"""
-# fmnist: Fashion-MNIST classifiers
+# fmnist: {dataset_name} classifiers
 
-{len(entries)} PyTorch classifiers for [Fashion-MNIST](https://github.com/zalandoresearch/fashion-mnist) 28x28 grey
-images of 10 garment classes, trained with the fmnist project's `train.py`. Each model lives in its
+{len(entries)} PyTorch classifiers for {dataset_name} ({"28x28 grey images of 10 garment classes, "
+"https://github.com/zalandoresearch/fashion-mnist" if dataset == "fashion-mnist" else "28x28 handwritten digits"}),
+trained with the fmnist project's `train.py` on the data set `{dataset}`. Each model lives in its
 own subfolder: `model.safetensors` (weights), `config.json` (architecture, arguments, classes, normalisation,
-calibration temperature, seed, library versions, git commit), `metrics.json` and plots.
+calibration temperature, notice thresholds, seed, library versions, git commit), `detector.safetensors`
+(the class means and precision matrix of the not-a-garment detector), `metrics.json` and plots.
 
-## Results (Fashion-MNIST test set, {n_test:,} images)
+## Results ({dataset_name} test set, {n_test:,} images)
 
 Each model's epoch is chosen by validation loss on images held out of the 60,000 training images; the
 test set is used only for this table. Probabilities are temperature-calibrated on the validation split (ECE after
@@ -385,7 +232,9 @@ What each model was initialised from:
 - The models expect 28x28 grayscale items like the data set's: a single product, centred, light on a black
   background. A photo must be turned into that first (fmnist's `preprocess` does it: grayscale, inversion of
   light backgrounds, crop, pad, resize); anything else (several items, people wearing clothes, scenes) is
-  outside what they were trained on, and the app shows a notice when the top probability is low.
+  outside what they were trained on. The app shows a notice when the picture's features lie farther from
+  every class than those of 95 % of the validation items (Mahalanobis distance on the penultimate layer), or
+  when the photo's segmentation finds no item, several items, or a shape no garment has.
 - Shirt, T-shirt/top, Pullover and Coat are the classes most often confused.
 """
     return hf.ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")

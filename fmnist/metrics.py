@@ -68,16 +68,16 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 
 
 
 def classification_metrics(logits: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor,
-                           temperature: float = 1.0) -> dict:
+                           temperature: float = 1.0, class_names=CLASS_NAMES) -> dict:
     """Accuracy, per-class and averaged precision/recall/F1, MCC, log loss, ECE and the confusion matrix."""
     labels = np.asarray(torch.as_tensor(labels).cpu())
     probs = softmax(logits, temperature)
     preds = probs.argmax(1)
-    classes = list(range(len(CLASS_NAMES)))
-    report = skm.classification_report(labels, preds, labels=classes, target_names=list(CLASS_NAMES),
+    classes = list(range(len(class_names)))
+    report = skm.classification_report(labels, preds, labels=classes, target_names=list(class_names),
                                        output_dict=True, zero_division=0)
     per_class = {name: {k: report[name][k] for k in ("precision", "recall", "f1-score", "support")}
-                 for name in CLASS_NAMES}
+                 for name in class_names}
     return {
         "n": int(len(labels)),
         "accuracy": float(skm.accuracy_score(labels, preds)),
@@ -89,12 +89,3 @@ def classification_metrics(logits: np.ndarray | torch.Tensor, labels: np.ndarray
         "ece": expected_calibration_error(probs, labels),
         "confusion_matrix": skm.confusion_matrix(labels, preds, labels=classes).tolist(),
     }
-
-
-def top_probability_threshold(val_logits, temperature: float, quantile: float = 0.05) -> float:
-    """The calibrated top-class probability that (1 - quantile) of held-out validation images exceed.
-
-    A user's picture scoring below it looks less like the data set than 95 % of real items do, so the
-    app shows a notice. The rule is the maximum-softmax-probability baseline of Hendrycks & Gimpel (2017)."""
-    top = softmax(val_logits, temperature).max(1)
-    return float(np.quantile(top, quantile))

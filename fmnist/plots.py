@@ -12,7 +12,10 @@ import numpy as np  # noqa: E402
 
 from . import CLASS_NAMES  # noqa: E402
 
-SHORT = [n.split("/")[0] for n in CLASS_NAMES]
+
+
+def short_names(class_names=CLASS_NAMES) -> list[str]:
+    return [n.split("/")[0] for n in class_names]
 
 
 def _save(fig, path: Path) -> Path:
@@ -24,12 +27,13 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def confusion_matrix(cm: list[list[int]], path: Path, title: str = "") -> Path:
+def confusion_matrix(cm: list[list[int]], path: Path, title: str = "", class_names=CLASS_NAMES) -> Path:
     cm = np.asarray(cm)
+    short = short_names(class_names)
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
     ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(10), SHORT, rotation=45, ha="right")
-    ax.set_yticks(range(10), SHORT)
+    ax.set_xticks(range(10), short, rotation=45, ha="right")
+    ax.set_yticks(range(10), short)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or "Confusion matrix (test set)")
@@ -58,8 +62,9 @@ def training_curves(history: list[dict], path: Path, title: str = "") -> Path:
 
 
 def image_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, path: Path, title: str,
-               cols: int = 8) -> Path:
+               cols: int = 8, class_names=CLASS_NAMES) -> Path:
     """Images (N, 28, 28) uint8 with 'P: predicted / T: true' captions, wrong ones in red."""
+    short = short_names(class_names)
     n = len(images)
     rows = max(1, -(-n // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.4, rows * 1.6))
@@ -67,13 +72,13 @@ def image_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, path: Pat
         ax.axis("off")
     for ax, img, t, p in zip(np.atleast_1d(axes).ravel(), images, true, pred):
         ax.imshow(img, cmap="gray", vmin=0, vmax=255)
-        ax.set_title(f"P: {SHORT[p]}\nT: {SHORT[t]}", fontsize=7, color="black" if p == t else "red")
+        ax.set_title(f"P: {short[p]}\nT: {short[t]}", fontsize=7, color="black" if p == t else "red")
     fig.suptitle(title)
     return _save(fig, path)
 
 
 def write_all(folder: Path, metrics: dict, history: list[dict], images: np.ndarray, labels: np.ndarray,
-              preds: np.ndarray, name: str, seed: int = 0) -> list[str]:
+              preds: np.ndarray, name: str, seed: int = 0, class_names=CLASS_NAMES) -> list[str]:
     """Write the four standard figures into folder; return their file names."""
     rng = np.random.default_rng(seed)
     wrong = np.flatnonzero(preds != labels)
@@ -82,11 +87,11 @@ def write_all(folder: Path, metrics: dict, history: list[dict], images: np.ndarr
     acc = metrics["accuracy"] * 100
     paths = [
         confusion_matrix(metrics["confusion_matrix"], folder / "confusion_matrix.png",
-                         f"{name}: confusion matrix, test accuracy {acc:.2f} %"),
+                         f"{name}: confusion matrix, test accuracy {acc:.2f} %", class_names),
         image_grid(images[wrong], labels[wrong], preds[wrong], folder / "misclassified.png",
-                   f"{name}: misclassified test images (P: predicted, T: true)"),
+                   f"{name}: misclassified test images (P: predicted, T: true)", class_names=class_names),
         image_grid(images[sample], labels[sample], preds[sample], folder / "inference_grid.png",
-                   f"{name}: random test images"),
+                   f"{name}: random test images", class_names=class_names),
     ]
     if history:
         paths.append(training_curves(history, folder / "curves.png", f"{name}: training curves"))

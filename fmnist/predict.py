@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import CLASS_NAMES, hub
+from . import CLASS_NAMES, checkpoint, hub
 from .gradcam import grad_cam, overlay
 from .preprocess import ImageRejected, preprocess
 
@@ -55,9 +55,9 @@ def load_models(source: str | Path, device: str = "cpu") -> list[LoadedModel]:
     """Every model in a checkpoints folder or a Hub repo, best test accuracy first."""
     local = hub.checkpoint_folder(source)
     loaded = []
-    for folder in hub.model_folders(local):
-        model, config = hub.load_folder(folder, device)
-        metrics_path = folder / hub.METRICS_NAME
+    for folder in checkpoint.model_folders(local):
+        model, config = checkpoint.load_folder(folder, device)
+        metrics_path = folder / checkpoint.METRICS_NAME
         acc = json.loads(metrics_path.read_text())["test"]["accuracy"] if metrics_path.is_file() else None
         loaded.append(LoadedModel(folder.name, model, config, acc))
     if not loaded:

@@ -1,5 +1,12 @@
 """Training: one typed config, an epoch loop with early stopping on validation loss, an atomic
-resumable state after every epoch, temperature scaling, and the final test report."""
+resumable state after every epoch, temperature scaling, the not-a-garment detector, and the final test
+report.
+
+A run never leaves a model folder half-replaced: each model trains in OUT/.partial/NAME, and only a
+finished, re-evaluated folder takes the place of OUT/NAME; results.json and the model card are then
+rebuilt from the folders. Everything that could stop a run (data, output folder, the MobileNet's
+ImageNet weights) is checked before the first epoch.
+"""
 
 from __future__ import annotations
 
@@ -10,87 +17,28 @@ import json
 import logging
 import os
 import platform
+import shutil
+import socket
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlparse
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import hub, metrics, plots
-from .data import AugmentConfig, DeviceLoader, Splits, load_splits
-from .models import MODEL_NAMES, REGISTRY, build_model, count_parameters
+from . import checkpoint, metrics, ood, plots
+from .config import TrainConfig, command_for
+from .data import DATASETS, DeviceLoader, Splits, load_splits
+from .models import REGISTRY, build_model, count_parameters
 
 log = logging.getLogger(__name__)
 
 STATE_NAME = "train_state.pt"
-OPTIMIZERS = ("adamw", "sgd")
-SCHEDULES = ("onecycle", "cosine")
-
-
-@dataclass
-class TrainConfig:
-    """Every field is a train.py flag of the same name (underscores become dashes)."""
-
-    models: list[str] = field(default_factory=lambda: list(MODEL_NAMES))
-    epochs: int | None = None  # None: each model's default from the registry
-    batch_size: int = 256
-    lr: float | None = None  # peak learning rate; None: each model's default
-    weight_decay: float = 5e-4
-    optimizer: str = "adamw"
-    schedule: str = "onecycle"
-    label_smoothing: float = 0.1
-    patience: int = 5  # early stopping: epochs without a better validation loss
-    seed: int = 0
-    val_size: int = 6000
-    limit: int | None = None
-    shift_px: int = 2
-    hflip: bool = True
-    erase_p: float = 0.0
-    model_args: dict = field(default_factory=dict)  # {"mobilenet": {"img_size": 96}, ...}
-    pretrained_file: str | None = None
-    no_pretrained: bool = False
-    out: str = "checkpoints"
-    data_dir: str | None = None
-    device: str = "auto"
-    resume: bool = False
-    compile: bool = False
-    weights_dtype: str = "float32"  # "float16" halves the files; metrics are taken on the saved weights
-
-    def validate(self) -> None:
-        """Raise ValueError with a message a user can act on."""
-        unknown = [m for m in self.models if m not in REGISTRY]
-        if unknown or not self.models:
-            raise ValueError(f"--models: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODEL_NAMES)}")
-        positive = {"batch_size": self.batch_size, "val_size": self.val_size}
-        positive |= {k: v for k, v in (("epochs", self.epochs), ("lr", self.lr), ("limit", self.limit)) if v is not None}
-        for name, value in positive.items():
-            if value <= 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 0 <= self.erase_p <= 1:
-            raise ValueError(f"--erase-p must be in [0, 1], got {self.erase_p}")
-        if self.weight_decay < 0 or self.patience < 1 or self.shift_px < 0:
-            raise ValueError("--weight-decay and --shift-px must be >= 0 and --patience >= 1")
-        if self.weights_dtype not in ("float32", "float16", "bfloat16"):
-            raise ValueError(f"--weights-dtype must be float32, float16 or bfloat16, got {self.weights_dtype!r}")
-        bad_args = [m for m in self.model_args if m not in REGISTRY]
-        if bad_args:
-            raise ValueError(f"--model-args names unknown models: {', '.join(bad_args)}")
-        if self.pretrained_file and self.no_pretrained:
-            raise ValueError("--pretrained-file and --no-pretrained contradict each other: give one")
-        if self.pretrained_file and not Path(self.pretrained_file).is_file():
-            raise ValueError(f"--pretrained-file {self.pretrained_file} does not exist")
-
-    def augment(self) -> AugmentConfig:
-        return AugmentConfig(shift_px=self.shift_px, hflip=self.hflip, erase_p=self.erase_p)
+NOTICE_PASS_RATE = 0.95  # the share of real validation items the detector lets through without a notice
 
 
 def hardware(dev: torch.device) -> str:
@@ -147,32 +95,82 @@ class PretrainedUnavailable(RuntimeError):
     """ImageNet weights for the transfer model could not be had."""
 
 
-def _mobilenet_init(cfg: TrainConfig) -> tuple[str | None, str]:
-    """Where the MobileNet's weights start from, and how that is described in its config and card."""
+MOBILENET_HUB_FILE = "model.safetensors"
+
+
+def _hub_reachable(timeout_s: float = 5.0) -> bool:
+    """One TCP connection to the Hub's host: a quick answer, where huggingface_hub would retry for ~50 s."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def resolve_mobilenet_weights(cfg: TrainConfig) -> tuple[str | None, str]:
+    """Where the MobileNet's weights start from (None or a local file) and how its card describes that.
+
+    Called before any training: ImageNet weights come from --pretrained-file, from the local Hugging Face
+    cache, or from one download when the Hub answers; otherwise the run stops at once with advice."""
     if cfg.pretrained_file:
         return cfg.pretrained_file, f"ImageNet weights from the local file {Path(cfg.pretrained_file).name}"
     if cfg.no_pretrained:
         return None, "random initialisation (--no-pretrained): NOT a transfer model, no ImageNet weights"
-    return "hub", "ImageNet weights from the Hugging Face Hub (timm)"
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from timm.models import get_pretrained_cfg
+
+    variant = cfg.model_args.get("mobilenet", {}).get("variant", "mobilenetv3_small_100")
+    repo = get_pretrained_cfg(variant).hf_hub_id
+    described = f"ImageNet weights from the Hugging Face Hub ({repo})"
+    cached = try_to_load_from_cache(repo, MOBILENET_HUB_FILE)
+    if isinstance(cached, str):
+        return cached, described
+    advice = ("Give a local weights file with --pretrained-file PATH, or train from random initialisation with "
+              "--no-pretrained (the model is then labelled as not pretrained everywhere).")
+    if not _hub_reachable():
+        raise PretrainedUnavailable(f"ImageNet weights for the MobileNet ({repo}) are not in the local Hugging Face "
+                                    f"cache and the Hub cannot be reached.\n{advice}")
+    try:
+        return hf_hub_download(repo, MOBILENET_HUB_FILE), described
+    except Exception as e:  # httpx errors, HfHubHTTPError, OSError
+        raise PretrainedUnavailable(f"ImageNet weights for the MobileNet ({repo}) could not be downloaded "
+                                    f"({type(e).__name__}: {e}).\n{advice}") from e
 
 
-def make_model(name: str, cfg: TrainConfig) -> tuple[torch.nn.Module, dict, str]:
+def make_model(name: str, cfg: TrainConfig, mobilenet_weights: tuple[str | None, str] | None = None
+               ) -> tuple[torch.nn.Module, dict, str]:
     """The model, the arguments that rebuild it, and a description of its initialisation."""
     args = dict(cfg.model_args.get(name, {}))
+    spec = DATASETS[cfg.dataset]
+    if cfg.dataset != "fashion-mnist":  # the model normalises inside: it must know this data set's statistics
+        args |= {"mean": spec.mean, "std": spec.std}
     if name != "mobilenet":
         return build_model(name, **args), args, "random initialisation (trained from scratch)"
-    source, description = _mobilenet_init(cfg)
+    source, description = mobilenet_weights or resolve_mobilenet_weights(cfg)
+    return build_model(name, pretrained=source, **args), args, description
+
+
+def preflight(cfg: TrainConfig) -> dict:
+    """Check, before the first epoch, everything that could stop the run later: the output folder is
+    writable and the MobileNet's weights can be had. (The data is loaded right after, also before any
+    training.) Returns what was resolved, for fit()."""
+    out = cfg.out_dir
     try:
-        model = build_model(name, pretrained=source, **args)
-    except Exception as e:  # timm raises several kinds (LocalEntryNotFoundError, OSError, HTTP errors)
-        if source != "hub":
-            raise
-        raise PretrainedUnavailable(
-            f"ImageNet weights for the MobileNet could not be downloaded ({type(e).__name__}: {e}).\n"
-            "Give a local weights file with --pretrained-file PATH, or train from random initialisation with "
-            "--no-pretrained (the model is then labelled as not pretrained everywhere)."
-        ) from e
-    return model, args, description
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot write there ({e})") from None
+    resolved = {}
+    if "mobilenet" in cfg.models:
+        resolved["mobilenet_weights"] = resolve_mobilenet_weights(cfg)
+    return resolved
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
@@ -230,29 +228,38 @@ def _val_metrics(model, split) -> dict:
 def _save_state(path: Path, state: dict) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
-    hub.atomic_write_bytes(path, buf.getvalue())
+    checkpoint.atomic_write_bytes(path, buf.getvalue())
 
 
 def _run_signature(name: str, cfg: TrainConfig, epochs: int, lr: float) -> dict:
     """What must match for --resume to continue a run rather than start a different one."""
-    keep = ("batch_size", "weight_decay", "optimizer", "schedule", "label_smoothing", "seed", "val_size",
-            "limit", "shift_px", "hflip", "erase_p", "pretrained_file", "no_pretrained")
+    keep = ("dataset", "batch_size", "weight_decay", "optimizer", "schedule", "label_smoothing", "seed", "val_size",
+            "limit", "pretrained_file", "no_pretrained")
     return {"model": name, "epochs": epochs, "lr": lr, "model_args": cfg.model_args.get(name, {}),
-            **{k: getattr(cfg, k) for k in keep}}
+            "augment": dataclasses.asdict(cfg.augment(name)), **{k: getattr(cfg, k) for k in keep}}
 
 
-def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: Dist = Dist()) -> dict | None:
-    """Train one model and write its checkpoint folder. Returns the summary row for the results table
-    (on rank 0; other ranks of a torchrun job return None)."""
+def staging_folder(cfg: TrainConfig, name: str) -> Path:
+    return cfg.out_dir / checkpoint.STAGING_DIR / name
+
+
+def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: Dist = Dist(),
+        resolved: dict | None = None, on_epoch: Callable[[dict], None] | None = None,
+        report: bool = True) -> dict | None:
+    """Train one model. With report (the default), calibrate, fit the detector, report on the test set and
+    put the finished folder in place; returns the results-table row (on rank 0; other ranks of a torchrun
+    job return None). Without report (a hyperparameter search), the test set is never touched and the
+    return value is the run: history and best validation loss. on_epoch sees each epoch's row; it may
+    raise to stop the run (Optuna's pruning does)."""
     defaults = REGISTRY[name][1]
     epochs, lr = cfg.epochs or defaults["epochs"], cfg.lr or defaults["lr"]
-    folder = Path(cfg.out) / name
+    folder = staging_folder(cfg, name)
     folder.mkdir(parents=True, exist_ok=True)
     state_path = folder / STATE_NAME
     signature = _run_signature(name, cfg, epochs, lr)
 
     torch.manual_seed(cfg.seed)
-    model, model_args, init = make_model(name, cfg)
+    model, model_args, init = make_model(name, cfg, (resolved or {}).get("mobilenet_weights"))
     model.to(dev)
     if dev.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -263,7 +270,7 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
         train_model = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     train_model = torch.compile(train_model) if cfg.compile else train_model
     per_rank_batch = max(1, cfg.batch_size // dist_.world)  # --batch-size is the global batch
-    loader = DeviceLoader(splits.train, per_rank_batch, shuffle=True, augment_cfg=cfg.augment(), seed=cfg.seed,
+    loader = DeviceLoader(splits.train, per_rank_batch, shuffle=True, augment_cfg=cfg.augment(name), seed=cfg.seed,
                           drop_last=len(splits.train) // dist_.world > per_rank_batch,
                           rank=dist_.rank, world=dist_.world)
     opt = _optimizer(model, cfg, lr)
@@ -282,8 +289,8 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
         run = saved["run"]
         log.info("%s: resuming after epoch %d of %d", name, run["epoch"], epochs)
 
-    log.info("%s: %d parameters, %d epochs, lr %g, on %s, init: %s", name, count_parameters(model), epochs, lr,
-             dev, init)
+    log.info("%s: %d parameters, %d epochs, lr %g, on %s, init: %s, augmentation: %s", name, count_parameters(model),
+             epochs, lr, dev, init, cfg.augment(name))
     while run["epoch"] < epochs and not run["stopped_early"]:
         epoch = run["epoch"] + 1
         # dropout draws depend on (epoch, rank) alone: an exact resume
@@ -313,13 +320,21 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
         if dist_.main:
             _save_state(state_path, {"signature": signature, "model": model.state_dict(),
                                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "run": run})
+        if on_epoch is not None:
+            on_epoch(row)
     if run["stopped_early"]:
         log.info("%s: early stop after epoch %d; best epoch %d", name, run["epoch"], run["best_epoch"])
 
     model.load_state_dict(run["best_state"])
+    if not report:
+        shutil.rmtree(folder, ignore_errors=True)
+        return {"history": run["history"], "best_val_loss": run["best_val_loss"], "best_epoch": run["best_epoch"],
+                "best_val_acc": max(h["val_acc"] for h in run["history"])}
     if not dist_.main:
         return None
-    return finish(name, cfg, model, model_args, init, splits, run, folder, dev, dist_.world)
+    row = finish(name, cfg, model, model_args, init, splits, run, folder, dev, dist_.world)
+    checkpoint.publish_folder(folder, cfg.out_dir / name)
+    return row
 
 
 def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: int = 1) -> dict:
@@ -328,34 +343,39 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: 
     val_logits = metrics.predict_logits(model, splits.val.images)
     val_labels = splits.val.labels.cpu()
     temperature = metrics.fit_temperature(val_logits, val_labels)
-    val_before = metrics.classification_metrics(val_logits, val_labels)
-    val_after = metrics.classification_metrics(val_logits, val_labels, temperature)
+    names = DATASETS[cfg.dataset].class_names
+    val_before = metrics.classification_metrics(val_logits, val_labels, class_names=names)
+    val_after = metrics.classification_metrics(val_logits, val_labels, temperature, names)
 
-    ood_threshold = metrics.top_probability_threshold(val_logits, temperature)
+    spec = DATASETS[cfg.dataset]
     dtype = getattr(torch, cfg.weights_dtype)
     train_cfg = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume",)}
-    config = hub.save_pretrained(folder, model, name, model_args, dtype=dtype, extra_config={
+    train_cfg["augment"] = dataclasses.asdict(cfg.augment(name))  # the values in force, defaults resolved
+    config = checkpoint.save_pretrained(folder, model, name, model_args, dtype=dtype, class_names=spec.class_names,
+                                        extra_config={
+        "dataset": cfg.dataset,
         "initialization": init,
         "pretrained": name == "mobilenet" and not cfg.no_pretrained,
         "temperature": temperature,
-        "notice_threshold": {"top_probability": ood_threshold,
-                             "how": "5th percentile of the calibrated top-class probability on the validation "
-                                    "split: 95 % of real validation items score above it"},
         "seed": cfg.seed,
         "parameters": count_parameters(model),
         "device": hardware(dev) + (f" x {world} processes (DistributedDataParallel)" if world > 1 else ""),
         "world_size": world,
         "train_config": train_cfg,
+        "command": command_for(train_cfg, name),
     })
 
     # The report is taken on the files as saved, so that the recorded numbers are the ones a user gets.
-    saved_model, _ = hub.load_folder(folder, device=dev)
+    saved_model, _ = checkpoint.load_folder(folder, device=dev)
+    config["notice_threshold"] = fit_detector(saved_model, splits, folder, len(spec.class_names))
+    checkpoint.atomic_write_json(folder / checkpoint.CONFIG_NAME, config)
     test_logits = metrics.predict_logits(saved_model, splits.test.images)
     test_labels = splits.test.labels.cpu()
-    test = metrics.classification_metrics(test_logits, test_labels, temperature)
-    test_uncal = metrics.classification_metrics(test_logits, test_labels)
+    test = metrics.classification_metrics(test_logits, test_labels, temperature, names)
+    test_uncal = metrics.classification_metrics(test_logits, test_labels, class_names=names)
     report = {
         "model": name,
+        "dataset": cfg.dataset,
         "initialization": init,
         "test": test,
         "test_ece_before_temperature": test_uncal["ece"],
@@ -377,24 +397,34 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: 
     }
     preds = test_logits.argmax(1).numpy()
     report["plots"] = plots.write_all(folder, test, run["history"], splits.test.images.cpu().numpy(),
-                                      test_labels.numpy(), preds, name, cfg.seed)
-    hub.atomic_write_json(folder / hub.METRICS_NAME, report)
+                                      test_labels.numpy(), preds, name, cfg.seed, spec.class_names)
+    checkpoint.atomic_write_json(folder / checkpoint.METRICS_NAME, report)
     (folder / STATE_NAME).unlink(missing_ok=True)  # the run is complete; the folder is what travels
-    return summary_row(report)
+    return checkpoint.summary_row(report)
 
 
-def summary_row(report: dict) -> dict:
-    t = report["test"]
-    return {"model": report["model"], "test_acc": t["accuracy"], "macro_f1": t["macro_avg"]["f1-score"],
-            "mcc": t["mcc"], "log_loss": t["log_loss"], "ece_before": report["test_ece_before_temperature"],
-            "ece_after": t["ece"], "epochs": report["epochs_run"], "best_epoch": report["best_epoch"],
-            "s_per_epoch": report["seconds_per_epoch"], "params": report["parameters"],
-            "init": report["initialization"]}
+def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes: int) -> dict:
+    """Fit the Mahalanobis detector on training images and set its threshold on the validation split, so
+    that NOTICE_PASS_RATE of real validation items pass. Writes detector.safetensors; returns the config entry."""
+    step = max(1, len(splits.train) // ood.FIT_IMAGES)
+    fit_images, fit_labels = splits.train.images[::step], splits.train.labels[::step]
+    stats = ood.fit_mahalanobis(ood.penultimate_features(model, fit_images), fit_labels, n_classes)
+    val_scores = ood.mahalanobis_scores(ood.penultimate_features(model, splits.val.images), stats)
+    ood.save_detector(folder, stats)
+    return {"mahalanobis": ood.threshold(val_scores, NOTICE_PASS_RATE), "pass_rate": NOTICE_PASS_RATE,
+            "how": f"squared Mahalanobis distance of the penultimate features to the nearest class mean (Lee et al. "
+                   f"2018), class means and shared covariance from {len(fit_images):,} training images; the threshold "
+                   f"is the {100 * NOTICE_PASS_RATE:.0f}th percentile over the validation split, so "
+                   f"{100 * NOTICE_PASS_RATE:.0f} % of real validation items pass"}
 
 
 def train_all(cfg: TrainConfig) -> list[dict]:
-    """Train every model in cfg.models on one data split; return the rows of the results table."""
+    """Train every model in cfg.models on one data split; return the rows of the results table.
+
+    After each model, its finished folder replaces the old one and results.json and the model card are
+    rebuilt from the folders, so whatever stops the run later leaves the three consistent."""
     cfg.validate()
+    resolved = preflight(cfg)
     dist_ = Dist.from_env()
     dev = resolve_device(cfg.device)
     if dist_.world > 1:  # launched by torchrun: NCCL between GPUs, gloo between CPU processes
@@ -403,17 +433,30 @@ def train_all(cfg: TrainConfig) -> list[dict]:
             torch.cuda.set_device(dev)
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
         torch.set_num_threads(max(1, torch.get_num_threads() // dist_.world))
+    rows = []
     try:
-        splits = load_splits(cfg.data_dir, cfg.val_size, cfg.seed, cfg.limit, device=dev)
-        log.info("data: %d train / %d val / %d test images on %s (rank %d of %d)", len(splits.train),
+        splits = load_splits(cfg.data_dir, cfg.val_size, cfg.seed, cfg.limit, device=dev, dataset=cfg.dataset)
+        log.info("%s: %d train / %d val / %d test images on %s (rank %d of %d)", cfg.dataset, len(splits.train),
                  len(splits.val), len(splits.test), dev, dist_.rank, dist_.world)
-        rows = [fit(name, cfg, splits, dev, dist_) for name in cfg.models]
+        for name in cfg.models:
+            row = fit(name, cfg, splits, dev, dist_, resolved)
+            if row is not None:
+                rows.append(row)
+                record_outputs(cfg.out_dir)
         if dist_.world > 1:
             dist.barrier()  # the other ranks wait while rank 0 writes the report
     finally:
         if dist_.world > 1:  # also after an error, so that the job ends instead of hanging
             dist.destroy_process_group()
-    return [r for r in rows if r is not None]
+    return rows
+
+
+def record_outputs(out: Path) -> None:
+    """results.json and the model card, rebuilt from the model folders as they now are."""
+    from .hub import write_model_card
+
+    checkpoint.write_results(out)
+    write_model_card(out)
 
 
 def format_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:

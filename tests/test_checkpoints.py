@@ -6,12 +6,12 @@ import json
 import pytest
 
 from conftest import ROOT, needs_real_data, real_data_dir
-from fmnist import hub, metrics
+from fmnist import checkpoint, hub, metrics
 from fmnist.data import load_splits
 from fmnist.models import MODEL_NAMES
 
 CHECKPOINTS = ROOT / "checkpoints"
-FOLDERS = hub.model_folders(CHECKPOINTS)
+FOLDERS = checkpoint.model_folders(CHECKPOINTS)
 
 
 def test_every_model_is_bundled():
@@ -39,7 +39,7 @@ def test_split():
 @needs_real_data
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda f: f.name)
 def test_recorded_accuracy_is_what_evaluation_gives(folder, test_split):
-    model, config = hub.load_folder(folder)
+    model, config = checkpoint.load_folder(folder)
     recorded = json.loads((folder / "metrics.json").read_text())
     assert recorded["test"]["n"] == len(test_split) == 10_000  # the full test set, not a --limit run
     got = metrics.classification_metrics(metrics.predict_logits(model, test_split.images), test_split.labels,

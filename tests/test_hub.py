@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import ROOT, needs_real_data, real_data_dir
-from fmnist import hub
+from fmnist import checkpoint, hub
 from fmnist.hub import CheckpointError, PushError
 from fmnist.models import MODEL_NAMES, build_model
 
@@ -24,8 +24,8 @@ SECRET = "hf_TESTSECRETtoken0123456789"
 def test_save_then_load_gives_equal_logits(tmp_path, name):
     torch.manual_seed(0)
     model = build_model(name).eval()
-    hub.save_pretrained(tmp_path, model, name, {})
-    loaded, config = hub.load_folder(tmp_path)
+    checkpoint.save_pretrained(tmp_path, model, name, {})
+    loaded, config = checkpoint.load_folder(tmp_path)
     x = torch.rand(4, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(model(x), loaded(x))
@@ -35,11 +35,11 @@ def test_save_then_load_gives_equal_logits(tmp_path, name):
 def test_float16_storage_halves_the_file_and_keeps_predictions(tmp_path):
     torch.manual_seed(0)
     model = build_model("deep_cnn").eval()
-    hub.save_pretrained(tmp_path / "a", model, "deep_cnn", {})
-    hub.save_pretrained(tmp_path / "b", model, "deep_cnn", {}, dtype=torch.float16)
-    size = lambda f: (tmp_path / f / hub.WEIGHTS_NAME).stat().st_size  # noqa: E731
+    checkpoint.save_pretrained(tmp_path / "a", model, "deep_cnn", {})
+    checkpoint.save_pretrained(tmp_path / "b", model, "deep_cnn", {}, dtype=torch.float16)
+    size = lambda f: (tmp_path / f / checkpoint.WEIGHTS_NAME).stat().st_size  # noqa: E731
     assert size("b") < 0.55 * size("a")
-    loaded, config = hub.load_folder(tmp_path / "b")
+    loaded, config = checkpoint.load_folder(tmp_path / "b")
     x = torch.rand(16, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(model(x).argmax(1), loaded(x).argmax(1))
@@ -47,7 +47,7 @@ def test_float16_storage_halves_the_file_and_keeps_predictions(tmp_path):
 
 
 def _saved(tmp_path, name="mlp"):
-    hub.save_pretrained(tmp_path, build_model(name), name, {})
+    checkpoint.save_pretrained(tmp_path, build_model(name), name, {})
     return tmp_path
 
 
@@ -60,34 +60,34 @@ def _edit_config(folder, **changes):
 def test_refuses_an_unknown_architecture(tmp_path):
     folder = _edit_config(_saved(tmp_path), architecture="vgg16")
     with pytest.raises(CheckpointError, match="architecture 'vgg16', which fmnist does not know"):
-        hub.load_folder(folder)
+        checkpoint.load_folder(folder)
 
 
 def test_refuses_weights_that_do_not_fit(tmp_path):
     folder = _edit_config(_saved(tmp_path, "mlp"), architecture="basic_cnn")
     with pytest.raises(CheckpointError, match="does not fit the basic_cnn architecture"):
-        hub.load_folder(folder)
+        checkpoint.load_folder(folder)
 
 
 def test_refuses_model_args_that_do_not_fit(tmp_path):
     folder = _edit_config(_saved(tmp_path, "mlp"), model_args={"depth": 50})
     with pytest.raises(CheckpointError, match="model_args do not fit mlp"):
-        hub.load_folder(folder)
+        checkpoint.load_folder(folder)
 
 
 def test_refuses_a_pickle_only_folder(tmp_path):
     folder = _saved(tmp_path, "mlp")
     torch.save(build_model("mlp").state_dict(), folder / "pytorch_model.bin")
-    (folder / hub.WEIGHTS_NAME).unlink()
+    (folder / checkpoint.WEIGHTS_NAME).unlink()
     with pytest.raises(CheckpointError, match=r"only pickled weights \(pytorch_model.bin\)"):
-        hub.load_folder(folder)
+        checkpoint.load_folder(folder)
 
 
 def test_refuses_a_corrupt_weights_file(tmp_path):
     folder = _saved(tmp_path, "mlp")
-    (folder / hub.WEIGHTS_NAME).write_bytes(b"\x00" * 50)
+    (folder / checkpoint.WEIGHTS_NAME).write_bytes(b"\x00" * 50)
     with pytest.raises(CheckpointError, match="cannot be read"):
-        hub.load_folder(folder)
+        checkpoint.load_folder(folder)
 
 
 # --- a real checkpoints folder, written by train.py -------------------------------------------------
@@ -248,9 +248,10 @@ def test_pull_from_a_prepopulated_hub_cache_offline(trained_root, tmp_path):
 
 
 def test_the_card_command_keeps_flags_whose_value_is_zero():
-    from fmnist.training import TrainConfig
     import dataclasses
 
+    from fmnist.config import TrainConfig, command_for
+
     cfg = dataclasses.asdict(TrainConfig(shift_px=0, hflip=False, epochs=8, no_pretrained=True))
-    cmd = hub.command_for(cfg, "basic_cnn")
+    cmd = command_for(cfg, "basic_cnn")
     assert cmd == "python train.py --models basic_cnn --epochs 8 --shift-px 0 --no-hflip --no-pretrained"

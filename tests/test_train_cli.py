@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import ROOT, needs_real_data, real_data_dir
-from fmnist import hub, metrics
+from fmnist import checkpoint, hub, metrics
 from fmnist.data import load_splits
 
 pytestmark = needs_real_data
@@ -37,7 +37,7 @@ def test_one_epoch_run_writes_a_checkpoint_that_reloads_to_the_same_results(tmp_
                 "misclassified.png", "inference_grid.png"}
     assert expected <= {p.name for p in folder.iterdir()}
     assert not (folder / "train_state.pt").exists()
-    model, config = hub.load_folder(folder)
+    model, config = checkpoint.load_folder(folder)
     recorded = json.loads((folder / "metrics.json").read_text())
     splits = load_splits(real_data_dir(), limit=1000, seed=0, allow_download=False)
     logits = metrics.predict_logits(model, splits.test.images)
@@ -142,8 +142,8 @@ def test_torchrun_ddp_on_cpu_gives_the_same_kind_of_checkpoint(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     single, ddp = tmp_path / "single" / "deep_cnn", tmp_path / "ddp" / "deep_cnn"
     assert {p.name for p in single.iterdir()} == {p.name for p in ddp.iterdir()}
-    m1, c1 = hub.load_folder(single)
-    m2, c2 = hub.load_folder(ddp)
+    m1, c1 = checkpoint.load_folder(single)
+    m2, c2 = checkpoint.load_folder(ddp)
     assert m1.state_dict().keys() == m2.state_dict().keys()  # no "module." prefixes from the DDP wrapper
     assert c2["world_size"] == 2 and "DistributedDataParallel" in c2["device"]
     recorded = json.loads((ddp / "metrics.json").read_text())

@@ -1,0 +1,138 @@
+"""The one typed training config (its fields are train.py's flags) and the command that reproduces a run.
+
+Kept apart from the trainer and the Hub code so that both can read it without importing each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .data import DATASETS, AugmentConfig
+from .models import MODEL_NAMES, REGISTRY
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("onecycle", "cosine")
+AUGMENT_FIELDS = ("shift_px", "hflip", "rotate_deg", "zoom", "erase_p")
+RUNS_DIR = "runs"
+
+
+@dataclass
+class TrainConfig:
+    """Every field is a train.py flag of the same name (underscores become dashes)."""
+
+    models: list[str] = field(default_factory=lambda: list(MODEL_NAMES))
+    dataset: str = "fashion-mnist"
+    epochs: int | None = None  # None: each model's default from the registry
+    batch_size: int = 256
+    lr: float | None = None  # peak learning rate; None: each model's default
+    weight_decay: float = 5e-4
+    optimizer: str = "adamw"
+    schedule: str = "onecycle"
+    label_smoothing: float = 0.1
+    patience: int = 5  # early stopping: epochs without a better validation loss
+    seed: int = 0
+    val_size: int = 6000
+    limit: int | None = None
+    # augmentation: None takes each model's own default from the registry
+    shift_px: int | None = None
+    hflip: bool | None = None
+    rotate_deg: float | None = None
+    zoom: float | None = None
+    erase_p: float | None = None
+    model_args: dict = field(default_factory=dict)  # {"mobilenet": {"img_size": 96}, ...}
+    params: str | None = None  # a best.json from `train.py --search`, applied under the explicit flags
+    pretrained_file: str | None = None
+    no_pretrained: bool = False
+    out: str | None = None  # None: runs/<dataset>; the bundled checkpoints/ only when named
+    data_dir: str | None = None
+    device: str = "auto"
+    resume: bool = False
+    compile: bool = False
+    weights_dtype: str = "float32"  # "float16" halves the files; metrics are taken on the saved weights
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path(RUNS_DIR) / self.dataset
+
+    def validate(self) -> None:
+        """Raise ValueError with a message a user can act on."""
+        unknown = [m for m in self.models if m not in REGISTRY]
+        if unknown or not self.models:
+            raise ValueError(f"--models: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODEL_NAMES)}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"--dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        positive = {"batch_size": self.batch_size, "val_size": self.val_size}
+        positive |= {k: v for k, v in (("epochs", self.epochs), ("lr", self.lr), ("limit", self.limit)) if v is not None}
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.erase_p is not None and not 0 <= self.erase_p <= 1:
+            raise ValueError(f"--erase-p must be in [0, 1], got {self.erase_p}")
+        if self.zoom is not None and not 0 <= self.zoom < 0.5:
+            raise ValueError(f"--zoom must be in [0, 0.5), got {self.zoom}")
+        if self.rotate_deg is not None and not 0 <= self.rotate_deg <= 45:
+            raise ValueError(f"--rotate-deg must be in [0, 45], got {self.rotate_deg}")
+        if self.weight_decay < 0 or self.patience < 1 or (self.shift_px or 0) < 0:
+            raise ValueError("--weight-decay and --shift-px must be >= 0 and --patience >= 1")
+        if self.weights_dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"--weights-dtype must be float32, float16 or bfloat16, got {self.weights_dtype!r}")
+        bad_args = [m for m in self.model_args if m not in REGISTRY]
+        if bad_args:
+            raise ValueError(f"--model-args names unknown models: {', '.join(bad_args)}")
+        if self.pretrained_file and self.no_pretrained:
+            raise ValueError("--pretrained-file and --no-pretrained contradict each other: give one")
+        if self.pretrained_file and not Path(self.pretrained_file).is_file():
+            raise ValueError(f"--pretrained-file {self.pretrained_file} does not exist")
+        from .checkpoint import is_bundled
+
+        if is_bundled(self.out_dir):  # the app's default weights: replaced only by full, deliberate runs
+            if self.limit is not None:
+                raise ValueError(f"--limit runs are never written into the bundled {self.out_dir}/ (the app serves "
+                                 "it): leave out --out to write into runs/, or name another folder")
+            if self.dataset != "fashion-mnist":
+                raise ValueError(f"the bundled {self.out_dir}/ holds Fashion-MNIST models only; "
+                                 f"--dataset {self.dataset} runs go to runs/{self.dataset}/")
+
+    def augment(self, model: str) -> AugmentConfig:
+        """The augmentation for one model: its registry defaults, under any flag given."""
+        own = REGISTRY[model][1]["augment"]
+        return AugmentConfig(**{k: own[k] if getattr(self, k) is None else getattr(self, k) for k in AUGMENT_FIELDS})
+
+
+def apply_params(cfg: TrainConfig, params: dict, explicit: set[str]) -> TrainConfig:
+    """A best.json's settings, under the flags the user gave explicitly (those win)."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    changes = {k: v for k, v in params.get("train_config", {}).items() if k in fields and k not in explicit}
+    model = params.get("model")
+    if params.get("model_args") and model and "model_args" not in explicit:
+        changes["model_args"] = {**cfg.model_args, model: params["model_args"]}
+    return dataclasses.replace(cfg, **changes)
+
+
+def command_for(train_config: dict, model: str) -> str:
+    """The train.py command that reproduces one model's run, from its recorded TrainConfig."""
+    defaults = dataclasses.asdict(TrainConfig())
+    parts = ["python train.py", f"--models {model}"]
+    for key, value in train_config.items():
+        if key in ("models", "data_dir", "device", "resume", "augment") or value == defaults.get(key):
+            continue
+        flag = "--" + key.replace("_", "-")
+        if key == "hflip":
+            parts.append("--hflip" if value else "--no-hflip")
+        elif value is True:
+            parts.append(flag)
+        elif key == "model_args":
+            if value.get(model):
+                parts.append(f"{flag} '{json.dumps({model: value[model]})}'")
+        elif value is not None and value is not False:  # 0 is a value (--shift-px 0), not an absent flag
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
