@@ -104,8 +104,9 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
         except ImageRejected as e:
             raise gr.Error(str(e), title="Cannot classify this picture") from None
         seen = p.model_input.resize((224, 224), resample=0)  # nearest: show the 28x28 pixels as they are
-        notice = f"**Notice:** {p.notice}" if p.notice else ""
-        return (dict(p.top3), outputs.save(p.overlay, "gradcam"), outputs.save(seen, "input"), notice)
+        notice = f"**Notice.** {p.notice}" if p.notice else ""
+        return (dict(p.top3), outputs.save(p.overlay, "gradcam"), outputs.save(seen, "input"),
+                outputs.save(p.found, "found"), notice)
 
     with gr.Blocks(title="fmnist: what garment is this?", delete_cache=(600, 1800)) as demo:
         gr.Markdown("# fmnist: what garment is this?\nUpload, paste or photograph one garment on a plain "
@@ -121,12 +122,15 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
                 with gr.Column():
                     label = gr.Label(num_top_classes=3, label="Top 3 (calibrated probabilities)", elem_id="top3")
                     with gr.Row():
-                        cam = gr.Image(label="Grad-CAM: where the model looked", format="png", height=224, elem_id="gradcam")
+                        found = gr.Image(label="What was found (outline and box)", format="png", height=224,
+                                         elem_id="found")
                         seen = gr.Image(label="What the model saw (28x28)", format="png", height=224, elem_id="model-input")
-                    notice = gr.Markdown(elem_id="notice")
+                        cam = gr.Image(label="Grad-CAM: where the model looked", format="png", height=224, elem_id="gradcam")
+                    notice = gr.Markdown(label="Notice", show_label=True, elem_id="notice")
             examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
             gr.Examples(examples=[[e] for e in examples], inputs=[image], label="Fashion-MNIST test images, one per class")
-            button.click(classify, [image, model], [label, cam, seen, notice], api_name="classify", preprocess=False)
+            button.click(classify, [image, model], [label, cam, seen, found, notice], api_name="classify",
+                         preprocess=False)
         with gr.Tab("About the models"):
             gr.Markdown(about_markdown(folder, source))
             best = checkpoint.model_folders(folder)[0]

@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push-only", action="store_true", help="upload an existing --out folder without training")
     p.add_argument("--repo-id", help="Hub model repo, USER/NAME (default: $FMNIST_HUB_REPO)")
     p.add_argument("--write-card", action="store_true", help="rewrite --out's model card from its checkpoints, no training")
+    p.add_argument("--refit-detector", action="store_true",
+                   help="fit the not-a-garment detector of existing checkpoints in --out (weights unchanged)")
     return p
 
 
@@ -182,9 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from fmnist.data import DataError
-    from fmnist.training import Dist, PretrainedUnavailable, train_all
+    from fmnist.training import Dist, PretrainedUnavailable, refit_detectors, train_all
 
     try:
+        if ns.refit_detector:
+            print(f"detector fitted for: {', '.join(refit_detectors(cfg))}")
+            return 0
         if ns.search:
             from fmnist.search import SearchConfig, run_search
 

@@ -12,19 +12,23 @@ import csv
 import json
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from . import CLASS_NAMES, checkpoint, hub
+from . import CLASS_NAMES, checkpoint, hub, ood
 from .gradcam import grad_cam, overlay
-from .preprocess import ImageRejected, preprocess
+from .preprocess import ImageRejected, Preprocessed, outline, preprocess
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+# Shape rules, set outside what the 60,000 training items show: their long-to-short side ratio is at most 7.0
+# (99.9th percentile 4.7), and 0.5 % of them touch all four edges of their frame.
+MAX_ASPECT = 7.5
+FRAME_FILL = 0.6  # an "item" touching all four edges and covering this share of the picture is a scene
 
 
 @dataclass
@@ -33,8 +37,11 @@ class Prediction:
     probabilities: dict[str, float]  # every class
     overlay: Image.Image  # Grad-CAM over the input, 280x280 RGB
     model_input: Image.Image  # the 28x28 grey image the model saw
-    notice: str | None  # set when the picture does not look like a Fashion-MNIST item
+    notice: str | None  # set when the picture does not look like a Fashion-MNIST item: which rules fired
     model: str
+    found: Image.Image | None = None  # the picture with the found item's outline and box
+    rules: list[str] = field(default_factory=list)  # the names of the notice rules that fired
+    ood_score: float | None = None  # the detector's squared Mahalanobis distance
 
 
 @dataclass
@@ -43,6 +50,7 @@ class LoadedModel:
     model: torch.nn.Module
     config: dict
     test_accuracy: float | None
+    detector: dict | None = None  # the Mahalanobis statistics (fmnist.ood), when the checkpoint has them
 
     @property
     def label(self) -> str:
@@ -59,7 +67,10 @@ def load_models(source: str | Path, device: str = "cpu") -> list[LoadedModel]:
         model, config = checkpoint.load_folder(folder, device)
         metrics_path = folder / checkpoint.METRICS_NAME
         acc = json.loads(metrics_path.read_text())["test"]["accuracy"] if metrics_path.is_file() else None
-        loaded.append(LoadedModel(folder.name, model, config, acc))
+        if config.get("dataset", "fashion-mnist") != "fashion-mnist":
+            log.warning("skipping %s: trained on %s, not Fashion-MNIST", folder, config["dataset"])
+            continue
+        loaded.append(LoadedModel(folder.name, model, config, acc, ood.load_detector(folder)))
     if not loaded:
         raise hub.CheckpointError(f"{source} holds no fmnist checkpoints")
     return loaded
@@ -88,22 +99,56 @@ class Predictor:
         probs = torch.softmax(logits.float() / entry.config.get("temperature", 1.0), dim=1)[0].cpu().numpy()
         order = np.argsort(-probs)
         top3 = [(CLASS_NAMES[i], float(probs[i])) for i in order[:3]]
+        score = None
+        if entry.detector is not None:
+            with torch.inference_mode():
+                feats = entry.model.penultimate(x).double().cpu()
+            score = float(ood.mahalanobis_scores(feats, entry.detector)[0])
+        rules = self.notice_rules(entry, pre, score)
         return Prediction(top3=top3, probabilities={c: float(p) for c, p in zip(CLASS_NAMES, probs)},
-                          overlay=overlay(pre.pixels, cam[0]),
-                          model_input=Image.fromarray(pre.pixels),
-                          notice=self.notice(entry, top3[0][1], pre.found_item), model=name)
+                          overlay=overlay(pre.pixels, cam[0]), model_input=Image.fromarray(pre.pixels),
+                          notice=self.notice_text(rules, pre, entry, score), model=name, found=outline(pre),
+                          rules=rules, ood_score=score)
 
     @staticmethod
-    def notice(entry: LoadedModel, top_probability: float, found_item: bool = True) -> str | None:
-        if not found_item:
-            return ("No garment stands out from the background of this picture, so the answer above means little. "
-                    "Photograph a single item on a plain background.")
-        threshold = entry.config.get("notice_threshold", {}).get("top_probability")
-        if threshold is None or top_probability >= threshold:
+    def notice_rules(entry: LoadedModel, pre: Preprocessed, score: float | None) -> list[str]:
+        """The names of the rules that fire for this picture, most basic first."""
+        if not pre.found_item:
+            return ["no item"]
+        rules = []
+        if pre.touches_all_sides and pre.fill > FRAME_FILL:
+            rules.append("fills the frame")
+        if pre.aspect > MAX_ASPECT:
+            rules.append("shape")
+        threshold = entry.config.get("notice_threshold", {}).get("mahalanobis")
+        if score is not None and threshold is not None and score > threshold:
+            rules.append("unlike any garment")
+        if pre.items > 1:
+            rules.append("several items")
+        return rules
+
+    @staticmethod
+    def notice_text(rules: list[str], pre: Preprocessed, entry: LoadedModel, score: float | None) -> str | None:
+        if not rules:
             return None
-        return (f"This picture does not look much like the garments the model knows: its top probability "
-                f"({100 * top_probability:.0f} %) is below {100 * threshold:.0f} %, which 95 % of real Fashion-MNIST "
-                "items exceed. Treat the answer with care; a single item on a plain background works best.")
+        pass_rate = entry.config.get("notice_threshold", {}).get("pass_rate", 0.95)
+        says = {
+            "no item": "No garment stands out from the background of this picture, so the answer above means "
+                       "little. Photograph a single item on a plain background.",
+            "fills the frame": "What was found reaches all four edges and covers most of the picture: this looks "
+                               "like a scene or a close-up, not one garment on a backdrop.",
+            "shape": f"What was found is {pre.aspect:.1f} times as long as it is wide; no garment in the data set is "
+                     f"more than 7 times.",
+            "unlike any garment": f"To the model this picture looks unlike every garment class: its features are "
+                                  f"farther from all of them than those of {100 * pass_rate:.0f} % of real items "
+                                  f"(distance {score:.0f} against a limit of "
+                                  f"{entry.config['notice_threshold']['mahalanobis']:.0f}).",
+            "several items": f"The picture shows {pre.items} separate items; only the largest (outlined) was "
+                             "classified.",
+        }
+        lines = [f"- **{rule}**: {says[rule]}" for rule in rules]
+        head = ("Treat the answer with care." if rules != ["several items"] else "Note:")
+        return head + "\n" + "\n".join(lines)
 
 
 def tag_folder(predictor: Predictor, folder: Path, out_csv: Path, model_name: str | None = None) -> int:
@@ -118,7 +163,7 @@ def tag_folder(predictor: Predictor, folder: Path, out_csv: Path, model_name: st
         for path in tqdm(files, desc="tagging", unit="image"):
             try:
                 p = predictor.predict(path, model_name)
-                row = [path.name] + [v for c, pr in p.top3 for v in (c, f"{pr:.4f}")] + [p.notice or ""]
+                row = [path.name] + [v for c, pr in p.top3 for v in (c, f"{pr:.4f}")] + ["; ".join(p.rules)]
             except ImageRejected as e:
                 row = [path.name, "", "", "", "", "", "", f"error: {e}"]
             writer.writerow(row)

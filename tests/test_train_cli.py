@@ -54,7 +54,7 @@ def test_resume_after_a_kill_finishes_like_an_uninterrupted_run(tmp_path):
     args = [*QUICK, "--epochs", "3", "--patience", "10"]
     run_train(*args, "--out", str(tmp_path / "whole"))
 
-    state = tmp_path / "cut" / "deep_cnn" / "train_state.pt"
+    state = tmp_path / "cut" / ".partial" / "deep_cnn" / "train_state.pt"  # unfinished runs are staged
     proc = subprocess.Popen(train_cmd(*args, "--out", str(tmp_path / "cut")), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -81,7 +81,7 @@ def test_resume_after_a_kill_finishes_like_an_uninterrupted_run(tmp_path):
 
 
 def test_resume_refuses_a_run_with_other_settings(tmp_path):
-    state = tmp_path / "deep_cnn" / "train_state.pt"
+    state = tmp_path / ".partial" / "deep_cnn" / "train_state.pt"
     proc = subprocess.Popen(train_cmd(*QUICK, "--epochs", "3", "--out", str(tmp_path)), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not state.exists() and proc.poll() is None:
@@ -107,60 +107,86 @@ def test_bad_flags_get_a_clear_message(args, message):
     assert out.returncode == 2 and message in out.stderr
 
 
-def test_mobilenet_without_weights_stops_with_advice(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # as here: the Hub cannot be reached
-    out = subprocess.run(train_cmd("--models", "mobilenet", "--limit", "200", "--epochs", "1", "--out", str(tmp_path)),
-                         capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+@pytest.mark.parametrize("offline", ["1", "0"], ids=["HF_HUB_OFFLINE", "no network"])
+def test_missing_mobilenet_weights_stop_the_run_before_any_training(tmp_path, offline):
+    """Checked before the first epoch: the models listed before the MobileNet are not trained, and there is
+    no retry storm (huggingface_hub would retry for ~50 s and log every retry)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": offline, "HF_HUB_CACHE": str(tmp_path / "empty-cache"),
+           "HF_ENDPOINT": "http://127.0.0.1:9"}  # nothing listens on port 9: the Hub cannot be reached
+    out = subprocess.run(train_cmd("--models", "mlp,mobilenet", "--limit", "200", "--epochs", "1", "--out",
+                                   str(tmp_path / "out")), capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
     assert out.returncode == 2
     assert "--pretrained-file" in out.stderr and "--no-pretrained" in out.stderr
-    assert not (tmp_path / "mobilenet" / "model.safetensors").exists()
+    assert "Retrying" not in out.stderr and "mlp: " not in out.stderr  # no retries, nothing trained
+    assert not (tmp_path / "out" / "mlp").exists() and not (tmp_path / "out" / "results.json").exists()
 
 
-def test_mobilenet_from_random_init_is_labelled_so(tmp_path):
-    run_train("--models", "mobilenet", "--no-pretrained", "--limit", "300", "--epochs", "1", "--out", str(tmp_path))
-    config = json.loads((tmp_path / "mobilenet" / "config.json").read_text())
-    assert config["pretrained"] is False and "NOT a transfer model" in config["initialization"]
+def _readme_quick_command() -> list[str]:
+    """The quick smoke run exactly as README.md writes it (the line marked 'a quick smoke run')."""
+    import shlex
+
+    line = next(line for line in (ROOT / "README.md").read_text().splitlines()
+                if line.startswith("python train.py") and "quick smoke run" in line)
+    return shlex.split(line.split("#")[0])
 
 
-def test_baselines_write_their_table(tmp_path):
-    out = run_train("--baselines", "--limit", "1000", "--out", str(tmp_path))
-    rows = json.loads((tmp_path / "baselines.json").read_text())
-    assert [r["model"] for r in rows] == ["logistic_regression", "linear_svm", "random_forest"]
-    assert all(0.6 < r["test_acc"] <= 1 and r["fit_seconds"] > 0 for r in rows)
-    assert "| random_forest |" in out.stdout
-    overview = out.stdout.split("All models in")[1]
-    assert "| logistic_regression | scikit-learn |" in overview
+def _tree_digest(folder) -> dict:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_torchrun_ddp_on_cpu_gives_the_same_kind_of_checkpoint(tmp_path):
-    """`torchrun --nproc_per_node=2 train.py ...` with the gloo backend, beside a single-process run."""
-    args = ["--models", "deep_cnn", "--limit", "800", "--epochs", "1", "--data-dir", str(real_data_dir())]
-    run_train(*QUICK[:2], *args[2:], "--out", str(tmp_path / "single"))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(ROOT / "train.py"), *args, "--out", str(tmp_path / "ddp")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+def test_the_readme_quick_run_leaves_the_bundled_checkpoints_untouched(tmp_path):
+    """As a new user would: the README's quick command, exactly as written, in a fresh copy of the project."""
+    import shutil
+
+    clone = tmp_path / "clone"
+    tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=ROOT, check=True).stdout.split()
+    for rel in tracked:
+        if (ROOT / rel).is_file():
+            (clone / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, clone / rel)
+    before = _tree_digest(clone / "checkpoints")
+    cmd = _readme_quick_command()
+    assert cmd[:2] == ["python", "train.py"] and "--limit" in cmd
+    proc = subprocess.run([sys.executable, *cmd[1:]], capture_output=True, text=True, cwd=clone, timeout=600,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    single, ddp = tmp_path / "single" / "deep_cnn", tmp_path / "ddp" / "deep_cnn"
-    assert {p.name for p in single.iterdir()} == {p.name for p in ddp.iterdir()}
-    m1, c1 = checkpoint.load_folder(single)
-    m2, c2 = checkpoint.load_folder(ddp)
-    assert m1.state_dict().keys() == m2.state_dict().keys()  # no "module." prefixes from the DDP wrapper
-    assert c2["world_size"] == 2 and "DistributedDataParallel" in c2["device"]
-    recorded = json.loads((ddp / "metrics.json").read_text())
-    splits = load_splits(real_data_dir(), limit=800, seed=0, allow_download=False)
-    again = metrics.classification_metrics(metrics.predict_logits(m2, splits.test.images), splits.test.labels,
-                                           c2["temperature"])
-    assert again["accuracy"] == recorded["test"]["accuracy"]
+    assert _tree_digest(clone / "checkpoints") == before
+    results = json.loads((clone / "runs" / "fashion-mnist" / "results.json").read_text())
+    assert {r["model"] for r in results} == {"mlp", "basic_cnn", "deep_cnn", "resnet", "mobilenet"}
 
 
-def test_mobilenet_from_a_local_weights_file_is_labelled_pretrained(tmp_path):
-    import timm
-    from safetensors.torch import save_file
+def test_limit_runs_are_refused_into_the_bundled_checkpoints():
+    out = run_train("--models", "mlp", "--limit", "500", "--epochs", "1", "--out", str(ROOT / "checkpoints"),
+                    check=False)
+    assert out.returncode == 2 and "never written into the bundled" in out.stderr
 
-    weights = tmp_path / "mobilenetv3_small_100.safetensors"  # stands in for a downloaded ImageNet file
-    save_file({k: v.contiguous() for k, v in timm.create_model("mobilenetv3_small_100").state_dict().items()}, weights)
-    run_train("--models", "mobilenet", "--pretrained-file", str(weights), "--limit", "300", "--epochs", "1",
-              "--out", str(tmp_path / "out"))
-    config = json.loads((tmp_path / "out" / "mobilenet" / "config.json").read_text())
-    assert config["pretrained"] is True and weights.name in config["initialization"]
-    assert config["train_config"]["pretrained_file"] == str(weights)
+
+def test_a_run_killed_after_one_model_leaves_folders_results_and_card_consistent(tmp_path):
+    """mlp finishes, then the run is killed during deep_cnn: mlp's folder, results.json and the card agree,
+    and no half-trained deep_cnn folder is there to be served."""
+    root = tmp_path / "out"
+    proc = subprocess.Popen(train_cmd("--models", "mlp,deep_cnn", "--limit", "1000", "--epochs", "3", "--out", str(root)),
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (root / "README.md").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be interrupted"
+    assert [f.name for f in checkpoint.model_folders(root)] == ["mlp"]
+    assert [r["model"] for r in json.loads((root / "results.json").read_text())] == ["mlp"]
+    card = (root / "README.md").read_text()
+    assert "`mlp`" in card and "`deep_cnn`" not in card
+    assert not (root / "deep_cnn").exists()
+
+
+def test_an_unreadable_weights_file_is_refused_before_training(tmp_path):
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    out = run_train("--models", "mlp,mobilenet", "--pretrained-file", str(bad), "--limit", "300", "--epochs", "1",
+                    "--out", str(tmp_path / "out"), check=False)
+    assert out.returncode == 2 and "cannot be read as safetensors" in out.stderr
+    assert not (tmp_path / "out" / "mlp").exists()

