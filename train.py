@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="after training, upload --out to the Hub")
     p.add_argument("--push-only", action="store_true", help="upload an existing --out folder without training")
     p.add_argument("--repo-id", help="Hub model repo, USER/NAME (default: $FMNIST_HUB_REPO)")
-    p.add_argument("--write-card", action="store_true", help="rewrite --out's model card from its checkpoints, no training")
+    p.add_argument("--write-card", action="store_true",
+                   help="rebuild --out's results.json and model card from its checkpoints, no training")
     p.add_argument("--refit-detector", action="store_true",
                    help="fit the not-a-garment detector of existing checkpoints in --out (weights unchanged)")
     return p
@@ -178,9 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     if ns.push_only:
         return push(out, ns.repo_id)
     if ns.write_card:
+        from fmnist.checkpoint import write_results
         from fmnist.hub import write_model_card
 
-        print(f"model card: {write_model_card(out, ns.repo_id)}")
+        write_results(out)
+        print(f"results: {out / 'results.json'}\nmodel card: {write_model_card(out, ns.repo_id)}")
         return 0
 
     from fmnist.data import DataError

@@ -11,7 +11,8 @@ levels:
   small (15-35 % of the short side) and off-centre.
 Every parameter is drawn from a wide range, and each scene mixes several independent choices (backdrop
 tone and tint, gradient shape and direction, shadow direction and softness, garment colour, texture kind,
-noise, JPEG quality), so that no single generator is what the pipeline is tuned to.
+opaque or semi-transparent light fabric, noise, JPEG quality), so that no single generator is what the
+pipeline is tuned to.
 
 `non_garments` returns pictures no training run saw: blank and noise, scikit-image's sample photographs
 (an astronaut, a cat, coffee, a rocket, coins, a moon, a page of text, ...), drawn shapes, lines of text,
@@ -77,21 +78,25 @@ def _texture(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return 1 + rng.uniform(0.05, 0.15) * t
 
 
-def render_photo(item28: np.ndarray, level: str, rng: np.random.Generator) -> tuple[Image.Image, tuple[int, int, int, int]]:
+def render_photo(item28: np.ndarray, level: str, rng: np.random.Generator, megapixels: float | None = None
+                 ) -> tuple[Image.Image, tuple[int, int, int, int]]:
     """A picture of one Fashion-MNIST item (28x28 uint8, light on black) at a level; returns the picture and
-    the item's true box (left, top, right, bottom) in its pixels."""
+    the item's true box (left, top, right, bottom) in its pixels. megapixels fixes the canvas size."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}")
     hard = level == "hard"
+    fixed = megapixels
     if hard:
         megapixels = rng.uniform(3, 12)
         aspect = rng.choice([4 / 3, 3 / 2, 16 / 9])
     else:
         megapixels = rng.uniform(0.5, 2.0)
         aspect = rng.choice([1.0, 4 / 3, 3 / 2])
+    if fixed is not None:
+        megapixels, aspect = fixed, 4 / 3
     full_w = int(np.sqrt(megapixels * 1e6 * aspect))
     full_h = int(full_w / aspect)
-    if rng.random() < 0.5 and not hard:
+    if rng.random() < 0.5 and not hard and fixed is None:
         full_w, full_h = full_h, full_w  # portrait
     # the scene is drawn at a working scale and enlarged at the end (a 12 MP numpy scene is slow to draw);
     # noise is added at the working scale, so it is spatially correlated, as a phone's denoised noise is
@@ -104,7 +109,14 @@ def render_photo(item28: np.ndarray, level: str, rng: np.random.Generator) -> tu
     if hard:
         p = p.rotate(rng.uniform(-15, 15), resample=Image.Resampling.BICUBIC, expand=True)
     pa = np.asarray(p, np.float32) / 255.0
-    alpha = np.clip(pa * 6, 0, 1)  # the item's extent: every pixel the data set shows above black
+    if rng.random() < 0.5:  # light fabric drawn semi-transparent: what lies under it (a shadow) shows through
+        alpha = np.clip(pa * 6, 0, 1)
+    else:  # opaque fabric, as a real garment: the whole silhouette, holes filled, a soft outer edge only
+        from scipy import ndimage as ndi
+
+        solid = ndi.binary_fill_holes(pa > 0.02).astype(np.float32)
+        alpha = np.asarray(Image.fromarray((solid * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(side / 200)),
+                           np.float32) / 255.0
     grey = 1 - pa  # the product photo's grey
     ih, iw = pa.shape
     if hard:

@@ -4,7 +4,8 @@ and pictures that are not garments, with the share that gets a notice.
 
     python benchmarks/photos.py [--per-class 30] [--seed 0] [--checkpoints checkpoints]
 
-Per model and level it reports the pipeline accuracy, the raw accuracy on the same items, and the share
+Per model and level it reports the pipeline accuracy, the raw accuracy on the same items, their paired gap
+with its standard error, how many items the photo lost and gained against the 28x28 image, and the share
 of pictures with a notice; then the share of validation items (28x28, through the pipeline) and of
 non-garment pictures that get a notice, by kind. Results go to benchmarks/results/photos-cpu.json.
 """
@@ -71,9 +72,11 @@ def main():
                 flagged[m, level].append(bool(rules))
     for m in names:
         for level in LEVELS:
-            rows.append({"model": m, "level": level, "raw_acc": float(np.mean(correct[m, "raw"])),
-                         "photo_acc": float(np.mean(correct[m, level])),
-                         "gap": float(np.mean(correct[m, "raw"]) - np.mean(correct[m, level])),
+            r, ph = np.asarray(correct[m, "raw"]), np.asarray(correct[m, level])
+            diff = r.astype(float) - ph  # paired: the same items as 28x28 images and as photos
+            rows.append({"model": m, "level": level, "raw_acc": float(r.mean()), "photo_acc": float(ph.mean()),
+                         "gap": float(diff.mean()), "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
+                         "lost": int(np.sum(r & ~ph)), "gained": int(np.sum(~r & ph)),
                          "raw_flagged": float(np.mean(flagged[m, "raw"])),
                          "photo_flagged": float(np.mean(flagged[m, level]))})
 
@@ -102,7 +105,8 @@ def main():
     path = record("photos", rows, torch.device("cpu"), {"non_garments": ood_rows, "preprocess_seconds": timing,
                                                         "items_per_level": int(n), "seed": args.seed})
     print(format_table(rows, [("model", "model", ""), ("level", "level", ""), ("raw_acc", "raw 28x28 acc", ".3f"),
-                              ("photo_acc", "photo acc", ".3f"), ("gap", "gap", "+.3f"),
+                              ("photo_acc", "photo acc", ".3f"), ("gap", "gap", "+.3f"), ("gap_se", "± se", ".3f"),
+                              ("lost", "lost", "d"), ("gained", "gained", "d"),
                               ("raw_flagged", "raw flagged", ".3f"), ("photo_flagged", "photo flagged", ".3f")]))
     kinds = sorted({k for m in names for k in by_kind[m]})
     print()

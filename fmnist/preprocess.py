@@ -9,9 +9,10 @@ backdrop; phone pictures do not. So the item is first found against a *modelled*
 2. The backdrop is a smooth surface: a quadratic in x and y per colour channel, fitted robustly to the
    pixels that look like background (first the border, then every pixel the fit explains). That absorbs
    lighting gradients, vignetting and off-white, grey or coloured backdrops.
-3. A pixel belongs to the item when it differs from the backdrop strongly in lightness, or in colour
-   (CIELAB a*b*: a red shirt on a grey table of the same grey level), or sits on a sharp edge. A soft
-   shadow is darker but has neither a new colour nor sharp edges, so it stays background.
+3. A pixel belongs to the item when it differs from the backdrop strongly in lightness (CIELAB L*), or
+   in colour apart from shading (RGB over grey: a red shirt on a grey table of the same grey level), or
+   sits on a sharp edge. A soft shadow is darker but has neither a new colour nor sharp edges, so it stays
+   background.
 4. The item is the largest connected region after closing small gaps, filling holes and dropping specks.
    Other regions of comparable size are reported as further items.
 5. A small tilt (up to 20 degrees) is undone: the angle that makes the item's bounding box smallest.
@@ -34,11 +35,12 @@ MIN_SIDE_PX = 8  # smaller than this there is no item to see
 MAX_PIXELS = 40_000_000  # 40 megapixels: above any phone photo, far below a decompression bomb
 WORK_SIDE = 512  # segmentation resolution: an item a tenth of the frame wide still spans 50 px, over 28
 MAX_TILT_DEG = 20  # photos are taken roughly upright; larger turns are not undone
-# Thresholds in CIELAB units (L* 0-100; a*, b* about -100..100). A soft shadow darkens a light backdrop by
-# up to ~20 L* units; a garment that is not much darker than the backdrop is found by its edges or colour.
+# Lightness in CIELAB L* units (0-100). A soft shadow darkens a light backdrop by up to ~20 L* units; a
+# garment that is not much darker than the backdrop is found by its edges or its colour.
 LIGHTNESS_STRONG = 22.0  # on a light backdrop; on a dark one shadows do not show, and noise sets the bar
-CHROMA_STRONG = 12.0
+CHROMA_STRONG = 0.15  # in RGB-over-grey units: a muted colour (saturation 0.2) differs from grey by ~0.1-0.2
 EDGE_NOISE_FACTOR = 5.0  # an edge is this many times the backdrop's own gradient noise
+EDGE_FLOOR = 1.5  # and at least this steep (skimage Sobel of L*, sigma-1 blur, at WORK_SIDE); higher splits faint items
 OTHER_ITEM_SHARE = 0.3  # a second region at least this share of the largest one counts as another item
 VISIBLE_SHARE = 0.04  # item pixels fainter than this share of the brightest one do not widen the crop
 PART_GAP = 0.04  # regions closer than this share of the picture's side are parts of one item (sandal straps)
@@ -68,7 +70,8 @@ def open_image(source: str | Path | Image.Image | None, draft_side: int | None =
     JPEG is decoded at the smallest of its built-in reduced scales that keeps that many pixels."""
     if source is None:
         raise ImageRejected("No image was given: upload, paste or take a picture of a garment.")
-    if isinstance(source, Image.Image):
+    opened_here = not isinstance(source, Image.Image)
+    if not opened_here:
         image = source
     else:
         try:
@@ -86,7 +89,8 @@ def open_image(source: str | Path | Image.Image | None, draft_side: int | None =
     if min(w, h) < MIN_SIDE_PX:
         raise ImageRejected(f"The image is only {w}x{h} pixels; it needs at least {MIN_SIDE_PX} on each side.")
     image.info["full_size"] = (w, h)  # before any reduced decoding, for boxes in the original's pixels
-    if draft_side and getattr(image, "format", None) == "JPEG" and max(w, h) > 2 * draft_side:
+    # never on a caller's own image object: draft() would shrink it for them too
+    if opened_here and draft_side and getattr(image, "format", None) == "JPEG" and max(w, h) > 2 * draft_side:
         image.draft(image.mode, (draft_side, draft_side))  # DCT scaling: a 12 MP photo decodes in a fraction
     try:
         image.load()
@@ -177,17 +181,22 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     h, w, _ = rgb.shape
     lab = color.rgb2lab(rgb)
     grey = grey_of(rgb)
-    backdrop, explained = fit_backdrop(np.concatenate([lab, grey[..., None]], axis=2))
+    backdrop, explained = fit_backdrop(np.concatenate([lab, grey[..., None], rgb], axis=2))
     d_light = lab[..., 0] - backdrop[..., 0]  # CIELAB lightness difference
-    d_chroma = np.hypot(lab[..., 1] - backdrop[..., 1], lab[..., 2] - backdrop[..., 2])
+    # colour apart from shading: each pixel's RGB over its own grey, against the backdrop's. A shadow scales
+    # all three channels alike and leaves this unchanged; a red shirt on a grey table changes it a lot.
+    hue = (rgb + 0.05) / (grey[..., None] + 0.05)  # a neutral grey is (1, 1, 1) at any lightness
+    backdrop_hue = (backdrop[..., 4:7] + 0.05) / (backdrop[..., 3:4] + 0.05)
+    d_chroma = np.linalg.norm(hue - backdrop_hue, axis=2)
     light_backdrop = float(np.median(backdrop[..., 0])) > 50
     # sharp edges: the gradient of the lightness difference, against the backdrop's own gradient noise
     edges = filters.sobel(filters.gaussian(d_light, sigma=1.0))
     noise = float(np.median(edges[explained])) if explained.any() else float(np.median(edges))
     light_noise = 1.4826 * float(np.median(np.abs(d_light[explained]))) if explained.any() else 0.0
     light_bar = LIGHTNESS_STRONG if light_backdrop else max(6 * light_noise, 3.0)
-    strong = (np.abs(d_light) > light_bar) | (d_chroma > CHROMA_STRONG)
-    strong |= edges > max(EDGE_NOISE_FACTOR * noise, 1.5)
+    chroma_noise = 1.4826 * float(np.median(d_chroma[explained])) if explained.any() else 0.0
+    strong = (np.abs(d_light) > light_bar) | (d_chroma > max(CHROMA_STRONG, 4 * chroma_noise))
+    strong |= edges > max(EDGE_NOISE_FACTOR * noise, EDGE_FLOOR)
     # close gaps in outlines, fill what they enclose, drop specks (sizes relative to the picture)
     r = max(1, round(0.012 * max(h, w)))
     mask = ndi.binary_closing(np.pad(strong, r), iterations=r)[r:-r, r:-r]
@@ -247,7 +256,8 @@ def item_intensity(rgb: np.ndarray, info: dict) -> np.ndarray:
         contrast = (back - grey) / np.maximum(back, 0.1)
     else:
         contrast = (grey - back) / np.maximum(1.0 - back, 0.1)
-    return np.maximum(np.clip(contrast, 0, 1), np.clip(info["d_chroma"] / 100.0, 0, 1))
+    # a strong colour counts like darkness: saturated red on grey differs by ~1.1, and shows at ~0.7
+    return np.maximum(np.clip(contrast, 0, 1), np.clip(info["d_chroma"] / 1.5, 0, 1))
 
 
 def preprocess(source, margin_frac: float = 0.0, deskew: bool = True) -> Preprocessed:
@@ -292,8 +302,9 @@ def preprocess(source, margin_frac: float = 0.0, deskew: bool = True) -> Preproc
     y0, x0 = (29 - new_h) // 2, (29 - new_w) // 2
     canvas[y0:y0 + new_h, x0:x0 + new_w] = (small * 255).round().astype(np.uint8)
 
-    if info["found"]:  # the item's box in the original picture's pixels (before the tilt was undone)
-        ys, xs = np.nonzero(mask)
+    if info["found"]:  # the item's visible box in the original picture's pixels (before the tilt was undone)
+        seen = mask & (intensity > VISIBLE_SHARE * intensity.max())
+        ys, xs = np.nonzero(seen if seen.any() else mask)
         box = tuple(int(round(v / scale)) for v in (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
         box = (box[0], box[1], min(box[2], original_size[0]), min(box[3], original_size[1]))
     else:

@@ -30,6 +30,7 @@ from .config import TrainConfig
 from .models import REGISTRY, _common_space
 
 log = logging.getLogger(__name__)
+MAX_FAILURES_IN_A_ROW = 3  # then something is broken for every trial, and the search stops with the error
 
 
 def _require_optuna():
@@ -143,6 +144,7 @@ def run_search(cfg: TrainConfig, search: SearchConfig) -> SearchResult:
     if not study.trials:
         study.enqueue_trial(_defaults(cfg, search.model), user_attrs={"defaults": True}, skip_if_exists=True)
     started = time.monotonic()
+    failures = 0
     while True:
         _fail_orphans(study, optuna)
         done, _, running = _counts(study, optuna)
@@ -170,9 +172,18 @@ def run_search(cfg: TrainConfig, search: SearchConfig) -> SearchResult:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             log.info("trial #%d pruned", trial.number)
             continue
-        except (Exception, KeyboardInterrupt):
+        except KeyboardInterrupt:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise
+        except Exception:  # one bad combination (say, out of memory) fails its trial, not the search
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            shutil.rmtree(trial_cfg.out_dir, ignore_errors=True)
+            failures += 1
+            log.exception("trial #%d failed (%d in a row)", trial.number, failures)
+            if failures >= MAX_FAILURES_IN_A_ROW:
+                raise
+            continue
+        failures = 0
         shutil.rmtree(trial_cfg.out_dir, ignore_errors=True)  # a trial keeps no weights, only its numbers
         trial.set_user_attr("val_acc", run["best_val_acc"])
         study.tell(trial, run["best_val_loss"])

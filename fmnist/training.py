@@ -38,7 +38,9 @@ from .models import REGISTRY, build_model, count_parameters
 log = logging.getLogger(__name__)
 
 STATE_NAME = "train_state.pt"
-NOTICE_PASS_RATE = 0.95  # the share of real validation items the detector lets through without a notice
+# The share of real validation items that get no notice. The issue asks for 95 %; 96 % leaves a margin so
+# that unseen items (the test set) stay under 5 % notices too.
+NOTICE_PASS_RATE = 0.96
 
 
 def hardware(dev: torch.device) -> str:
@@ -191,7 +193,9 @@ def _optimizer(model: torch.nn.Module, cfg: TrainConfig, lr: float) -> torch.opt
 
 
 def _scheduler(opt, cfg: TrainConfig, lr: float, total_steps: int):
-    if cfg.schedule == "onecycle":
+    # one-cycle needs a few steps for its warm-up and decay; a run of a handful of steps (a tiny --limit
+    # with a large batch) gets the cosine schedule instead of a division by zero inside OneCycleLR
+    if cfg.schedule == "onecycle" and total_steps >= 8:
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, pct_start=0.25)
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
 
@@ -412,18 +416,36 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: 
 
 
 def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes: int) -> dict:
-    """Fit the Mahalanobis detector on training images and set its threshold on the validation split, so
-    that NOTICE_PASS_RATE of real validation items pass. Writes detector.safetensors; returns the config entry."""
+    """Fit the Mahalanobis detector on training images; set its threshold on the validation split as the
+    app sees it (each item through the photo pipeline, with the picture rules), so that NOTICE_PASS_RATE of
+    real validation items get no notice at all. Writes detector.safetensors; returns the config entry."""
+    import numpy as np
+    from PIL import Image
+
+    from .predict import picture_rules
+    from .preprocess import preprocess
+
     step = max(1, len(splits.train) // ood.FIT_IMAGES)
     fit_images, fit_labels = splits.train.images[::step], splits.train.labels[::step]
     stats = ood.fit_mahalanobis(ood.penultimate_features(model, fit_images), fit_labels, n_classes)
-    val_scores = ood.mahalanobis_scores(ood.penultimate_features(model, splits.val.images), stats)
+    seen, flagged = [], []
+    for img in splits.val.images.cpu().numpy():
+        pre = preprocess(Image.fromarray(img))
+        seen.append(torch.from_numpy(pre.pixels))
+        flagged.append(bool(picture_rules(pre)))
+    scores = ood.mahalanobis_scores(ood.penultimate_features(model, torch.stack(seen)), stats).numpy()
+    flagged = np.asarray(flagged)
+    # the detector may flag only what the picture rules leave of the allowed share
+    allowed = int((1 - NOTICE_PASS_RATE) * len(scores)) - int(flagged.sum())
+    rest = np.sort(scores[~flagged])[::-1]
+    limit = float(rest[allowed]) if 0 <= allowed < len(rest) else float(rest[0])
     ood.save_detector(folder, stats)
-    return {"mahalanobis": ood.threshold(val_scores, NOTICE_PASS_RATE), "pass_rate": NOTICE_PASS_RATE,
+    return {"mahalanobis": limit, "pass_rate": NOTICE_PASS_RATE,
+            "val_flagged_by_picture_rules": float(flagged.mean()),
             "how": f"squared Mahalanobis distance of the penultimate features to the nearest class mean (Lee et al. "
-                   f"2018), class means and shared covariance from {len(fit_images):,} training images; the threshold "
-                   f"is the {100 * NOTICE_PASS_RATE:.0f}th percentile over the validation split, so "
-                   f"{100 * NOTICE_PASS_RATE:.0f} % of real validation items pass"}
+                   f"2018); class means and shared covariance from {len(fit_images):,} training images; the limit is "
+                   f"set on the {len(scores):,} validation items passed through the photo pipeline, so that "
+                   f"{100 * NOTICE_PASS_RATE:.0f} % of them get no notice from this rule and the picture rules together"}
 
 
 def train_all(cfg: TrainConfig) -> list[dict]:

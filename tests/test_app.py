@@ -54,12 +54,38 @@ def default_model(client):
 
 
 def test_three_labels_and_an_overlay_of_the_right_size(client):
-    label, overlay, seen, notice = classify(client, EXAMPLES[0])
+    label, overlay, seen, found, notice = classify(client, EXAMPLES[0])
     assert len(label["confidences"]) == 3
     probs = [c["confidence"] for c in label["confidences"]]
     assert 0 < sum(probs) <= 1 + 1e-6 and probs == sorted(probs, reverse=True)
     assert Image.open(overlay).size == (280, 280)
     assert Image.open(seen).size == (224, 224)
+    assert Image.open(found).size[0] >= 28 and notice == ""  # a data-set item: no notice
+
+
+def test_the_api_names_every_output(client):
+    returns = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/classify"]["returns"]
+    labels = [r["label"] for r in returns]
+    assert "Notice" in labels and not any(label.startswith("value_") for label in labels), labels
+
+
+def test_an_everyday_phone_photo_gets_its_class_and_shows_what_was_found(client, tmp_path):
+    """A Fashion-MNIST test item rendered as an everyday phone picture (grey backdrop, lighting gradient,
+    shadow, coloured garment, noise, JPEG), uploaded as a user would."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from photo_scenes import render_photo
+
+    trouser = np.asarray(Image.open(EXAMPLES[1]).convert("L"))
+    picture, _ = render_photo(trouser, "everyday", np.random.default_rng(3))
+    path = tmp_path / "phone.jpg"
+    picture.save(path, quality=90)
+    label, overlay, seen, found, notice = classify(client, path)
+    assert label["label"] == "Trouser"
+    assert max(Image.open(found).size) == 512  # the picture at the segmentation's working size, outlined
 
 
 def test_dropdown_defaults_to_the_most_accurate_model_and_shows_accuracies(client):
@@ -130,12 +156,13 @@ def test_eight_concurrent_clients_get_what_serial_calls_get(server, client):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(one, inputs))
-    for path, (label, overlay, seen, notice) in zip(inputs, results):
+    for path, (label, overlay, seen, found, notice) in zip(inputs, results):
         ref = serial[path]
-        assert label == ref[0] and notice == ref[3]
+        assert label == ref[0] and notice == ref[4]
         # every image arrived whole and equal to the serial answer
         assert Image.open(overlay).tobytes() == Image.open(ref[1]).tobytes()
         assert Image.open(seen).tobytes() == Image.open(ref[2]).tobytes()
+        assert Image.open(found).tobytes() == Image.open(ref[3]).tobytes()
 
 
 def _dropdown_names(url):

@@ -1,13 +1,14 @@
 import csv
 import shutil
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import ROOT
 from fmnist import CLASS_NAMES
 from fmnist.predict import Predictor, main as tag_main
-from fmnist.preprocess import ImageRejected
+from fmnist.preprocess import ImageRejected, preprocess
 
 CHECKPOINTS = ROOT / "checkpoints"
 EXAMPLES = sorted((ROOT / "examples").glob("*.png"))
@@ -42,18 +43,53 @@ def test_the_default_model_gets_the_shipped_examples_right(predictor, example):
 
 def test_a_blank_picture_gets_a_notice(predictor):
     p = predictor.predict(Image.new("RGB", (200, 200), (255, 255, 255)))
-    assert p.notice and "No garment stands out" in p.notice
+    assert p.rules == ["no item"] and "No garment stands out" in p.notice
 
 
-def test_a_low_top_probability_gets_a_notice(predictor):
+def test_noise_gets_a_notice(predictor):
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8))
+    p = predictor.predict(noise)
+    assert p.notice and p.rules
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "rocket"])
+def test_a_photograph_without_a_garment_gets_a_notice(predictor, name):
+    import skimage.data
+
+    p = predictor.predict(Image.fromarray(getattr(skimage.data, name)()))
+    assert p.notice and p.rules, (name, p.top3, p.ood_score)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_the_shipped_examples_get_no_notice(predictor, example):
+    p = predictor.predict(example)
+    assert p.notice is None, (p.rules, p.ood_score)
+
+
+def test_the_notice_names_the_rule_that_fired(predictor):
     entry = predictor.models[predictor.default]
-    threshold = entry.config["notice_threshold"]["top_probability"]
-    assert "does not look much like" in predictor.notice(entry, threshold - 0.01)
-    assert predictor.notice(entry, threshold + 0.01) is None
+    limit = entry.config["notice_threshold"]["mahalanobis"]
+    pre = preprocess(EXAMPLES[1])
+    assert predictor.notice_rules(entry, pre, limit * 0.9) == []
+    assert predictor.notice_rules(entry, pre, limit * 1.1) == ["unlike any garment"]
+    assert "**unlike any garment**" in predictor.notice_text(["unlike any garment"], pre, entry, limit * 1.1)
 
 
-def test_a_real_item_gets_no_notice(predictor):
-    assert predictor.predict(EXAMPLES[1]).notice is None  # a trouser, as clear as they come
+def test_several_items_are_counted_and_the_largest_classified(predictor):
+    """Two trousers side by side on a grey backdrop: the notice says so, the answer is still Trouser."""
+    trouser = np.asarray(Image.open(EXAMPLES[1]).convert("L"))
+    item = Image.fromarray(255 - trouser).resize((168, 168), Image.Resampling.BICUBIC)
+    photo = Image.new("L", (600, 300), 200)
+    photo.paste(item.resize((140, 140)), (40, 80))
+    photo.paste(item, (360, 60), Image.fromarray((np.asarray(item) < 190).astype(np.uint8) * 255))
+    p = predictor.predict(photo.convert("RGB"))
+    assert "several items" in p.rules and "2 separate items" in p.notice
+    assert p.top3[0][0] == "Trouser"
+
+
+def test_the_prediction_shows_what_was_found(predictor):
+    p = predictor.predict(EXAMPLES[0])
+    assert p.found is not None and p.found.size[0] >= 28
 
 
 def test_unknown_model_is_refused(predictor):

@@ -115,3 +115,68 @@ def test_huge_and_bomb_images_are_refused_before_decoding(tmp_path):
     (tmp_path / "bomb.png").write_bytes(bytes(data))
     with pytest.raises(ImageRejected, match="too large|megapixel"):
         preprocess(str(tmp_path / "bomb.png"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Real photos: backdrops that are not white, gradients, shadows, colour (benchmarks/photo_scenes.py)
+
+def _iou(a, b) -> float:
+    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = lambda r: (r[2] - r[0]) * (r[3] - r[1])  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+@needs_real_data
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_the_item_box_is_found_in_everyday_photos(seed):
+    """Grey or tinted backdrop, lighting gradient, soft shadow, coloured garment, noise, JPEG: the box found
+    overlaps the item's true box with IoU >= 0.8, for one item of each of several classes."""
+    import sys
+
+    from conftest import ROOT
+    from fmnist.data import load_raw
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from photo_scenes import render_photo
+
+    raw = load_raw(real_data_dir(), allow_download=False)
+    rng = np.random.default_rng(seed)
+    for cls in (0, 1, 5, 8, 9):  # a top, a trouser, a sandal, a bag, a boot
+        i = int(np.flatnonzero(raw.test_labels == cls)[seed])
+        photo, box = render_photo(raw.test_images[i], "everyday", rng)
+        out = preprocess(photo)
+        assert out.found_item and _iou(out.box, box) >= 0.8, (cls, out.box, box)
+
+
+def test_a_lighting_gradient_is_backdrop_not_item():
+    """A dark item on a backdrop that goes from light grey to mid grey: the whole ramp is background."""
+    h, w = 400, 600
+    ramp = np.linspace(0.85, 0.5, w)[None, :].repeat(h, 0)
+    photo = np.stack([ramp] * 3, axis=2)
+    photo[150:250, 250:330] = 0.15  # the item
+    out = preprocess(Image.fromarray((photo * 255).astype(np.uint8)))
+    assert out.found_item and _iou(out.box, (250, 150, 330, 250)) > 0.85
+
+
+def test_a_coloured_item_of_the_backdrops_grey_level_is_found():
+    """A red item whose grey level equals the grey table's: found by its colour, not by its lightness."""
+    red = np.array([0.9, 0.25, 0.25])
+    grey_level = red @ np.array([0.299, 0.587, 0.114])
+    photo = np.full((300, 400, 3), grey_level)
+    photo[80:220, 150:250] = red
+    out = preprocess(Image.fromarray((photo * 255).round().astype(np.uint8)))
+    assert out.found_item and _iou(out.box, (150, 80, 250, 220)) > 0.85
+    assert out.pixels[14, 14] > 100  # and the model sees it as an item, not as empty background
+
+
+def test_a_soft_shadow_stays_outside_the_item():
+    from PIL import ImageFilter
+
+    photo = Image.new("L", (500, 400), 215)
+    shadow = Image.new("L", (500, 400), 0)
+    shadow.paste(255, (210, 130, 330, 330))  # the item's silhouette, offset down and right
+    shadow = shadow.filter(ImageFilter.GaussianBlur(12))
+    photo = Image.composite(Image.new("L", (500, 400), 160), photo, shadow)  # the shadow: 25 % darker
+    photo.paste(40, (180, 100, 300, 300))  # the item itself
+    out = preprocess(photo.convert("RGB"))
+    assert _iou(out.box, (180, 100, 300, 300)) > 0.85, out.box

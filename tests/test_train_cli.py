@@ -190,3 +190,18 @@ def test_an_unreadable_weights_file_is_refused_before_training(tmp_path):
                     "--out", str(tmp_path / "out"), check=False)
     assert out.returncode == 2 and "cannot be read as safetensors" in out.stderr
     assert not (tmp_path / "out" / "mlp").exists()
+
+
+@pytest.mark.parametrize("total_steps", [1, 2, 7, 8, 100])
+def test_the_schedule_survives_runs_of_a_few_steps(total_steps):
+    """A tiny --limit with a large batch gives one or two steps an epoch: OneCycleLR divided by zero there
+    (seen in a search trial with batch 512 on 300 images)."""
+    from fmnist.config import TrainConfig
+    from fmnist.training import _scheduler
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = _scheduler(opt, TrainConfig(), 0.1, total_steps)
+    for _ in range(total_steps):
+        opt.step()
+        sched.step()
+    assert all(0 <= lr <= 0.1 + 1e-9 for lr in sched.get_last_lr())

@@ -1,0 +1,126 @@
+"""train.py --search: Optuna through the real trainer, on the real data, with a real SQLite study."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, needs_real_data, real_data_dir
+
+pytestmark = needs_real_data
+SMALL = ["--limit", "300", "--epochs", "2", "--batch-size", "64"]
+
+
+def search_cmd(folder, *args):
+    return [sys.executable, str(ROOT / "train.py"), "--data-dir", str(real_data_dir()), "--search", "basic_cnn",
+            "--search-dir", str(folder), *SMALL, *args]
+
+
+def trial_states(folder) -> list[str]:
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name="fmnist-basic_cnn",
+                                  storage=f"sqlite:///{folder / 'basic_cnn' / 'study.db'}")
+    except KeyError:  # the database exists a moment before the study's record does
+        return []
+    return [t.state.name for t in study.trials]
+
+
+def finished(states) -> int:
+    return sum(s in ("COMPLETE", "PRUNED") for s in states)
+
+
+def test_a_three_trial_search_writes_best_json_and_plots(tmp_path):
+    out = subprocess.run(search_cmd(tmp_path, "--trials", "3"), capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    folder = tmp_path / "basic_cnn"
+    best = json.loads((folder / "best.json").read_text())
+    assert best["model"] == "basic_cnn" and best["finished_trials"] == 3 == finished(trial_states(tmp_path))
+    assert set(best["train_config"]) >= {"lr", "weight_decay", "label_smoothing", "batch_size", "rotate_deg", "zoom"}
+    assert set(best["model_args"]) == {"channels", "hidden", "dropout"}
+    assert best["defaults_val_loss"] is not None  # trial 0 ran the defaults, for comparison
+    assert "best trial #" in out.stdout and "python train.py --models basic_cnn --params" in out.stdout
+    for plot in ("optimization_history.png", "param_importances.png"):
+        assert (folder / plot).stat().st_size > 5000
+    assert not any((folder / "runs").glob("*/model.safetensors"))  # trials keep numbers, not weights
+
+
+def test_a_killed_search_resumes_from_its_sqlite_study(tmp_path):
+    args = ["--trials", "4"]
+    proc = subprocess.Popen(search_cmd(tmp_path, *args), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    db = tmp_path / "basic_cnn" / "study.db"
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        if db.exists() and finished(trial_states(tmp_path)) >= 1 and "RUNNING" in trial_states(tmp_path):
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the search finished before it could be interrupted"
+    before = trial_states(tmp_path)
+    assert 1 <= finished(before) < 4 and "RUNNING" in before  # the killed trial is left running
+
+    out = subprocess.run(search_cmd(tmp_path, *args), capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    after = trial_states(tmp_path)
+    assert after[:len(before)].count("FAIL") == 1  # the killed trial, marked failed on resume
+    assert finished(after) == 4 and "RUNNING" not in after  # the study holds exactly the agreed number
+
+
+def test_two_workers_on_one_storage_finish_the_agreed_number_together(tmp_path):
+    (tmp_path / "basic_cnn").mkdir()
+    storage = f"sqlite:///{tmp_path / 'basic_cnn' / 'study.db'}"
+    procs = [subprocess.Popen(search_cmd(tmp_path, "--trials", "5", "--storage", storage), cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-3000:]
+    import optuna
+
+    trials = optuna.load_study(study_name="fmnist-basic_cnn", storage=storage).trials
+    assert finished([t.state.name for t in trials]) == 5
+    assert len({t.user_attrs["pid"] for t in trials}) == 2  # both workers ran trials
+
+
+def test_best_json_round_trips_into_train_params(tmp_path):
+    best = {"model": "basic_cnn", "train_config": {"lr": 0.004, "weight_decay": 1e-4, "label_smoothing": 0.05,
+                                                   "batch_size": 128, "shift_px": 1, "hflip": True, "rotate_deg": 5.0,
+                                                   "zoom": 0.05, "erase_p": 0.1},
+            "model_args": {"channels": 16, "hidden": 64, "dropout": 0.1}}
+    params = tmp_path / "best.json"
+    params.write_text(json.dumps(best))
+    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data-dir", str(real_data_dir()), "--models",
+                          "basic_cnn", "--params", str(params), "--limit", "300", "--epochs", "1", "--lr", "0.001",
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    config = json.loads((tmp_path / "out" / "basic_cnn" / "config.json").read_text())
+    tc = config["train_config"]
+    assert tc["lr"] == 0.001  # a flag given explicitly wins over the file
+    assert {k: tc[k] for k in best["train_config"] if k != "lr"} == {k: v for k, v in best["train_config"].items()
+                                                                       if k != "lr"}
+    assert config["model_args"] == best["model_args"]
+    assert f"--params {params}" in config["command"]
+
+
+def test_a_missing_params_file_is_a_clear_error(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "--models", "mlp", "--params",
+                          str(tmp_path / "nope.json")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and "--params" in out.stderr and "No such file" in out.stderr
+
+
+@pytest.mark.parametrize("model", ["mlp", "basic_cnn", "deep_cnn", "resnet", "mobilenet"])
+def test_every_model_declares_a_search_space_that_builds(model):
+    import optuna
+
+    from fmnist.models import build_model
+    from fmnist.search import _defaults, suggest
+    from fmnist.config import TrainConfig
+
+    train_settings, model_args = suggest(optuna.trial.FixedTrial(_defaults(TrainConfig(), model)), model)
+    assert build_model(model, **model_args) is not None
+    assert 0 < train_settings["lr"] < 1
