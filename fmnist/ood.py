@@ -59,12 +59,18 @@ def threshold(scores: torch.Tensor, pass_rate: float) -> float:
     return float(np.quantile(scores.numpy(), pass_rate))
 
 
+def as_stored(stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The statistics as the file keeps them (bfloat16, float32.s range: the MobileNet.s 1024x1024 precision is 2 MB
+    instead of 4), back in float64. Thresholds are set with these, so they match what the app loads."""
+    return {k: v.to(torch.bfloat16).double() for k, v in stats.items()}
+
+
 def save_detector(folder: Path, stats: dict[str, torch.Tensor]) -> None:
     from safetensors.torch import save
 
     from .checkpoint import atomic_write_bytes
 
-    atomic_write_bytes(Path(folder) / DETECTOR_NAME, save({k: v.float().contiguous() for k, v in stats.items()},
+    atomic_write_bytes(Path(folder) / DETECTOR_NAME, save({k: v.to(torch.bfloat16).contiguous() for k, v in stats.items()},
                                                           metadata={"detector": "mahalanobis"}))
 
 

@@ -427,7 +427,7 @@ def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes
 
     step = max(1, len(splits.train) // ood.FIT_IMAGES)
     fit_images, fit_labels = splits.train.images[::step], splits.train.labels[::step]
-    stats = ood.fit_mahalanobis(ood.penultimate_features(model, fit_images), fit_labels, n_classes)
+    stats = ood.as_stored(ood.fit_mahalanobis(ood.penultimate_features(model, fit_images), fit_labels, n_classes))
     seen, flagged = [], []
     for img in splits.val.images.cpu().numpy():
         pre = preprocess(Image.fromarray(img))
