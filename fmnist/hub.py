@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import (CONFIG_NAME, METRICS_NAME, RESULTS_NAME, WEIGHTS_NAME, CheckpointError, atomic_write_bytes,
+from .checkpoint import (METRICS_NAME, RESULTS_NAME, WEIGHTS_NAME, CheckpointError, atomic_write_bytes,
                          load_folder, model_folders, read_config)
 from .config import command_for
+from .models import FashionModel
 
 log = logging.getLogger(__name__)
 

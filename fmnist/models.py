@@ -186,7 +186,7 @@ NO_AUGMENT = dict(shift_px=0, hflip=False, rotate_deg=0.0, zoom=0.0, erase_p=0.0
 SHIFT_FLIP = dict(shift_px=2, hflip=True, rotate_deg=0.0, zoom=0.0, erase_p=0.0)
 
 
-def _common_space(trial) -> dict:
+def common_search_space(trial) -> dict:
     """Training settings every model's search explores (an Optuna trial's suggestions)."""
     return {
         "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
@@ -229,7 +229,7 @@ def _mobilenet_space(trial) -> dict:
 
 
 # name -> (constructor, default training settings, search space for train.py --search); a search space
-# returns the model's constructor arguments, and _common_space the training settings
+# returns the model's constructor arguments, and common_search_space the training settings
 REGISTRY: dict[str, tuple[Callable[..., FashionModel], dict, Callable]] = {
     "mlp": (MLP, dict(epochs=20, lr=2e-3, augment=NO_AUGMENT), _mlp_space),
     "basic_cnn": (BasicCNN, dict(epochs=20, lr=2e-3, augment=NO_AUGMENT), _basic_cnn_space),

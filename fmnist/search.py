@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .checkpoint import atomic_write_json
 from .config import TrainConfig
-from .models import REGISTRY, _common_space
+from .models import REGISTRY, common_search_space
 
 log = logging.getLogger(__name__)
 MAX_FAILURES_IN_A_ROW = 3  # then something is broken for every trial, and the search stops with the error
@@ -82,7 +82,7 @@ class SearchResult:
 
 def suggest(trial, model: str) -> tuple[dict, dict]:
     """(training settings, model arguments) for one trial, from the model's own search space."""
-    return _common_space(trial), REGISTRY[model][2](trial)
+    return common_search_space(trial), REGISTRY[model][2](trial)
 
 
 def _defaults(cfg: TrainConfig, model: str) -> dict:

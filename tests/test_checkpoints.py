@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import ROOT, needs_real_data, real_data_dir
-from fmnist import checkpoint, hub, metrics
+from fmnist import checkpoint, metrics
 from fmnist.data import load_splits
 from fmnist.models import MODEL_NAMES
 

@@ -170,7 +170,8 @@ def test_push_creates_the_repo_once_and_sends_one_commit_of_the_expected_files(t
     assert url == "https://huggingface.co/alice/fmnist"
     assert [c[0] for c in api.calls] == ["create_repo", "create_commit"]
     files = set(api.calls[1][2])
-    per_model = {"model.safetensors", "config.json", "metrics.json", "confusion_matrix.png", "curves.png",
+    per_model = {"model.safetensors", "detector.safetensors", "config.json", "metrics.json", "confusion_matrix.png",
+                 "curves.png",
                  "misclassified.png", "inference_grid.png"}
     expected = {"README.md", "results.json"} | {f"{m}/{f}" for m in ("mlp", "basic_cnn") for f in per_model}
     assert files == expected  # no train_state.pt, nothing temporary

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import ROOT, needs_real_data, real_data_dir
-from fmnist import checkpoint, hub, metrics
+from fmnist import checkpoint, metrics
 from fmnist.data import load_splits
 
 pytestmark = needs_real_data
