@@ -124,6 +124,23 @@ def _counts(study, optuna) -> tuple[int, int, int]:
     return done, pruned, sum(t.state == S.RUNNING for t in trials)
 
 
+def _open_study(optuna, search: SearchConfig, cfg: TrainConfig, attempts: int = 5):
+    """Create or load the study. Workers that start together on a fresh database race to create its tables
+    (sqlalchemy IntegrityError / OperationalError); the loser waits a moment and loads what the winner made."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.create_study(
+                study_name=search.study_name, storage=search.storage_url, load_if_exists=True, direction="minimize",
+                sampler=optuna.samplers.TPESampler(seed=cfg.seed + os.getpid(), constant_liar=True),
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1))
+        except (IntegrityError, OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
 def run_search(cfg: TrainConfig, search: SearchConfig) -> SearchResult:
     """Run (or resume, or join) the study until it holds search.trials finished trials or the timeout."""
     optuna = _require_optuna()
@@ -137,10 +154,7 @@ def run_search(cfg: TrainConfig, search: SearchConfig) -> SearchResult:
     resolved = preflight(cfg)
     dev = resolve_device(cfg.device)
     splits = load_splits(cfg.data_dir, cfg.val_size, cfg.seed, cfg.limit, device=dev, dataset=cfg.dataset)
-    study = optuna.create_study(
-        study_name=search.study_name, storage=search.storage_url, load_if_exists=True, direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=cfg.seed + os.getpid(), constant_liar=True),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1))
+    study = _open_study(optuna, search, cfg)
     if not study.trials:
         study.enqueue_trial(_defaults(cfg, search.model), user_attrs={"defaults": True}, skip_if_exists=True)
     started = time.monotonic()

@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+import sqlalchemy.exc
 
 from conftest import ROOT, needs_real_data, real_data_dir
 
@@ -26,6 +27,8 @@ def trial_states(folder) -> list[str]:
         study = optuna.load_study(study_name="fmnist-basic_cnn",
                                   storage=f"sqlite:///{folder / 'basic_cnn' / 'study.db'}")
     except KeyError:  # the database exists a moment before the study's record does
+        return []
+    except sqlalchemy.exc.SQLAlchemyError:  # polling while the search is still creating the tables
         return []
     return [t.state.name for t in study.trials]
 
