@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     aug.add_argument("--rotate-deg", type=_nonnegative_float, help="random rotation up to this many degrees, 0 = off")
     aug.add_argument("--zoom", type=_nonnegative_float, help="random scale in [1 - zoom, 1 + zoom], 0 = off")
     aug.add_argument("--erase-p", type=float, help="random erasing probability, 0 = off")
+    aug.add_argument("--photo-p", type=float, help="chance per image of the degradations a photo's preprocessing "
+                                                   "leaves (levels, gamma, colour floor, blur, residue), 0 = off")
     p.add_argument("--model-args", type=_json_object, default={}, help='JSON, e.g. \'{"mobilenet": {"img_size": 96}}\'')
     p.add_argument("--params", help="a best.json written by --search: its settings, under any flag given explicitly")
     p.add_argument("--pretrained-file", help="local ImageNet weights for the MobileNet (timm state dict)")

@@ -15,7 +15,7 @@ from .models import MODEL_NAMES, REGISTRY
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine")
-AUGMENT_FIELDS = ("shift_px", "hflip", "rotate_deg", "zoom", "erase_p")
+AUGMENT_FIELDS = ("shift_px", "hflip", "rotate_deg", "zoom", "erase_p", "photo_p")
 RUNS_DIR = "runs"
 
 
@@ -42,6 +42,7 @@ class TrainConfig:
     rotate_deg: float | None = None
     zoom: float | None = None
     erase_p: float | None = None
+    photo_p: float | None = None  # chance of photo-like degradations (fmnist.data.photo_degrade)
     model_args: dict = field(default_factory=dict)  # {"mobilenet": {"img_size": 96}, ...}
     params: str | None = None  # a best.json from `train.py --search`, applied under the explicit flags
     pretrained_file: str | None = None
@@ -77,6 +78,8 @@ class TrainConfig:
             raise ValueError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.erase_p is not None and not 0 <= self.erase_p <= 1:
             raise ValueError(f"--erase-p must be in [0, 1], got {self.erase_p}")
+        if self.photo_p is not None and not 0 <= self.photo_p <= 1:
+            raise ValueError(f"--photo-p must be in [0, 1], got {self.photo_p}")
         if self.zoom is not None and not 0 <= self.zoom < 0.5:
             raise ValueError(f"--zoom must be in [0, 0.5), got {self.zoom}")
         if self.rotate_deg is not None and not 0 <= self.rotate_deg <= 45:

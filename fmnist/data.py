@@ -287,6 +287,7 @@ class AugmentConfig:
     zoom: float = 0.0  # a random scale in [1 - zoom, 1 + zoom]; 0 turns it off
     erase_p: float = 0.0  # chance of one random rectangle set to zero per image; 0 turns it off
     erase_max_frac: float = 0.25  # largest side of the rectangle, as a fraction of 28
+    photo_p: float = 0.0  # chance per image of the degradations a photo's preprocessing leaves (`photo_degrade`)
 
 
 def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -330,7 +331,49 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
                & (xs >= x0[:, None, None]) & (xs < (x0 + ew)[:, None, None]))
         apply = torch.rand(b, device=dev, generator=gen) < cfg.erase_p
         x = x.masked_fill((box & apply[:, None, None])[:, None], 0.0)
+    if cfg.photo_p > 0:
+        x = photo_degrade(x, cfg.photo_p, gen)
     return x
+
+
+def _uniform(b: int, lo: float, hi: float, gen: torch.Generator, device) -> torch.Tensor:
+    return (lo + (hi - lo) * torch.rand(b, device=device, generator=gen))[:, None, None, None]
+
+
+def photo_degrade(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """What turning a phone photo into a 28x28 item does to it, drawn independently per image with chance p.
+
+    Each effect is generic, not one scene generator's: the intensity of a photographed item is measured against
+    a backdrop that is rarely white and a light that is rarely even, so
+    - light parts of the item may vanish (a levels cut-off) and the tone curve differ (gamma);
+    - a coloured fabric shows as a floor of intensity over the whole silhouette, its small gaps closed;
+    - the crop is resampled from a blurrier picture (a partial Gaussian blur);
+    - a faint residue of the backdrop (a ramp of a few per cent) can remain beside the item;
+    then the item is stretched to the full range again, as the pipeline does. x is (B, 1, H, W) in [0, 1]."""
+    b, dev = x.shape[0], x.device
+    apply = (torch.rand(b, device=dev, generator=gen) < p)[:, None, None, None]
+    cut = _uniform(b, 0.0, 0.25, gen, dev)
+    y = ((x - cut) / (1 - cut)).clamp(0, 1)
+    y = y.pow(torch.exp(_uniform(b, -0.6, 0.6, gen, dev)))
+    pool = torch.nn.functional.max_pool2d
+    solid = pool((x > 0.05).float(), 3, 1, 1)
+    solid = -pool(-solid, 3, 1, 1)  # a closing: gaps of a pixel or two are filled
+    floor = _uniform(b, 0.0, 0.7, gen, dev) * (torch.rand(b, device=dev, generator=gen) < 0.5)[:, None, None, None]
+    y = torch.maximum(y, floor * solid)
+    kernel = torch.tensor([0.25, 0.5, 0.25], device=dev)
+    kernel = (kernel[:, None] * kernel[None, :])[None, None]
+    blurred = torch.nn.functional.conv2d(y, kernel, padding=1)
+    y = y + _uniform(b, 0.0, 1.0, gen, dev) * (blurred - y)
+    h, w = x.shape[-2:]
+    angle = _uniform(b, 0.0, 2 * math.pi, gen, dev)
+    ys = torch.linspace(-0.5, 0.5, h, device=dev)[None, None, :, None]
+    xs = torch.linspace(-0.5, 0.5, w, device=dev)[None, None, None, :]
+    ramp = (torch.cos(angle) * xs + torch.sin(angle) * ys + 0.5).clamp(0, 1)
+    residue = _uniform(b, 0.0, 0.08, gen, dev) * ramp * (1 - pool(solid, 3, 1, 1))
+    y = y + residue * (torch.rand(b, device=dev, generator=gen) < 0.5)[:, None, None, None]
+    peak = y.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+    y = (y / peak).clamp(0, 1)
+    return torch.where(apply, y, x)
 
 
 class DeviceLoader:

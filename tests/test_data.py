@@ -172,6 +172,42 @@ def test_flip_and_erase_each_switchable():
     assert torch.equal(augment(x, AugmentConfig(shift_px=0, hflip=False, erase_p=0.0), _gen()), x)
 
 
+
+def _items(n=64):
+    """Real-looking items: a shirt-like block with a darker pattern and a gap, light on black."""
+    x = torch.zeros(n, 1, 28, 28)
+    x[:, :, 4:24, 6:22] = 0.6
+    x[:, :, 8:20:3, 8:20] = 1.0  # stripes: the texture a photo may flatten
+    x[:, :, 10:18, 13] = 0.0  # a one-pixel gap inside the item
+    return x
+
+
+def test_photo_degradations_stay_images_of_the_item():
+    x = _items()
+    y = data.photo_degrade(x, 1.0, _gen())
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    assert torch.allclose(y.amax((1, 2, 3)), torch.ones(64))  # stretched to the full range, as the pipeline does
+    inside = x > 0
+    far = torch.ones_like(x, dtype=torch.bool)
+    far[:, :, 2:26, 4:24] = False  # two pixels or more from the item
+    assert y[far].max() <= 0.15  # the backdrop residue stays faint (up to 8 %, over a blurred peak)
+    assert (y[inside].view(64, -1).mean(1) > 0.3).all()  # the item is still the bright part
+    changed = (y - x).abs().flatten(1).amax(1) > 0.05
+    assert changed.float().mean() > 0.9  # nearly every image is degraded at p=1
+    flattened = (y[:, 0, 10:18, 13] > 0.2).all(1)  # the gap closed by a colour floor in some of them
+    assert 0.1 < flattened.float().mean() < 0.9
+
+
+def test_photo_degradations_follow_their_chance_and_the_generator():
+    x = _items(400)
+    assert torch.equal(data.photo_degrade(x, 0.0, _gen()), x)
+    y = data.photo_degrade(x, 0.5, _gen(1))
+    share = (y != x).flatten(1).any(1).float().mean()
+    assert 0.4 < share < 0.6
+    assert torch.equal(y, data.photo_degrade(x, 0.5, _gen(1)))  # replayable: resumed runs see the same batches
+    assert torch.equal(augment(x, AugmentConfig(shift_px=0, hflip=False, photo_p=0.5), _gen(1)), y)
+
+
 def test_loader_covers_each_image_once_per_epoch_and_replays_by_epoch():
     split = Split(torch.arange(100, dtype=torch.uint8).view(100, 1, 1).expand(100, 28, 28).contiguous(),
                   torch.arange(100) % 10)
