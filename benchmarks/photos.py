@@ -3,6 +3,10 @@ at three levels, classified through the app's whole pipeline, beside the same it
 and pictures that are not garments, with the share that gets a notice.
 
     python benchmarks/photos.py [--per-class 30] [--seed 0] [--checkpoints checkpoints]
+    python benchmarks/photos.py --split val --seed 1 --per-class 50 --levels everyday,hard --checkpoints runs/x
+
+The second form renders validation items instead, for choosing training settings without looking at the
+test set (results in photos-val-cpu.json; no notice shares).
 
 Per model and level it reports the pipeline accuracy, the raw accuracy on the same items, their paired gap
 with its standard error, how many items the photo lost and gained against the 28x28 image, and the share
@@ -47,6 +51,8 @@ def main():
     p.add_argument("--val-items", type=int, default=1000, help="validation items checked for notices")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help="render test items (the benchmark) or validation items (for choosing settings)")
     p.add_argument("--levels", default=",".join(LEVELS),
                    help="photo levels to render (default: all); with none, only the notice shares of 28x28 items, "
                         "validation items and non-garments, recorded as photos-flags-cpu.json")
@@ -55,10 +61,15 @@ def main():
     torch.set_grad_enabled(False)
     predictor = Predictor.from_source(args.checkpoints)
     names = list(predictor.models)
-    raw = load_raw(allow_download=False)
+    if args.split == "test":
+        raw = load_raw(allow_download=False)
+        images, labels = raw.test_images, raw.test_labels
+    else:
+        val = load_splits(allow_download=False).val
+        images, labels = val.images.numpy(), val.labels.numpy()
     rng = np.random.default_rng(args.seed)
     n = 10 * args.per_class
-    items = stratified_split(raw.test_labels, n, args.seed)[1]  # the same test items at every level
+    items = stratified_split(labels, n, args.seed)[1]  # the same items at every level
 
     rows, flags = [], defaultdict(list)
     correct = {(m, lvl): [] for m in names for lvl in ("raw",) + levels}
@@ -66,8 +77,8 @@ def main():
     seconds = defaultdict(list)
     for level in ("raw",) + levels:
         for i in tqdm(items, desc=level):
-            label = int(raw.test_labels[i])
-            picture = Image.fromarray(raw.test_images[i]) if level == "raw" else render_photo(raw.test_images[i], level, rng)[0]
+            label = int(labels[i])
+            picture = Image.fromarray(images[i]) if level == "raw" else render_photo(images[i], level, rng)[0]
             t0 = time.perf_counter()
             pre = preprocess(picture)
             seconds[level].append(time.perf_counter() - t0)
@@ -84,6 +95,12 @@ def main():
                          "raw_flagged": float(np.mean(flagged[m, "raw"])),
                          "photo_flagged": float(np.mean(flagged[m, level]))})
 
+    if args.split == "val":  # settings are chosen on accuracy alone; the notice shares belong to the test run
+        path = record("photos-val", rows, torch.device("cpu"), {"items_per_level": int(n), "seed": args.seed})
+        print(format_table(rows, [("model", "model", ""), ("level", "level", ""), ("raw_acc", "raw 28x28 acc", ".3f"),
+                                  ("photo_acc", "photo acc", ".3f"), ("gap", "gap", "+.3f"), ("gap_se", "± se", ".3f")]))
+        print(f"({path})")
+        return
     val = load_splits(allow_download=False).val
     val_idx = np.arange(min(args.val_items, len(val)))
     val_flagged = defaultdict(list)
