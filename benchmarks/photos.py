@@ -45,6 +45,11 @@ def classify(predictor: Predictor, pre) -> dict:
     return out
 
 
+# the accuracy columns of the table; the test run adds lost / gained and the notice shares
+ACCURACY_COLUMNS = [("model", "model", ""), ("level", "level", ""), ("raw_acc", "raw 28x28 acc", ".3f"),
+                    ("photo_acc", "photo acc", ".3f"), ("gap", "gap", "+.3f"), ("gap_se", "± se", ".3f")]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--per-class", type=int, default=30, help="test items per class and level")
@@ -97,8 +102,7 @@ def main():
 
     if args.split == "val":  # settings are chosen on accuracy alone; the notice shares belong to the test run
         path = record("photos-val", rows, torch.device("cpu"), {"items_per_level": int(n), "seed": args.seed})
-        print(format_table(rows, [("model", "model", ""), ("level", "level", ""), ("raw_acc", "raw 28x28 acc", ".3f"),
-                                  ("photo_acc", "photo acc", ".3f"), ("gap", "gap", "+.3f"), ("gap_se", "± se", ".3f")]))
+        print(format_table(rows, ACCURACY_COLUMNS))
         print(f"({path})")
         return
     val = load_splits(allow_download=False).val
@@ -126,10 +130,9 @@ def main():
               for lvl, s in seconds.items()}
     path = record("photos" if levels else "photos-flags", rows, torch.device("cpu"), {"non_garments": ood_rows, "preprocess_seconds": timing,
                                                         "items_per_level": int(n), "seed": args.seed})
-    print(format_table(rows, [("model", "model", ""), ("level", "level", ""), ("raw_acc", "raw 28x28 acc", ".3f"),
-                              ("photo_acc", "photo acc", ".3f"), ("gap", "gap", "+.3f"), ("gap_se", "± se", ".3f"),
-                              ("lost", "lost", "d"), ("gained", "gained", "d"),
-                              ("raw_flagged", "raw flagged", ".3f"), ("photo_flagged", "photo flagged", ".3f")]))
+    print(format_table(rows, ACCURACY_COLUMNS + [("lost", "lost", "d"), ("gained", "gained", "d"),
+                                                 ("raw_flagged", "raw flagged", ".3f"),
+                                                 ("photo_flagged", "photo flagged", ".3f")]))
     kinds = sorted({k for m in names for k in by_kind[m]})
     print()
     print(format_table(ood_rows, [("model", "model", ""), ("non_garments_flagged", "non-garments flagged", ".3f"),

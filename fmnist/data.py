@@ -340,6 +340,11 @@ def _uniform(b: int, lo: float, hi: float, gen: torch.Generator, device) -> torc
     return (lo + (hi - lo) * torch.rand(b, device=device, generator=gen))[:, None, None, None]
 
 
+def _chance(b: int, p: float, gen: torch.Generator, device) -> torch.Tensor:
+    """(B, 1, 1, 1) bools, each True with chance p."""
+    return (torch.rand(b, device=device, generator=gen) < p)[:, None, None, None]
+
+
 def photo_degrade(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
     """What turning a phone photo into a 28x28 item does to it, drawn independently per image with chance p.
 
@@ -351,14 +356,14 @@ def photo_degrade(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tens
     - a faint residue of the backdrop (a ramp of a few per cent) can remain beside the item;
     then the item is stretched to the full range again, as the pipeline does. x is (B, 1, H, W) in [0, 1]."""
     b, dev = x.shape[0], x.device
-    apply = (torch.rand(b, device=dev, generator=gen) < p)[:, None, None, None]
+    apply = _chance(b, p, gen, dev)
     cut = _uniform(b, 0.0, 0.25, gen, dev)
     y = ((x - cut) / (1 - cut)).clamp(0, 1)
     y = y.pow(torch.exp(_uniform(b, -0.6, 0.6, gen, dev)))
     pool = torch.nn.functional.max_pool2d
     solid = pool((x > 0.05).float(), 3, 1, 1)
     solid = -pool(-solid, 3, 1, 1)  # a closing: gaps of a pixel or two are filled
-    floor = _uniform(b, 0.0, 0.7, gen, dev) * (torch.rand(b, device=dev, generator=gen) < 0.5)[:, None, None, None]
+    floor = _uniform(b, 0.0, 0.7, gen, dev) * _chance(b, 0.5, gen, dev)
     y = torch.maximum(y, floor * solid)
     kernel = torch.tensor([0.25, 0.5, 0.25], device=dev)
     kernel = (kernel[:, None] * kernel[None, :])[None, None]
@@ -370,7 +375,7 @@ def photo_degrade(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tens
     xs = torch.linspace(-0.5, 0.5, w, device=dev)[None, None, None, :]
     ramp = (torch.cos(angle) * xs + torch.sin(angle) * ys + 0.5).clamp(0, 1)
     residue = _uniform(b, 0.0, 0.08, gen, dev) * ramp * (1 - pool(solid, 3, 1, 1))
-    y = y + residue * (torch.rand(b, device=dev, generator=gen) < 0.5)[:, None, None, None]
+    y = y + residue * _chance(b, 0.5, gen, dev)
     peak = y.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)
     y = (y / peak).clamp(0, 1)
     return torch.where(apply, y, x)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .data import to_float
@@ -52,11 +51,6 @@ def mahalanobis_scores(feats: torch.Tensor, stats: dict[str, torch.Tensor]) -> t
     diff = feats.double()[:, None, :] - stats["means"].double()[None]  # (N, C, D)
     d2 = torch.einsum("ncd,de,nce->nc", diff, stats["precision"].double(), diff)
     return d2.min(1).values
-
-
-def threshold(scores: torch.Tensor, pass_rate: float) -> float:
-    """The score that pass_rate of these (validation) scores stay at or under."""
-    return float(np.quantile(scores.numpy(), pass_rate))
 
 
 def as_stored(stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
