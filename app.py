@@ -115,7 +115,7 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
         with gr.Tab("Classify"):
             with gr.Row():
                 with gr.Column():
-                    image = gr.Image(label="Garment picture", type="filepath", sources=["upload", "clipboard", "webcam"],
+                    image = gr.Image(label="Garment picture (PNG, JPEG, HEIC, AVIF, ...)", type="filepath", sources=["upload", "clipboard", "webcam"],
                                      height=320, elem_id="garment")
                     model = gr.Dropdown(choices=choices, value=predictor.default, label="Model")
                     button = gr.Button("Classify", variant="primary")
@@ -129,6 +129,10 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
                     notice = gr.Markdown(label="Notice", show_label=True, elem_id="notice")
             examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
             gr.Examples(examples=[[e] for e in examples], inputs=[image], label="Fashion-MNIST test images, one per class")
+            photos = sorted(str(p) for p in (EXAMPLES / "photos").glob("*.jpg"))
+            gr.Examples(examples=[[e] for e in photos], inputs=[image],
+                        label="Phone-like pictures of test items, rendered by the photo benchmark (not photographed), "
+                              "and one picture that is not a garment")
             button.click(classify, [image, model], [label, cam, seen, found, notice], api_name="classify",
                          preprocess=False)
         with gr.Tab("About the models"):

@@ -1,24 +1,38 @@
-"""The photo benchmark: Fashion-MNIST test items rendered as phone-like pictures (benchmarks/photo_scenes.py)
-at three levels, classified through the app's whole pipeline, beside the same items as 28x28 images;
-and pictures that are not garments, with the share that gets a notice.
+"""The photo benchmark: Fashion-MNIST items rendered as photographs by several renderers written
+independently of each other, classified through the app's whole pipeline, beside the same items as 28x28
+images; and pictures that are not garments, with the share that gets a notice.
 
     python benchmarks/photos.py [--per-class 30] [--seed 0] [--checkpoints checkpoints]
-    python benchmarks/photos.py --split val --seed 1 --per-class 50 --levels everyday,hard --checkpoints runs/x
+    python benchmarks/photos.py --split val --renderers tint,opaque --checkpoints runs/x
 
-The second form renders validation items instead, for choosing training settings without looking at the
-test set (results in photos-val-cpu.json; no notice shares).
+The renderers (each its own module; none shares code with another):
+- scenes (photo_scenes.py): the first renderer; off-white, grey and tinted tables, gradients, soft shadows;
+- tint (render_tint.py): shop shots in linear light, the item's shading multiplied by a fabric colour;
+- opaque (render_opaque.py): a flat colour shaded by the item's details, on coloured surfaces, hard shadows;
+- pattern (render_pattern.py): printed fabrics on wood, tiles, carpet and sheets, hangers, keystone, EXIF
+  orientation, defocus.
 
-Per model and level it reports the pipeline accuracy, the raw accuracy on the same items, their paired gap
-with its standard error, how many items the photo lost and gained against the 28x28 image, and the share
-of pictures with a notice; then the share of validation items (28x28, through the pipeline) and of
-non-garment pictures that get a notice, by kind. Results go to benchmarks/results/photos-cpu.json.
+`--split val` renders validation items instead, for choosing settings without the test set (results in
+photos-val-cpu.json; no notice shares). Settings are chosen with one renderer left out (`--renderers`), and
+that renderer's figures are the honest estimate for pictures nobody tuned to.
+
+Per model, renderer and level it reports the pipeline accuracy, the raw accuracy on the same items, their
+paired gap with its standard error, how many items the photo lost and gained against the 28x28 image, and
+the share of pictures with a notice; then the share of validation items (28x28, through the pipeline) and
+of non-garment pictures that get a notice, by kind. Results go to benchmarks/results/photos-cpu.json.
+Pictures are rendered and preprocessed in worker processes (--workers); the models run in the main one.
 """
 
 import argparse
+import dataclasses
 import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+import render_opaque
+import render_pattern
+import render_tint
 import torch
 from _common import ROOT, record
 from photo_scenes import LEVELS, non_garments, render_photo
@@ -30,6 +44,44 @@ from fmnist.data import load_raw, load_splits, stratified_split
 from fmnist.predict import Predictor
 from fmnist.preprocess import preprocess
 from fmnist.training import format_table
+
+
+def _scenes(item, level, rng):
+    return render_photo(item, level, rng)[0]
+
+
+# name -> (render(item28, level, rng) -> PIL image, levels)
+RENDERERS = {
+    "scenes": (_scenes, LEVELS),
+    "tint": (render_tint.render, render_tint.LEVELS),
+    "opaque": (render_opaque.render, render_opaque.LEVELS),
+    "pattern": (render_pattern.render, render_pattern.LEVELS),
+}
+
+
+def render_item(renderer: str, level: str, item: np.ndarray, seed: int, index: int) -> Image.Image:
+    """One item's picture; the same (renderer, level, seed, index) always draws the same picture."""
+    fn, levels = RENDERERS[renderer]
+    rng = np.random.default_rng([seed, list(RENDERERS).index(renderer), levels.index(level), index])
+    return fn(item, level, rng)
+
+
+def _slim(pre):
+    return dataclasses.replace(pre, view=None, mask=None)  # what the models and the notice rules need
+
+
+def _job(args):
+    """Render (unless given a 28x28 item as is) and preprocess one picture, in a worker process."""
+    renderer, level, item, seed, index = args
+    picture = Image.fromarray(item) if renderer == "raw" else render_item(renderer, level, item, seed, index)
+    t0 = time.perf_counter()
+    pre = preprocess(picture)
+    return _slim(pre), time.perf_counter() - t0
+
+
+def _preprocess_picture(picture):
+    t0 = time.perf_counter()
+    return _slim(preprocess(picture)), time.perf_counter() - t0
 
 
 def classify(predictor: Predictor, pre) -> dict:
@@ -46,23 +98,32 @@ def classify(predictor: Predictor, pre) -> dict:
 
 
 # the accuracy columns of the table; the test run adds lost / gained and the notice shares
-ACCURACY_COLUMNS = [("model", "model", ""), ("level", "level", ""), ("raw_acc", "raw 28x28 acc", ".3f"),
-                    ("photo_acc", "photo acc", ".3f"), ("gap", "gap", "+.3f"), ("gap_se", "± se", ".3f")]
+ACCURACY_COLUMNS = [("model", "model", ""), ("renderer", "renderer", ""), ("level", "level", ""),
+                    ("raw_acc", "raw 28x28 acc", ".3f"), ("photo_acc", "photo acc", ".3f"), ("gap", "gap", "+.3f"),
+                    ("gap_se", "± se", ".3f")]
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--per-class", type=int, default=30, help="test items per class and level")
+    p.add_argument("--per-class", type=int, default=30, help="items per class, renderer and level")
     p.add_argument("--val-items", type=int, default=1000, help="validation items checked for notices")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
     p.add_argument("--split", choices=("test", "val"), default="test",
                    help="render test items (the benchmark) or validation items (for choosing settings)")
-    p.add_argument("--levels", default=",".join(LEVELS),
-                   help="photo levels to render (default: all); with none, only the notice shares of 28x28 items, "
-                        "validation items and non-garments, recorded as photos-flags-cpu.json")
+    p.add_argument("--renderers", default=",".join(RENDERERS), help=f"a subset of {', '.join(RENDERERS)}")
+    p.add_argument("--levels", default=None,
+                   help="only these levels (default: each renderer's own); with an empty value, only the notice "
+                        "shares of 28x28 items, validation items and non-garments, recorded as photos-flags-cpu.json")
+    p.add_argument("--workers", type=int, default=2, help="processes that render and preprocess")
+    p.add_argument("--out", default=None, help="the result file's name (default photos, photos-val or photos-flags)")
     args = p.parse_args()
-    levels = tuple(lv for lv in args.levels.split(",") if lv)
+    renderers = [r for r in args.renderers.split(",") if r]
+    unknown = set(renderers) - set(RENDERERS)
+    if unknown:
+        p.error(f"unknown renderers {sorted(unknown)}; choose from {', '.join(RENDERERS)}")
+    wanted = None if args.levels is None else {lv for lv in args.levels.split(",") if lv}
+    cells = [(r, lv) for r in renderers for lv in RENDERERS[r][1] if wanted is None or lv in wanted]
     torch.set_grad_enabled(False)
     predictor = Predictor.from_source(args.checkpoints)
     names = list(predictor.models)
@@ -72,64 +133,60 @@ def main():
     else:
         val = load_splits(allow_download=False).val
         images, labels = val.images.numpy(), val.labels.numpy()
-    rng = np.random.default_rng(args.seed)
     n = 10 * args.per_class
-    items = stratified_split(labels, n, args.seed)[1]  # the same items at every level
+    items = stratified_split(labels, n, args.seed)[1]  # the same items in every cell
 
-    rows, flags = [], defaultdict(list)
-    correct = {(m, lvl): [] for m in names for lvl in ("raw",) + levels}
-    flagged = {(m, lvl): [] for m in names for lvl in ("raw",) + levels}
-    seconds = defaultdict(list)
-    for level in ("raw",) + levels:
-        for i in tqdm(items, desc=level):
-            label = int(labels[i])
-            picture = Image.fromarray(images[i]) if level == "raw" else render_photo(images[i], level, rng)[0]
-            t0 = time.perf_counter()
-            pre = preprocess(picture)
-            seconds[level].append(time.perf_counter() - t0)
-            for m, (pred, rules) in classify(predictor, pre).items():
-                correct[m, level].append(pred == label)
-                flagged[m, level].append(bool(rules))
-    for m in names:
-        for level in levels:
-            r, ph = np.asarray(correct[m, "raw"]), np.asarray(correct[m, level])
-            diff = r.astype(float) - ph  # paired: the same items as 28x28 images and as photos
-            rows.append({"model": m, "level": level, "raw_acc": float(r.mean()), "photo_acc": float(ph.mean()),
-                         "gap": float(diff.mean()), "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
-                         "lost": int(np.sum(r & ~ph)), "gained": int(np.sum(~r & ph)),
-                         "raw_flagged": float(np.mean(flagged[m, "raw"])),
-                         "photo_flagged": float(np.mean(flagged[m, level]))})
+    correct, flagged, seconds = defaultdict(list), defaultdict(list), defaultdict(list)
+    with ProcessPoolExecutor(args.workers) as pool:
+        for renderer, level in [("raw", "raw")] + cells:
+            jobs = [(renderer, level, images[i], args.seed, int(i)) for i in items]
+            results = pool.map(_job, jobs, chunksize=4)
+            for i, (pre, s) in zip(items, tqdm(results, total=len(jobs), desc=f"{renderer}/{level}")):
+                seconds[renderer, level].append(s)
+                for m, (pred, rules) in classify(predictor, pre).items():
+                    correct[m, renderer, level].append(pred == int(labels[i]))
+                    flagged[m, renderer, level].append(bool(rules))
+        rows = []
+        for m in names:
+            r = np.asarray(correct[m, "raw", "raw"])
+            for renderer, level in cells:
+                ph = np.asarray(correct[m, renderer, level])
+                diff = r.astype(float) - ph  # paired: the same items as 28x28 images and as photos
+                rows.append({"model": m, "renderer": renderer, "level": level, "raw_acc": float(r.mean()),
+                             "photo_acc": float(ph.mean()), "gap": float(diff.mean()),
+                             "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
+                             "lost": int(np.sum(r & ~ph)), "gained": int(np.sum(~r & ph)),
+                             "raw_flagged": float(np.mean(flagged[m, "raw", "raw"])),
+                             "photo_flagged": float(np.mean(flagged[m, renderer, level]))})
+        meta = {"items_per_cell": int(n), "seed": args.seed, "renderers": renderers, "split": args.split}
+        if args.split == "val":  # settings are chosen on accuracy alone; the notice shares belong to the test run
+            path = record(args.out or "photos-val", rows, torch.device("cpu"), meta)
+            print(format_table(rows, ACCURACY_COLUMNS + [("photo_flagged", "photo flagged", ".3f")]))
+            print(f"({path})")
+            return
+        val = load_splits(allow_download=False).val
+        val_idx = np.arange(min(args.val_items, len(val)))
+        val_flagged = defaultdict(list)
+        jobs = [("raw", "raw", val.images[i].numpy(), 0, int(i)) for i in val_idx]
+        for pre, _ in tqdm(pool.map(_job, jobs, chunksize=8), total=len(jobs), desc="validation"):
+            for m, (_, rules) in classify(predictor, pre).items():
+                val_flagged[m].append(bool(rules))
+        pictures = non_garments(args.seed)
+        by_kind, flags = defaultdict(lambda: defaultdict(list)), defaultdict(list)
+        done = pool.map(_preprocess_picture, [pic for _, pic in pictures])
+        for (kind, _), (pre, _) in zip(pictures, tqdm(done, total=len(pictures), desc="non-garments")):
+            for m, (_, rules) in classify(predictor, pre).items():
+                by_kind[m][kind.split(":")[0]].append(bool(rules))
+                flags[m].append(bool(rules))
 
-    if args.split == "val":  # settings are chosen on accuracy alone; the notice shares belong to the test run
-        path = record("photos-val", rows, torch.device("cpu"), {"items_per_level": int(n), "seed": args.seed})
-        print(format_table(rows, ACCURACY_COLUMNS))
-        print(f"({path})")
-        return
-    val = load_splits(allow_download=False).val
-    val_idx = np.arange(min(args.val_items, len(val)))
-    val_flagged = defaultdict(list)
-    for i in tqdm(val_idx, desc="validation"):
-        pre = preprocess(Image.fromarray(val.images[i].numpy()))
-        for m, (_, rules) in classify(predictor, pre).items():
-            val_flagged[m].append(bool(rules))
-
-    ood_rows = []
-    by_kind = defaultdict(lambda: defaultdict(list))
-    for kind, picture in tqdm(non_garments(args.seed), desc="non-garments"):
-        pre = preprocess(picture)
-        for m, (_, rules) in classify(predictor, pre).items():
-            by_kind[m][kind.split(":")[0]].append(bool(rules))
-            flags[m].append(bool(rules))
-    for m in names:
-        ood_rows.append({"model": m, "non_garments_flagged": float(np.mean(flags[m])),
-                         "test_items_flagged": float(np.mean(flagged[m, "raw"])),
-                         "val_items_flagged": float(np.mean(val_flagged[m])),
-                         **{f"flagged_{k}": float(np.mean(v)) for k, v in by_kind[m].items()}})
-
-    timing = {lvl: {"mean_ms": 1000 * float(np.mean(s)), "p95_ms": 1000 * float(np.percentile(s, 95))}
-              for lvl, s in seconds.items()}
-    path = record("photos" if levels else "photos-flags", rows, torch.device("cpu"), {"non_garments": ood_rows, "preprocess_seconds": timing,
-                                                        "items_per_level": int(n), "seed": args.seed})
+    ood_rows = [{"model": m, "non_garments_flagged": float(np.mean(flags[m])),
+                 "test_items_flagged": float(np.mean(flagged[m, "raw", "raw"])),
+                 "val_items_flagged": float(np.mean(val_flagged[m])),
+                 **{f"flagged_{k}": float(np.mean(v)) for k, v in by_kind[m].items()}} for m in names]
+    timing = {f"{r}/{lv}": {"mean_ms": 1000 * float(np.mean(s)), "p95_ms": 1000 * float(np.percentile(s, 95))}
+              for (r, lv), s in seconds.items()}
+    path = record(args.out or ("photos" if cells else "photos-flags"), rows, torch.device("cpu"),
+                  {**meta, "non_garments": ood_rows, "preprocess_seconds": timing})
     print(format_table(rows, ACCURACY_COLUMNS + [("lost", "lost", "d"), ("gained", "gained", "d"),
                                                  ("raw_flagged", "raw flagged", ".3f"),
                                                  ("photo_flagged", "photo flagged", ".3f")]))

@@ -24,7 +24,7 @@ from .gradcam import grad_cam, overlay
 from .preprocess import ImageRejected, Preprocessed, outline, preprocess
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 # Shape rules, set outside what the 60,000 training items show: their long-to-short side ratio is at most 7.0
 # (99.9th percentile 4.7), and 0.5 % of them touch all four edges of their frame.
 MAX_ASPECT = 7.5

@@ -30,6 +30,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+# Phones save HEIC (iPhone uploads from the Files app arrive that way); Pillow opens AVIF itself (Pillow 12).
+# libheif applies the picture's rotation while decoding and resets the EXIF orientation to 1.
+register_heif_opener()
 
 MIN_SIDE_PX = 8  # smaller than this there is no item to see
 MAX_PIXELS = 40_000_000  # 40 megapixels: above any phone photo, far below a decompression bomb
@@ -44,6 +49,14 @@ EDGE_FLOOR = 1.5  # and at least this steep (skimage Sobel of L*, sigma-1 blur, 
 OTHER_ITEM_SHARE = 0.3  # a second region at least this share of the largest one counts as another item
 VISIBLE_SHARE = 0.04  # item pixels fainter than this share of the brightest one do not widen the crop
 PART_GAP = 0.04  # regions closer than this share of the picture's side are parts of one item (sandal straps)
+# A pixel within this many robust standard deviations of the backdrop's own variation (lightness, colour,
+# edges) is backdrop for certain: region growing starts from there (3 sigma, the usual bound of noise)
+BACKDROP_SPREAD = 3.0
+# A backdrop is textured when the 95th percentile of its edges is this many times their median (noise: ~2)
+TEXTURE_TAIL = 4.0
+TEXTURE_QUANTILE = 99  # on a textured backdrop, item cues must exceed this percentile of the ring's own
+TEXTURE_SIZE = 0.015  # on a textured backdrop, detail thinner than this share of the picture's side is wiped out
+COLOUR_FLOOR = 0.3  # colour's share of the intensity where the grey level shows nothing (item_intensity)
 
 
 class ImageRejected(ValueError):
@@ -77,7 +90,7 @@ def open_image(source: str | Path | Image.Image | None, draft_side: int | None =
         try:
             image = Image.open(source)
         except UnidentifiedImageError:
-            raise ImageRejected("That file is not an image PIL can read (try a PNG or JPEG).") from None
+            raise ImageRejected("That file is not an image PIL can read (try a PNG, JPEG, HEIC or AVIF).") from None
         except Image.DecompressionBombError:
             raise ImageRejected(f"The image is too large (over {MAX_PIXELS // 1_000_000} megapixels).") from None
         except OSError as e:
@@ -149,9 +162,7 @@ def fit_backdrop(channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     touches the border becomes an outlier before the surface could bend towards it. Interior pixels are
     never fitted: the surface cannot swallow a large item."""
     h, w, c = channels.shape
-    ring_px = max(1, round(0.03 * min(h, w)))
-    ring = np.zeros((h, w), bool)
-    ring[:ring_px], ring[-ring_px:], ring[:, :ring_px], ring[:, -ring_px:] = True, True, True, True
+    ring = _ring(h, w)
     ys, xs = np.nonzero(ring)
     step = max(1, len(ys) // 8000)  # at most ~8k border pixels
     ys, xs = ys[::step], xs[::step]
@@ -173,13 +184,48 @@ def fit_backdrop(channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return backdrop, explained
 
 
+def _ring(h: int, w: int) -> np.ndarray:
+    """The picture's border ring, 3 % of its short side wide: where the backdrop is measured."""
+    ring_px = max(1, round(0.03 * min(h, w)))
+    ring = np.zeros((h, w), bool)
+    ring[:ring_px], ring[-ring_px:], ring[:, :ring_px], ring[:, -ring_px:] = True, True, True, True
+    return ring
+
+
+def backdrop_is_textured(lab: np.ndarray) -> bool:
+    """Whether the backdrop has a texture of its own (grout, wood grain, a woven or printed sheet): its edges
+    on the border ring are heavy-tailed. Noise alone gives a Rayleigh-like spread of edge strengths, whose
+    95th percentile is about twice the median; lines and grain put many times the median there."""
+    from skimage import filters
+
+    h, w = lab.shape[:2]
+    if min(h, w) < 64:
+        return False
+    edges = filters.sobel(filters.gaussian(lab[..., 0], sigma=1.0))[_ring(h, w)]
+    q50, q95 = np.percentile(edges, [50, 95])
+    return bool(q95 > max(TEXTURE_TAIL * q50, EDGE_FLOOR))
+
+
 def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The item mask at this resolution, and what the segmentation measured."""
+    """The item mask at this resolution, and what the segmentation measured.
+
+    On a textured backdrop the item is found on a median-filtered copy, which wipes out lines and grain
+    thinner than TEXTURE_SIZE while a garment keeps its body; the intensity still comes from the picture."""
     from scipy import ndimage as ndi
     from skimage import color, filters
 
     h, w, _ = rgb.shape
     lab = color.rgb2lab(rgb)
+    picture_grey = grey_of(rgb)  # the intensity's source, on a textured backdrop too
+    textured = backdrop_is_textured(lab)
+    if textured:
+        from skimage.filters.rank import median
+        from skimage.morphology import disk
+
+        size = max(1, round(TEXTURE_SIZE * max(h, w) / 2))
+        rgb = np.stack([median((rgb[..., c] * 255).round().astype(np.uint8), disk(size)) for c in range(3)],
+                       axis=2) / 255.0
+        lab = color.rgb2lab(rgb)
     grey = grey_of(rgb)
     backdrop, explained = fit_backdrop(np.concatenate([lab, grey[..., None], rgb], axis=2))
     d_light = lab[..., 0] - backdrop[..., 0]  # CIELAB lightness difference
@@ -195,8 +241,26 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     light_noise = 1.4826 * float(np.median(np.abs(d_light[explained]))) if explained.any() else 0.0
     light_bar = LIGHTNESS_STRONG if light_backdrop else max(6 * light_noise, 3.0)
     chroma_noise = 1.4826 * float(np.median(d_chroma[explained])) if explained.any() else 0.0
-    strong = (np.abs(d_light) > light_bar) | (d_chroma > max(CHROMA_STRONG, 4 * chroma_noise))
-    strong |= edges > max(EDGE_NOISE_FACTOR * noise, EDGE_FLOOR)
+    # each cue as a multiple of its bar: above 1 a pixel is surely item (a seed)
+    edge_bar = max(EDGE_NOISE_FACTOR * noise, EDGE_FLOOR)
+    chroma_bar = max(CHROMA_STRONG, 4 * chroma_noise)
+    if textured:  # what the texture itself reaches on the border ring (grout, grain) is not item either
+        ring = _ring(h, w)
+        light_bar = max(light_bar, float(np.percentile(np.abs(d_light[ring]), TEXTURE_QUANTILE)))
+        chroma_bar = max(chroma_bar, float(np.percentile(d_chroma[ring], TEXTURE_QUANTILE)))
+        edge_bar = max(edge_bar, float(np.percentile(edges[ring], TEXTURE_QUANTILE)))
+    evidence = np.maximum.reduce([np.abs(d_light) / light_bar, d_chroma / chroma_bar, edges / edge_bar])
+    strong = evidence > 1
+    # region growing: the seeds grow over every pixel that differs from the backdrop more than the backdrop
+    # varies (a pale garment's body, a faint shadow) until they meet the backdrop's own growth; the two meet
+    # on the sharpest edge between them (a watershed of the colour gradient). A soft shadow is reached from
+    # the backdrop side before the garment's edge is crossed; a pale body is enclosed by its outline's seeds.
+    backdrop_like = ((np.abs(d_light) < BACKDROP_SPREAD * light_noise + 1.0)
+                     & (d_chroma < BACKDROP_SPREAD * chroma_noise + 0.02) & (edges <= BACKDROP_SPREAD * noise))
+    # a 28x28 data-set image is exact already: its faint pixels stay as they are; on a textured backdrop
+    # growth would run along the texture's lines (grout) as along a pale body, so there the seeds are the item
+    if min(h, w) >= 64 and not textured:
+        strong = _grow(strong, backdrop_like & ~strong, lab)
     # close gaps in outlines, fill what they enclose, drop specks (sizes relative to the picture)
     r = max(1, round(0.012 * max(h, w)))
     mask = ndi.binary_closing(np.pad(strong, r), iterations=r)[r:-r, r:-r]
@@ -204,7 +268,8 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     if min(h, w) >= 64:
         mask = ndi.binary_opening(mask, iterations=max(1, r // 2))
     labels, n = ndi.label(mask)
-    info = {"light_backdrop": light_backdrop, "grey": grey, "backdrop_grey": backdrop[..., 3], "d_chroma": d_chroma,
+    info = {"light_backdrop": light_backdrop, "grey": picture_grey, "textured": textured,
+            "backdrop_grey": backdrop[..., 3], "d_chroma": d_chroma,
             "items": 0, "found": False}
     if n == 0:
         return np.zeros((h, w), bool), info
@@ -222,6 +287,32 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     info["items"] = 1 + int(np.sum(np.asarray(others) >= max(min_area, OTHER_ITEM_SHARE * areas[order[0]])))
     info["found"] = True
     return item, info
+
+
+def _grow(seeds: np.ndarray, backdrop: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """Item seeds grown over the pixels that are neither item nor backdrop for certain: a marker watershed
+    on the colour gradient (the largest Sobel magnitude of L*, a*, b*), so item and backdrop meet on edges."""
+    from skimage import filters, morphology, segmentation
+
+    if not backdrop.any():  # nothing is surely backdrop (a data-set image: item on pure black): keep the seeds
+        return seeds
+    seeds = morphology.remove_small_objects(seeds, max_size=max(4, seeds.size // 20000))  # specks seed nothing
+    if not seeds.any():
+        return seeds
+    # only pixels joined to a seed through undecided ones can grow: work inside their box
+    from scipy import ndimage as ndi
+
+    labels, _ = ndi.label(~backdrop)
+    reach = np.isin(labels, np.unique(labels[seeds]))
+    rows, cols = np.flatnonzero(reach.any(1)), np.flatnonzero(reach.any(0))
+    top, bottom = max(0, rows[0] - 2), min(seeds.shape[0], rows[-1] + 3)
+    left, right = max(0, cols[0] - 2), min(seeds.shape[1], cols[-1] + 3)
+    box = (slice(top, bottom), slice(left, right))
+    gradient = np.max([filters.sobel(filters.gaussian(lab[box][..., c], sigma=1.0)) for c in range(3)], axis=0)
+    markers = np.where(seeds[box], 2, np.where(backdrop[box] | ~reach[box], 1, 0)).astype(np.int32)
+    grown = seeds.copy()
+    grown[box] = segmentation.watershed(gradient, markers) == 2
+    return grown
 
 
 def _best_tilt(mask: np.ndarray) -> float:
@@ -248,16 +339,20 @@ def _best_tilt(mask: np.ndarray) -> float:
 
 
 def item_intensity(rgb: np.ndarray, info: dict) -> np.ndarray:
-    """How much the item stands out from the backdrop, in [0, 1]: darker than a light backdrop (or lighter
-    than a dark one), or differently coloured, as the data set's negated shop photos show items."""
+    """How much the item stands out from the backdrop, in [0, 1], by its grey level, as the data set's
+    conversion did (8-bit grey of the photo, negated): darker than a light backdrop, or lighter than a dark
+    one. A saturated green shirt is a mid grey with its shading, not a flat silhouette.
+
+    Colour serves the mask; here it only gives a faint floor (COLOUR_FLOOR of its strength), so that an item
+    of the backdrop's own grey (a red shirt on a grey table) is not empty, while the grey's shading, folds
+    and print still decide what the model sees wherever there is any."""
     # in grey code values, as the data set's 8-bit greys: a data-set image (item on black) passes unchanged
     grey, back = info["grey"], np.clip(info["backdrop_grey"], 0.0, 1.0)
     if info["light_backdrop"]:
         contrast = (back - grey) / np.maximum(back, 0.1)
     else:
         contrast = (grey - back) / np.maximum(1.0 - back, 0.1)
-    # a strong colour counts like darkness: saturated red on grey differs by ~1.1, and shows at ~0.7
-    return np.maximum(np.clip(contrast, 0, 1), np.clip(info["d_chroma"] / 1.5, 0, 1))
+    return np.maximum(np.clip(contrast, 0, 1), COLOUR_FLOOR * np.clip(info["d_chroma"] / 1.5, 0, 1))
 
 
 def preprocess(source, margin_frac: float = 0.0, deskew: bool = True) -> Preprocessed:

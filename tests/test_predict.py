@@ -116,3 +116,21 @@ def test_tagging_cli_writes_the_expected_csv(tmp_path):
         p = [float(r[k]) for k in ("p1", "p2", "p3")]
         assert p == sorted(p, reverse=True) and 0 < sum(p) <= 1.0001
     assert list(rows[0]) == ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice"]
+
+
+PHOTO_EXAMPLES = sorted((ROOT / "examples" / "photos").glob("*.jpg"))
+
+
+def test_the_photo_examples_show_what_the_app_is_for(predictor):
+    """The app's second examples row: rendered phone-like pictures, which the default model reads through
+    the photo pipeline, and one picture that is not a garment, which gets the notice."""
+    rendered = [p for p in PHOTO_EXAMPLES if p.name.startswith("rendered_")]
+    assert len(rendered) >= 4
+    for path in rendered:
+        truth = path.stem.split("_")[2]
+        if path.stem.split("_")[1].startswith("pattern"):
+            continue  # the textured, printed scene: shown for its notice as much as its answer
+        top = predictor.predict(path).top3[0][0]
+        assert top.lower().replace("/", "-").replace(" ", "-") == truth, (path.name, top)
+    [other] = [p for p in PHOTO_EXAMPLES if p.name.startswith("not-a-garment")]
+    assert predictor.predict(other).rules

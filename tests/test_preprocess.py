@@ -180,3 +180,98 @@ def test_a_soft_shadow_stays_outside_the_item():
     photo.paste(40, (180, 100, 300, 300))  # the item itself
     out = preprocess(photo.convert("RGB"))
     assert _iou(out.box, (180, 100, 300, 300)) > 0.85, out.box
+
+
+# ---------------------------------------------------------------------------------------------------
+# Real photos, second round: pale garments, saturated colours, textured floors, phone formats
+
+def _garment(h=300, w=400, box=(120, 60, 280, 260)) -> tuple[np.ndarray, np.ndarray]:
+    """(shading, silhouette) of a plain garment: even fabric with a darker collar band at the top."""
+    shading = np.ones((h, w))
+    silhouette = np.zeros((h, w), bool)
+    left, top, right, bottom = box
+    silhouette[top:bottom, left:right] = True
+    shading[top:top + 20, left + 50:right - 50] = 0.75  # the collar
+    return shading, silhouette
+
+
+def _photo(shading, silhouette, colour, backdrop=(0.98, 0.98, 0.98)) -> Image.Image:
+    rgb = np.where(silhouette[..., None], shading[..., None] * np.asarray(colour), np.asarray(backdrop))
+    return Image.fromarray((rgb * 255).round().astype(np.uint8))
+
+
+def test_a_pale_garment_on_white_keeps_its_body():
+    """Light grey on white, barely darker than the backdrop: the mask holds the whole body, not just its
+    edges, so the model sees a filled item."""
+    shading, silhouette = _garment()
+    out = preprocess(_photo(shading, silhouette, (0.86, 0.86, 0.86)))
+    assert out.found_item and _iou(out.box, (120, 60, 280, 260)) > 0.9
+    body = out.pixels[6:24, 6:22]  # well inside the item's 28x28
+    assert (body > 40).mean() > 0.95, out.pixels
+
+
+def test_a_saturated_colour_keeps_its_shading():
+    """A cyan garment, its right half in shade: the 28x28 follows the grey level, as the data set's
+    conversion did, so the two halves differ; colour does not flatten them into one silhouette."""
+    shading, silhouette = _garment()
+    shading[:, 200:] *= 0.7
+    out = preprocess(_photo(shading, silhouette, (0.0, 0.75, 0.86)))
+    left, right = out.pixels[8:24, 6:12].mean(), out.pixels[8:24, 16:22].mean()
+    assert right - left > 50, (left, right)
+
+
+def test_a_tiled_floor_is_backdrop_not_item():
+    """Grout lines run across the whole picture: they are the backdrop's texture, not an item."""
+    h, w = 600, 800
+    floor = np.full((h, w, 3), 0.8)
+    floor[(np.arange(h) % 90) < 4] = 0.55
+    floor[:, (np.arange(w) % 90) < 4] = 0.55
+    floor[200:420, 300:460] = (0.5, 0.1, 0.15)  # a dark red item
+    out = preprocess(Image.fromarray((floor * 255).astype(np.uint8)))
+    assert out.found_item and not out.touches_all_sides and _iou(out.box, (300, 200, 460, 420)) > 0.85, out.box
+
+
+def _encoded(image: Image.Image, fmt: str, **kw) -> io.BytesIO:
+    buf = io.BytesIO()
+    image.save(buf, fmt, quality=92, **kw)
+    buf.seek(0)
+    return buf
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_phone_formats_classify_like_the_same_jpeg(fmt):
+    """HEIC (through pillow-heif) and AVIF uploads give the model the same 28x28 as the JPEG."""
+    photo = _shop_photo(_item(22, 12))
+    want = preprocess(_encoded(photo, "JPEG")).pixels.astype(int)
+    got = preprocess(_encoded(photo, fmt)).pixels.astype(int)
+    assert np.abs(got - want).mean() < 3 and np.abs(got - want).max() < 60
+
+
+def test_a_heic_with_an_exif_orientation_is_turned_upright():
+    """Stored sideways with orientation 6 (turn 90 degrees clockwise to show): it comes out upright."""
+    photo = _shop_photo(_item(24, 8), canvas=(300, 400), at=(40, 60))  # a tall item in a portrait picture
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = photo.transpose(Image.Transpose.ROTATE_90)  # what the phone's sensor wrote
+    out = preprocess(_encoded(stored, "HEIF", exif=exif.tobytes()))
+    upright = preprocess(photo)
+    assert out.aspect > 2 and np.abs(out.pixels.astype(int) - upright.pixels.astype(int)).mean() < 3
+
+
+@needs_real_data
+@pytest.mark.parametrize("renderer", ["scenes", "tint", "opaque", "pattern"])
+def test_each_benchmark_renderer_draws_the_same_picture_for_the_same_seed(renderer):
+    """The photo benchmark's renderers are replayable: a cell's pictures depend only on (seed, item)."""
+    import sys
+
+    from conftest import ROOT
+    from fmnist.data import load_raw
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from photos import RENDERERS, render_item
+
+    raw = load_raw(real_data_dir(), allow_download=False)
+    level = RENDERERS[renderer][1][0]
+    a, b = (render_item(renderer, level, raw.test_images[3], 0, 3) for _ in range(2))
+    assert min(a.size) >= 300 and np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(render_item(renderer, level, raw.test_images[3], 1, 3)))

@@ -1,0 +1,62 @@
+"""A figure for the README: test items drawn by every photo renderer, each with what the default model saw
+(the 28x28 from the app's pipeline) and its answer, right (green) and wrong (red) alike.
+
+    python benchmarks/photo_grid.py [--per-cell 4] [--seed 0] [--out docs/photo_grid.png]
+
+The items are the first of a seeded stratified draw of test items, the same for every renderer, so the grid
+shows the pipeline as it is, not picked examples.
+"""
+
+import argparse
+
+import numpy as np
+from _common import ROOT
+from photos import RENDERERS, render_item
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from fmnist import CLASS_NAMES
+from fmnist.data import load_raw, stratified_split
+from fmnist.predict import Predictor
+
+TILE = 150
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--per-cell", type=int, default=4, help="pictures per renderer and level")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
+    p.add_argument("--out", default=str(ROOT / "docs" / "photo_grid.png"))
+    args = p.parse_args()
+    predictor = Predictor.from_source(args.checkpoints)
+    raw = load_raw(allow_download=False)
+    items = stratified_split(raw.test_labels, 100, args.seed)[1]
+    cells = [(r, lv) for r, (_, levels) in RENDERERS.items() for lv in levels]
+    font = ImageFont.load_default(size=13)
+    label_w = 120
+    grid = Image.new("RGB", (label_w + args.per_cell * 2 * TILE, len(cells) * (TILE + 34)), "white")
+    draw = ImageDraw.Draw(grid)
+    for row, (renderer, level) in enumerate(cells):
+        y = row * (TILE + 34)
+        draw.text((6, y + TILE // 2 - 10), f"{renderer}\n{level}", fill="black", font=font)
+        for k in range(args.per_cell):
+            i = int(items[(row * 7 + k * 13) % len(items)])
+            picture = render_item(renderer, level, raw.test_images[i], args.seed, i)
+            pred = predictor.predict(picture)
+            shown = ImageOps.exif_transpose(picture).convert("RGB")
+            shown.thumbnail((TILE, TILE))
+            x = label_w + k * 2 * TILE
+            grid.paste(shown, (x + (TILE - shown.width) // 2, y + (TILE - shown.height) // 2))
+            grid.paste(pred.model_input.resize((TILE - 10, TILE - 10), Image.Resampling.NEAREST).convert("RGB"),
+                       (x + TILE + 5, y + 5))
+            truth, answer = CLASS_NAMES[int(raw.test_labels[i])], pred.top3[0][0]
+            colour = (0, 130, 0) if truth == answer else (200, 0, 0)
+            note = " (notice)" if pred.rules else ""
+            draw.text((x + 4, y + TILE + 2), f"{truth}", fill="black", font=font)
+            draw.text((x + TILE + 4, y + TILE + 2), f"{answer} {pred.top3[0][1]:.0%}{note}", fill=colour, font=font)
+    grid.save(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
