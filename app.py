@@ -96,6 +96,21 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
     choices = [(m.label, m.name) for m in predictor.models.values()]
 
     def classify(image: dict | None, model_name: str):
+        """Classify a photo or picture of one garment into the 10 Fashion-MNIST classes.
+
+        The picture is turned into a 28x28 grey image the way the data set's were made (item found against
+        its backdrop, cropped, centred, negated) and classified by the chosen model.
+
+        Args:
+            image: the picture of one garment, ideally on a plain background (PNG, JPEG, HEIC, AVIF, WebP...).
+            model_name: which model to use: resnet (the most accurate), deep_cnn, basic_cnn, mlp or mobilenet.
+
+        Returns:
+            the top-3 classes with calibrated probabilities; a Grad-CAM overlay of where the model looked; the
+            28x28 image the model saw; the picture with the found item outlined; and a notice (empty when all is
+            well) saying when the picture does not look like a garment, and why; and the 8 most similar training
+            images in the model's feature space, each with its class and cosine similarity.
+        """
         # preprocess=False: the upload reaches us as Gradio's file record (already checked to be in its
         # upload folder), so that every bad file gets our own clear message rather than a decoder's
         path = image.get("path") if isinstance(image, dict) else None
@@ -105,8 +120,10 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
             raise gr.Error(str(e), title="Cannot classify this picture") from None
         seen = p.model_input.resize((224, 224), resample=0)  # nearest: show the 28x28 pixels as they are
         notice = f"**Notice.** {p.notice}" if p.notice else ""
+        similar = [(outputs.save(img.resize((112, 112), resample=0), "similar"), f"{name} ({sim:.2f})")
+                   for img, name, sim in p.similar]
         return (dict(p.top3), outputs.save(p.overlay, "gradcam"), outputs.save(seen, "input"),
-                outputs.save(p.found, "found"), notice)
+                outputs.save(p.found, "found"), notice, similar)
 
     with gr.Blocks(title="fmnist: what garment is this?", delete_cache=(600, 1800)) as demo:
         gr.Markdown("# fmnist: what garment is this?\nUpload, paste or photograph one garment on a plain "
@@ -127,13 +144,16 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
                         seen = gr.Image(label="What the model saw (28x28)", format="png", height=224, elem_id="model-input")
                         cam = gr.Image(label="Grad-CAM: where the model looked", format="png", height=224, elem_id="gradcam")
                     notice = gr.Markdown(label="Notice", show_label=True, elem_id="notice")
+                    similar = gr.Gallery(label="Similar items: the 8 nearest training images in the model's "
+                                               "feature space (class, cosine similarity)", columns=8, height=170,
+                                         object_fit="contain", elem_id="similar")
             examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
             gr.Examples(examples=[[e] for e in examples], inputs=[image], label="Fashion-MNIST test images, one per class")
             photos = sorted(str(p) for p in (EXAMPLES / "photos").glob("*.jpg"))
             gr.Examples(examples=[[e] for e in photos], inputs=[image],
                         label="Phone-like pictures of test items, rendered by the photo benchmark (not photographed), "
                               "and one picture that is not a garment")
-            button.click(classify, [image, model], [label, cam, seen, found, notice], api_name="classify",
+            button.click(classify, [image, model], [label, cam, seen, found, notice, similar], api_name="classify",
                          preprocess=False)
         with gr.Tab("About the models"):
             gr.Markdown(about_markdown(folder, source))
@@ -150,8 +170,9 @@ def main() -> None:
     predictor, folder, source = load_predictor()
     log.info("serving %s from %s", ", ".join(predictor.models), source)
     demo = build_demo(predictor, folder, source)
+    # mcp_server: the classify function is also an MCP tool at /gradio_api/mcp/ (the gradio[mcp] extra)
     demo.launch(max_file_size=MAX_UPLOAD, show_error=True, allowed_paths=[str(demo.output_dir)], css=CSS,
-                footer_links=["gradio", "settings"])
+                footer_links=["gradio", "settings"], mcp_server=True)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rebuild --out's results.json and model card from its checkpoints, no training")
     p.add_argument("--refit-detector", action="store_true",
                    help="fit the not-a-garment detector of existing checkpoints in --out (weights unchanged)")
+    p.add_argument("--write-gallery", action="store_true",
+                   help="write the similar-items gallery and each existing checkpoint's features of it into --out "
+                        "(weights unchanged; training writes them by itself)")
     return p
 
 
@@ -189,11 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from fmnist.data import DataError
-    from fmnist.training import Dist, PretrainedUnavailable, refit_detectors, train_all
+    from fmnist.training import Dist, PretrainedUnavailable, refit_detectors, train_all, write_galleries
 
     try:
         if ns.refit_detector:
             print(f"detector fitted for: {', '.join(refit_detectors(cfg))}")
+            return 0
+        if ns.write_gallery:
+            print(f"gallery features written for: {', '.join(write_galleries(cfg))}")
             return 0
         if ns.search:
             from fmnist.search import SearchConfig, run_search

@@ -2,8 +2,8 @@
 
 Written on its own, apart from photo_scenes.py and the other renderers. The item's silhouette is filled
 with an opaque colour drawn in HSV (any hue, any lightness). Its details do not come through as the item's
-own greys but as *shading* of that colour: the item's pixels modulate the colour's value around its mean,
-by a random strength, plus broad folds and a darker seam along the outline. The surface is a colour of its
+own greys but as *shading* of that colour: the item's pixels darken the colour around its mean (they are the
+negative of its shop photo), by a random strength, plus broad folds and a darker seam along the outline. The surface is a colour of its
 own (light, mid or dark, muted or vivid) under a directional light, and the lamp casts a hard-edged shadow.
 Levels:
 - clean: a pale surface, even light, the item centred and large;
@@ -72,7 +72,8 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
     inside = detail[body]
     mean = float(inside.mean()) if inside.size else 0.0
     strength = rng.uniform(0.25, 0.7)
-    light = 1 + strength * (detail - mean) + rng.uniform(0.03, 0.12) * _fold_field(ih, iw, rng)
+    # the item's greys are the negative of its shop photo: where they are high, the fabric is darker
+    light = 1 - strength * (detail - mean) + rng.uniform(0.03, 0.12) * _fold_field(ih, iw, rng)
     seam = ndi.distance_transform_edt(body)
     light = light * (1 - 0.25 * np.exp(-seam / max(1.0, 0.01 * size)))
     garment = np.clip(colour[None, None, :] * light[..., None], 0, 1)

@@ -18,6 +18,7 @@ import torch
 from .checkpoint import (METRICS_NAME, RESULTS_NAME, WEIGHTS_NAME, CheckpointError, atomic_write_bytes,
                          load_folder, model_folders, read_config)
 from .config import command_for
+from .gallery import GALLERY_NAME
 from .models import FashionModel
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def upload_plan(root: str | Path) -> list[tuple[str, Path]]:
         for f in sorted(folder.iterdir()):
             if f.is_file() and f.suffix in UPLOAD_SUFFIXES and not f.name.endswith(".tmp"):
                 plan.append((f"{folder.name}/{f.name}", f))
-    for extra in (RESULTS_NAME, "baselines.json"):
+    for extra in (RESULTS_NAME, "baselines.json", GALLERY_NAME):
         if (root / extra).is_file():
             plan.append((extra, root / extra))
     return plan

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from . import CLASS_NAMES, checkpoint, hub, ood
+from .gallery import SimilarItems
 from .gradcam import grad_cam, overlay
 from .preprocess import ImageRejected, Preprocessed, outline, preprocess
 
@@ -58,6 +59,8 @@ class Prediction:
     found: Image.Image | None = None  # the picture with the found item's outline and box
     rules: list[str] = field(default_factory=list)  # the names of the notice rules that fired
     ood_score: float | None = None  # the detector's squared Mahalanobis distance
+    # the nearest data-set images in the model's feature space: (28x28 image, class name, cosine similarity)
+    similar: list[tuple[Image.Image, str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -67,6 +70,7 @@ class LoadedModel:
     config: dict
     test_accuracy: float | None
     detector: dict | None = None  # the Mahalanobis statistics (fmnist.ood), when the checkpoint has them
+    similar: SimilarItems | None = None  # the gallery index (fmnist.gallery), when the checkpoint has one
 
     @property
     def label(self) -> str:
@@ -86,7 +90,8 @@ def load_models(source: str | Path, device: str = "cpu") -> list[LoadedModel]:
         if config.get("dataset", "fashion-mnist") != "fashion-mnist":
             log.warning("skipping %s: trained on %s, not Fashion-MNIST", folder, config["dataset"])
             continue
-        loaded.append(LoadedModel(folder.name, model, config, acc, ood.load_detector(folder)))
+        loaded.append(LoadedModel(folder.name, model, config, acc, ood.load_detector(folder),
+                                  SimilarItems.load(local, folder)))
     if not loaded:
         raise hub.CheckpointError(f"{source} holds no fmnist checkpoints")
     return loaded
@@ -115,16 +120,16 @@ class Predictor:
         probs = torch.softmax(logits.float() / entry.config.get("temperature", 1.0), dim=1)[0].cpu().numpy()
         order = np.argsort(-probs)
         top3 = [(CLASS_NAMES[i], float(probs[i])) for i in order[:3]]
-        score = None
-        if entry.detector is not None:
-            with torch.inference_mode():
-                feats = entry.model.penultimate(x).double().cpu()
-            score = float(ood.mahalanobis_scores(feats, entry.detector)[0])
+        with torch.inference_mode():
+            feats = entry.model.penultimate(x).double().cpu()
+        score = float(ood.mahalanobis_scores(feats, entry.detector)[0]) if entry.detector is not None else None
+        similar = [(Image.fromarray(entry.similar.gallery.images[i]), CLASS_NAMES[label], sim)
+                   for i, label, sim in entry.similar.nearest(feats)] if entry.similar is not None else []
         rules = self.notice_rules(entry, pre, score)
         return Prediction(top3=top3, probabilities={c: float(p) for c, p in zip(CLASS_NAMES, probs)},
                           overlay=overlay(pre.pixels, cam[0]), model_input=Image.fromarray(pre.pixels),
                           notice=self.notice_text(rules, pre, entry, score), model=name, found=outline(pre),
-                          rules=rules, ood_score=score)
+                          rules=rules, ood_score=score, similar=similar)
 
     @staticmethod
     def notice_rules(entry: LoadedModel, pre: Preprocessed, score: float | None) -> list[str]:

@@ -9,15 +9,19 @@ backdrop; phone pictures do not. So the item is first found against a *modelled*
 2. The backdrop is a smooth surface: a quadratic in x and y per colour channel, fitted robustly to the
    pixels that look like background (first the border, then every pixel the fit explains). That absorbs
    lighting gradients, vignetting and off-white, grey or coloured backdrops.
-3. A pixel belongs to the item when it differs from the backdrop strongly in lightness (CIELAB L*), or
+3. A pixel is surely item (a seed) when it differs from the backdrop strongly in lightness (CIELAB L*), or
    in colour apart from shading (RGB over grey: a red shirt on a grey table of the same grey level), or
-   sits on a sharp edge. A soft shadow is darker but has neither a new colour nor sharp edges, so it stays
-   background.
-4. The item is the largest connected region after closing small gaps, filling holes and dropping specks.
+   sits on a sharp edge. A soft shadow is darker but has neither a new colour nor sharp edges. On a textured
+   backdrop (grout, wood grain, a woven sheet: heavy-tailed edges on the border) the cues are read from a
+   median-filtered copy, and must pass what the texture reaches on the border.
+4. The seeds grow over every pixel that differs from the backdrop by more than its own noise (a pale
+   garment's body), meeting the backdrop's growth on the sharpest edges between them (a marker watershed).
+5. The item is the largest connected region after closing small gaps, filling holes and dropping specks.
    Other regions of comparable size are reported as further items.
-5. A small tilt (up to 20 degrees) is undone: the angle that makes the item's bounding box smallest.
-6. Then the data set's conversion: intensity = how much darker (or more coloured) than the backdrop, zero
-   outside the item, cropped to the item, longest side 28 px, centred, scaled to the full 0-255 range.
+6. A small tilt (up to 20 degrees) is undone: the angle that makes the item's bounding box smallest.
+7. Then the data set's conversion: intensity = the grey level against the backdrop (darker than a light one,
+   lighter than a dark one; colour adds only a faint floor), zero outside the item, cropped to the item,
+   longest side 28 px, centred, stretched to the full 0-255 range.
 
 Image operations use scikit-image (and scipy.ndimage, which it builds on): a maintained library with a
 plain NumPy API whose colour conversion, filters and morphology do all of this in ~0.1 s at WORK_SIDE.
@@ -56,6 +60,7 @@ BACKDROP_SPREAD = 3.0
 TEXTURE_TAIL = 4.0
 TEXTURE_QUANTILE = 99  # on a textured backdrop, item cues must exceed this percentile of the ring's own
 TEXTURE_SIZE = 0.015  # on a textured backdrop, detail thinner than this share of the picture's side is wiped out
+WIRE_WIDTH = 0.7  # lines thinner than this many pixels of the 28x28 result are not the item (hangers)
 COLOUR_FLOOR = 0.3  # colour's share of the intensity where the grey level shows nothing (item_intensity)
 
 
@@ -315,6 +320,28 @@ def _grow(seeds: np.ndarray, backdrop: np.ndarray, lab: np.ndarray) -> np.ndarra
     return grown
 
 
+def _without_wires(mask: np.ndarray, intensity: np.ndarray) -> np.ndarray:
+    """The mask without what is thinner than WIRE_WIDTH pixels of the 28x28 result: a hanger's wire and
+    hook, a string, a cable. No part of a data-set item is that thin. Measured on the visible pixels (the
+    mask itself is a little wider than what it found); an item that is all thin lines (a white garment found
+    by its outline alone) is left as it is."""
+    from scipy import ndimage as ndi
+    from skimage.morphology import disk
+
+    visible = mask & (intensity > VISIBLE_SHARE * intensity.max())
+    if not visible.any():
+        return mask
+    ys, xs = np.nonzero(visible)
+    radius = int(round(WIRE_WIDTH * (max(np.ptp(ys), np.ptp(xs)) + 1) / 28 / 2))
+    if radius < 1:
+        return mask
+    opened = ndi.binary_opening(visible, disk(radius))
+    if opened.sum() < 0.5 * visible.sum():
+        return mask
+    # what survives, and the mask pixels next to it (the item's dim inside and edge), but no wire
+    return mask & ndi.binary_dilation(opened, disk(2 * radius))
+
+
 def _best_tilt(mask: np.ndarray) -> float:
     """The rotation (degrees, within MAX_TILT_DEG) that makes the item's axis-aligned box smallest, or 0
     when no rotation shrinks it by more than 3 %: an upright item is left alone."""
@@ -338,7 +365,7 @@ def _best_tilt(mask: np.ndarray) -> float:
     return float(angles[best]) if area[best] < 0.97 * upright else 0.0
 
 
-def item_intensity(rgb: np.ndarray, info: dict) -> np.ndarray:
+def item_intensity(rgb: np.ndarray, info: dict, mask: np.ndarray | None = None) -> np.ndarray:
     """How much the item stands out from the backdrop, in [0, 1], by its grey level, as the data set's
     conversion did (8-bit grey of the photo, negated): darker than a light backdrop, or lighter than a dark
     one. A saturated green shirt is a mid grey with its shading, not a flat silhouette.
@@ -348,7 +375,14 @@ def item_intensity(rgb: np.ndarray, info: dict) -> np.ndarray:
     and print still decide what the model sees wherever there is any."""
     # in grey code values, as the data set's 8-bit greys: a data-set image (item on black) passes unchanged
     grey, back = info["grey"], np.clip(info["backdrop_grey"], 0.0, 1.0)
-    if info["light_backdrop"]:
+    # on a light backdrop an item is darker, as in a shop photo; on a dark floor it may be either, and the
+    # item's own side counts (where most of its contrast lies): a navy coat on a dark wood floor is darker still
+    if info["light_backdrop"] or mask is None or not mask.any():
+        darker = info["light_backdrop"]
+    else:
+        diff = (grey - back)[mask]
+        darker = bool(np.clip(-diff, 0, None).sum() > np.clip(diff, 0, None).sum())
+    if darker:
         contrast = (back - grey) / np.maximum(back, 0.1)
     else:
         contrast = (grey - back) / np.maximum(1.0 - back, 0.1)
@@ -367,7 +401,10 @@ def preprocess(source, margin_frac: float = 0.0, deskew: bool = True) -> Preproc
     scale = max(rgb.shape[:2]) / max(original_size)
     h, w, _ = rgb.shape
     mask, info = segment(rgb)
-    intensity = item_intensity(rgb, info) * mask if info["found"] else np.zeros(mask.shape)
+    intensity = item_intensity(rgb, info, mask) * mask if info["found"] else np.zeros(mask.shape)
+    if info["found"] and min(h, w) >= 64:
+        mask = _without_wires(mask, intensity)
+        intensity = intensity * mask
     tilt = _best_tilt(mask) if (deskew and info["found"]) else 0.0
     if tilt:
         # rotate(angle) turns counter-clockwise in image coordinates; undo the measured tilt

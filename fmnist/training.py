@@ -30,7 +30,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import checkpoint, metrics, ood, plots
+from . import checkpoint, gallery, metrics, ood, plots
 from .config import TrainConfig, command_for
 from .data import DATASETS, DeviceLoader, Splits, load_splits
 from .models import REGISTRY, build_model, count_parameters
@@ -381,6 +381,9 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: 
     saved_model, _ = checkpoint.load_folder(folder, device=dev)
     config["notice_threshold"] = fit_detector(saved_model, splits, folder, len(spec.class_names))
     checkpoint.atomic_write_json(folder / checkpoint.CONFIG_NAME, config)
+    # similar items: the gallery of training images beside the checkpoints, this model's features in its folder
+    gallery.write_features(folder, saved_model, gallery.ensure_gallery(cfg.out_dir, splits.train.images,
+                                                                       splits.train.labels, cfg.seed))
     test_logits = metrics.predict_logits(saved_model, splits.test.images)
     test_labels = splits.test.labels.cpu()
     test = metrics.classification_metrics(test_logits, test_labels, temperature, names)
@@ -499,6 +502,23 @@ def refit_detectors(cfg: TrainConfig) -> list[str]:
         config["notice_threshold"]["fitted_after_training"] = True
         checkpoint.atomic_write_json(folder / checkpoint.CONFIG_NAME, config)
         log.info("%s: detector fitted, threshold %.1f", name, config["notice_threshold"]["mahalanobis"])
+        done.append(name)
+    return done
+
+
+def write_galleries(cfg: TrainConfig) -> list[str]:
+    """Write the similar-items gallery (once) and each existing checkpoint's features of it (cfg.models in
+    cfg.out_dir): for checkpoints trained before the gallery existed. Weights and metrics stay as they are."""
+    done = []
+    dev = resolve_device(cfg.device)
+    for name in cfg.models:
+        folder = cfg.out_dir / name
+        model, config = checkpoint.load_folder(folder, dev)
+        tc = config["train_config"]
+        splits = load_splits(cfg.data_dir, tc["val_size"], config["seed"], tc.get("limit"), device=dev,
+                             dataset=config.get("dataset", "fashion-mnist"))
+        found = gallery.ensure_gallery(cfg.out_dir, splits.train.images, splits.train.labels, config["seed"])
+        log.info("%s: gallery features in %s", name, gallery.write_features(folder, model, found))
         done.append(name)
     return done
 

@@ -7,6 +7,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -19,9 +20,13 @@ pytestmark = pytest.mark.skipif(not any((ROOT / "checkpoints").glob("*/model.saf
                                 reason="no bundled checkpoints")
 
 
+SERVER_LOG = {}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("app") / "app.log") as url:
+    SERVER_LOG["path"] = tmp_path_factory.mktemp("app") / "app.log"
+    with running_app(SERVER_LOG["path"]) as url:
         yield url
 
 
@@ -54,7 +59,7 @@ def default_model(client):
 
 
 def test_three_labels_and_an_overlay_of_the_right_size(client):
-    label, overlay, seen, found, notice = classify(client, EXAMPLES[0])
+    label, overlay, seen, found, notice, similar = classify(client, EXAMPLES[0])
     assert len(label["confidences"]) == 3
     probs = [c["confidence"] for c in label["confidences"]]
     assert 0 < sum(probs) <= 1 + 1e-6 and probs == sorted(probs, reverse=True)
@@ -83,7 +88,7 @@ def test_an_everyday_phone_photo_gets_its_class_and_shows_what_was_found(client,
     picture, _ = render_photo(trouser, "everyday", np.random.default_rng(3))
     path = tmp_path / "phone.jpg"
     picture.save(path, quality=90)
-    label, overlay, seen, found, notice = classify(client, path)
+    label, overlay, seen, found, notice, similar = classify(client, path)
     assert label["label"] == "Trouser"
     assert max(Image.open(found).size) == 512  # the picture at the segmentation's working size, outlined
 
@@ -156,7 +161,7 @@ def test_eight_concurrent_clients_get_what_serial_calls_get(server, client):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(one, inputs))
-    for path, (label, overlay, seen, found, notice) in zip(inputs, results):
+    for path, (label, overlay, seen, found, notice, similar) in zip(inputs, results):
         ref = serial[path]
         assert label == ref[0] and notice == ref[4]
         # every image arrived whole and equal to the serial answer
@@ -200,3 +205,49 @@ def test_about_tab_shows_the_checkpoints_own_results(server):
         assert f"| `{metrics_file.parent.name}` |" in text and f"{100 * acc:.2f} %" in text
     images = [c for c in config["components"] if c.get("type") == "image" and c["props"].get("value")]
     assert any("confusion_matrix" in json.dumps(c["props"]["value"]) for c in images)
+
+
+def test_classify_is_an_mcp_tool_that_an_assistant_can_call(server):
+    """python app.py serves classify as an MCP tool: the mcp Python client, over streamable HTTP at the address
+    the server printed at start-up, lists it with its docstring and gets the top-3 for an example image."""
+    import asyncio
+    import base64
+    import re
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    printed = re.search(r"(http://\S+/gradio_api/mcp/?)", SERVER_LOG["path"].read_text())
+    assert printed, SERVER_LOG["path"].read_text()[-2000:]
+    image = "data:image/png;base64," + base64.b64encode(EXAMPLES[9].read_bytes()).decode()  # an ankle boot
+
+    async def call():
+        async with streamablehttp_client(printed.group(1)) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = (await session.list_tools()).tools
+                tool = next(t for t in tools if t.name.endswith("classify"))
+                result = await session.call_tool(tool.name, {"image": image, "model_name": "resnet"})
+                return tool, result
+
+    tool, result = asyncio.run(call())
+    assert "Fashion-MNIST" in tool.description and "image" in tool.inputSchema["properties"]
+    assert not result.isError, result
+    text = " ".join(c.text for c in result.content if getattr(c, "text", None))
+    assert "Ankle boot" in text, text[:2000]
+
+
+def test_a_training_image_uploaded_as_itself_finds_itself_first(client, tmp_path):
+    """Similar items: the gallery's own image comes back first, with its class, then 7 more."""
+    from fmnist.gallery import load_gallery
+
+    gallery = load_gallery(ROOT / "checkpoints")
+    path = tmp_path / "gallery_item.png"
+    Image.fromarray(gallery.images[1234]).save(path)
+    *_, similar = classify(client, path)
+    assert len(similar) == 8
+    image = similar[0]["image"]  # gradio_client gives the downloaded file's path
+    image = image if isinstance(image, str) else image["path"]
+    first = np.asarray(Image.open(image).convert("L").resize((28, 28), Image.Resampling.NEAREST))
+    assert np.array_equal(first, gallery.images[1234])
+    assert similar[0]["caption"].startswith(CLASS_NAMES[int(gallery.labels[1234])])

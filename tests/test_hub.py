@@ -171,10 +171,10 @@ def test_push_creates_the_repo_once_and_sends_one_commit_of_the_expected_files(t
     assert [c[0] for c in api.calls] == ["create_repo", "create_commit"]
     files = set(api.calls[1][2])
     per_model = {"model.safetensors", "detector.safetensors", "config.json", "metrics.json", "confusion_matrix.png",
-                 "curves.png",
-                 "misclassified.png", "inference_grid.png"}
-    expected = {"README.md", "results.json"} | {f"{m}/{f}" for m in ("mlp", "basic_cnn") for f in per_model}
-    assert files == expected  # no train_state.pt, nothing temporary
+                 "curves.png", "misclassified.png", "inference_grid.png", "gallery_features.safetensors"}
+    expected = {"README.md", "results.json", "gallery.safetensors"} | {f"{m}/{f}" for m in ("mlp", "basic_cnn")
+                                                                       for f in per_model}
+    assert files == expected  # no train_state.pt, nothing temporary; the similar-items gallery and features
     assert _fingerprint(trained_root) == before
     out = capsys.readouterr()
     assert SECRET not in caplog.text + out.out + out.err
