@@ -16,23 +16,27 @@ import uuid
 from pathlib import Path
 
 import gradio as gr
+from PIL import Image
 
 from fmnist import checkpoint, hub
 from fmnist.predict import Predictor, load_models
 from fmnist.preprocess import ImageRejected
+from fmnist.tagging import CSV_HEADER, TagRow, tag, write_csv
+from fmnist.uploads import MAX_PICTURE_BYTES, BatchRejected, batch_items, limits_text
 
 log = logging.getLogger("fmnist.app")
 HERE = Path(__file__).resolve().parent
 CHECKPOINTS = Path(os.environ.get("FMNIST_CHECKPOINTS", HERE / "checkpoints"))  # the offline fallback
 EXAMPLES = HERE / "examples"
 HUB_REPO_ENV = hub.DEFAULT_REPO_ENV  # FMNIST_HUB_REPO
-MAX_UPLOAD = "10mb"
+MAX_UPLOAD = "200mb"  # a batch's zip; one picture is held to MAX_PICTURE_BYTES (10 MB) by classify itself
 # A 28x28 upload (such as the examples) would show 28 pixels wide: scale small pictures up, crisply.
 CSS = """
 #garment img { min-width: 60%; min-height: 60%; object-fit: contain; image-rendering: pixelated; }
 #model-input img { image-rendering: pixelated; }
 """
 CONCURRENCY = 2  # two CPU cores on a free Space: a third request would only queue inside torch
+BATCH_WORKERS = 1  # a batch decodes in one process, leaving the other core to single pictures
 OUTPUT_MAX_AGE_S = 600
 
 
@@ -68,7 +72,7 @@ class OutputFiles:
 
     def _prune(self) -> None:
         cutoff = time.time() - OUTPUT_MAX_AGE_S
-        for p in self.dir.glob("*.png"):
+        for p in self.dir.iterdir():  # images and CSVs
             try:
                 if p.stat().st_mtime < cutoff:
                     p.unlink()
@@ -91,9 +95,8 @@ def about_markdown(folder: Path, source: str) -> str:
     return text
 
 
-def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
-    outputs = OutputFiles()
-    choices = [(m.label, m.name) for m in predictor.models.values()]
+def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -> None:
+    """One picture: top-3, what was found, what the model saw, Grad-CAM, the notice and similar items."""
 
     def classify(image: dict | None, model_name: str):
         """Classify a photo or picture of one garment into the 10 Fashion-MNIST classes.
@@ -115,6 +118,9 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
         # upload folder), so that every bad file gets our own clear message rather than a decoder's
         path = image.get("path") if isinstance(image, dict) else None
         try:
+            if path and Path(path).is_file() and Path(path).stat().st_size > MAX_PICTURE_BYTES:
+                raise ImageRejected(f"The file is {Path(path).stat().st_size / 2**20:.0f} MB, too large: one picture "
+                                    f"may be up to {MAX_PICTURE_BYTES // 2**20} MB.")
             p = predictor.predict(path, model_name)
         except ImageRejected as e:
             raise gr.Error(str(e), title="Cannot classify this picture") from None
@@ -125,41 +131,98 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
         return (dict(p.top3), outputs.save(p.overlay, "gradcam"), outputs.save(seen, "input"),
                 outputs.save(p.found, "found"), notice, similar)
 
+    with gr.Tab("Classify"):
+        with gr.Row():
+            with gr.Column():
+                image = gr.Image(label="Garment picture (PNG, JPEG, HEIC, AVIF, ...)", type="filepath",
+                                 sources=["upload", "clipboard", "webcam"], height=320, elem_id="garment")
+                model = gr.Dropdown(choices=choices, value=predictor.default, label="Model")
+                button = gr.Button("Classify", variant="primary")
+            with gr.Column():
+                label = gr.Label(num_top_classes=3, label="Top 3 (calibrated probabilities)", elem_id="top3")
+                with gr.Row():
+                    found = gr.Image(label="What was found (outline and box)", format="png", height=224,
+                                     elem_id="found")
+                    seen = gr.Image(label="What the model saw (28x28)", format="png", height=224, elem_id="model-input")
+                    cam = gr.Image(label="Grad-CAM: where the model looked", format="png", height=224, elem_id="gradcam")
+                notice = gr.Markdown(label="Notice", show_label=True, elem_id="notice")
+                similar = gr.Gallery(label="Similar items: the 8 nearest training images in the model's "
+                                           "feature space (class, cosine similarity)", columns=8, height=170,
+                                     object_fit="contain", elem_id="similar")
+        examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
+        gr.Examples(examples=[[e] for e in examples], inputs=[image], label="Fashion-MNIST test images, one per class")
+        photos = sorted(str(p) for p in (EXAMPLES / "photos").glob("*.jpg"))
+        gr.Examples(examples=[[e] for e in photos], inputs=[image],
+                    label="Phone-like pictures of test items, rendered by the photo benchmark (not photographed), "
+                          "and one picture that is not a garment")
+        button.click(classify, [image, model], [label, cam, seen, found, notice, similar], api_name="classify",
+                     preprocess=False)
+
+
+def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -> None:
+    """Many pictures or one zip: a table, thumbnails with labels and a CSV, through the fast tagging path.
+
+    Batches run one at a time (their own concurrency limit) and in one worker process, so that a batch
+    never takes both cores from the single-picture requests."""
+
+    def tag_batch(files: list[str] | None, model_name: str, progress=gr.Progress()):
+        try:
+            items = batch_items(files)
+        except BatchRejected as e:
+            raise gr.Error(str(e), title="Cannot tag this batch") from None
+        readable = [it for it in items if it.error is None]
+        progress(0, desc=f"0 of {len(readable)} pictures")
+        tagged = iter(tag(predictor, [it.source for it in readable], [it.name for it in readable], model_name,
+                          workers=BATCH_WORKERS,
+                          progress=lambda done, total: progress(done / total, desc=f"{done} of {total} pictures")))
+        rows = [next(tagged) if it.error is None else TagRow(it.name, [], {}, [], it.error) for it in items]
+        table = [r.csv_row() for r in rows]
+        gallery = [(outputs.save(Image.fromarray(r.thumbnail), "thumb"),
+                    f"{r.file}: {r.top3[0][0]} ({r.top3[0][1]:.0%})" + (" ⚠" if r.rules else ""))
+                   for r in rows if r.error is None and r.thumbnail is not None]
+        csv_path = write_csv(rows, outputs.dir / f"tags-{uuid.uuid4().hex[:8]}.csv")
+        n_bad = sum(r.error is not None for r in rows)
+        summary = f"Tagged {len(rows) - n_bad} of {len(rows)} files" + (f"; {n_bad} could not be read (see the "
+                                                                        "notice column)." if n_bad else ".")
+        return summary, table, gallery, str(csv_path)
+
+    with gr.Tab("Tag a batch"):
+        gr.Markdown("Tag a whole catalogue: the top-3 classes and the notice rules for every picture, as a table "
+                    "and a CSV (the same columns as `python -m fmnist.predict FOLDER`). No Grad-CAM here: that is "
+                    f"for one picture at a time. **Limits:** {limits_text()}")
+        with gr.Row():
+            files = gr.File(label="Pictures, or one .zip", file_count="multiple", type="filepath",
+                            file_types=["image", ".zip", ".heic", ".heif", ".avif"], height=160)
+            with gr.Column():
+                model = gr.Dropdown(choices=choices, value=predictor.default, label="Model")
+                button = gr.Button("Tag all", variant="primary")
+        summary = gr.Markdown(elem_id="batch-summary")
+        table = gr.Dataframe(headers=CSV_HEADER, label="Tags", interactive=False, wrap=True, elem_id="batch-table")
+        gallery = gr.Gallery(label="Thumbnails with their labels (⚠: a notice)", columns=8, height=300,
+                             object_fit="contain", elem_id="batch-gallery")
+        download = gr.File(label="CSV", elem_id="batch-csv")
+        button.click(tag_batch, [files, model], [summary, table, gallery, download], api_name="tag_batch",
+                     concurrency_limit=1, concurrency_id="batch")
+
+
+def build_about_tab(folder: Path, source: str) -> None:
+    with gr.Tab("About the models"):
+        gr.Markdown(about_markdown(folder, source))
+        best = checkpoint.model_folders(folder)[0]
+        gr.Image(value=str(best / "confusion_matrix.png"), label=f"Confusion matrix: {best.name}",
+                 interactive=False, format="png")
+
+
+def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
+    outputs = OutputFiles()
+    choices = [(m.label, m.name) for m in predictor.models.values()]
     with gr.Blocks(title="fmnist: what garment is this?", delete_cache=(600, 1800)) as demo:
         gr.Markdown("# fmnist: what garment is this?\nUpload, paste or photograph one garment on a plain "
                     "background. The picture is turned into a 28x28 grey image like Fashion-MNIST's, classified, "
                     "and Grad-CAM shows where the model looked.")
-        with gr.Tab("Classify"):
-            with gr.Row():
-                with gr.Column():
-                    image = gr.Image(label="Garment picture (PNG, JPEG, HEIC, AVIF, ...)", type="filepath", sources=["upload", "clipboard", "webcam"],
-                                     height=320, elem_id="garment")
-                    model = gr.Dropdown(choices=choices, value=predictor.default, label="Model")
-                    button = gr.Button("Classify", variant="primary")
-                with gr.Column():
-                    label = gr.Label(num_top_classes=3, label="Top 3 (calibrated probabilities)", elem_id="top3")
-                    with gr.Row():
-                        found = gr.Image(label="What was found (outline and box)", format="png", height=224,
-                                         elem_id="found")
-                        seen = gr.Image(label="What the model saw (28x28)", format="png", height=224, elem_id="model-input")
-                        cam = gr.Image(label="Grad-CAM: where the model looked", format="png", height=224, elem_id="gradcam")
-                    notice = gr.Markdown(label="Notice", show_label=True, elem_id="notice")
-                    similar = gr.Gallery(label="Similar items: the 8 nearest training images in the model's "
-                                               "feature space (class, cosine similarity)", columns=8, height=170,
-                                         object_fit="contain", elem_id="similar")
-            examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
-            gr.Examples(examples=[[e] for e in examples], inputs=[image], label="Fashion-MNIST test images, one per class")
-            photos = sorted(str(p) for p in (EXAMPLES / "photos").glob("*.jpg"))
-            gr.Examples(examples=[[e] for e in photos], inputs=[image],
-                        label="Phone-like pictures of test items, rendered by the photo benchmark (not photographed), "
-                              "and one picture that is not a garment")
-            button.click(classify, [image, model], [label, cam, seen, found, notice, similar], api_name="classify",
-                         preprocess=False)
-        with gr.Tab("About the models"):
-            gr.Markdown(about_markdown(folder, source))
-            best = checkpoint.model_folders(folder)[0]
-            gr.Image(value=str(best / "confusion_matrix.png"), label=f"Confusion matrix: {best.name}",
-                     interactive=False, format="png")
+        build_classify_tab(predictor, outputs, choices)
+        build_batch_tab(predictor, outputs, choices)
+        build_about_tab(folder, source)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     demo.output_dir = outputs.dir
     return demo

@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--resume", action="store_true", help="continue interrupted runs from their last epoch")
     p.add_argument("--compile", action="store_true", help="torch.compile the model for training")
+    track = p.add_argument_group("experiment tracking (trackio; local SQLite, `trackio show` opens the dashboard)")
+    track.add_argument("--track", action="store_true", help="log each model's run (and each search trial) to trackio")
+    track.add_argument("--track-project", default=d.track_project,
+                       help="the trackio project every model of this call goes into (default: %(default)s)")
+    track.add_argument("--track-space", metavar="USER/NAME",
+                       help="also sync the project to this Hugging Face Space (without it, nothing leaves the machine)")
     p.add_argument("--weights-dtype", choices=["float32", "float16", "bfloat16"], default=d.weights_dtype)
     p.add_argument("--baselines", action="store_true",
                    help="run the scikit-learn baselines (alone, unless --models is given too)")

@@ -53,6 +53,9 @@ class TrainConfig:
     resume: bool = False
     compile: bool = False
     weights_dtype: str = "float32"  # "float16" halves the files; metrics are taken on the saved weights
+    track: bool = False  # log to trackio (fmnist.tracking): local SQLite, nothing leaves the machine
+    track_project: str = "fmnist"
+    track_space: str | None = None  # USER/NAME: also sync the tracked project to that Space
 
     @property
     def out_dir(self) -> Path:
@@ -88,6 +91,10 @@ class TrainConfig:
             raise ValueError("--weight-decay and --shift-px must be >= 0 and --patience >= 1")
         if self.weights_dtype not in ("float32", "float16", "bfloat16"):
             raise ValueError(f"--weights-dtype must be float32, float16 or bfloat16, got {self.weights_dtype!r}")
+        if self.track_space and not self.track:
+            raise ValueError("--track-space syncs a tracked run: give --track too")
+        if self.track_space and self.track_space.count("/") != 1:
+            raise ValueError(f"--track-space must be USER/NAME, got {self.track_space!r}")
         bad_args = [m for m in self.model_args if m not in REGISTRY]
         if bad_args:
             raise ValueError(f"--model-args names unknown models: {', '.join(bad_args)}")
@@ -126,7 +133,8 @@ def command_for(train_config: dict, model: str) -> str:
     defaults = dataclasses.asdict(TrainConfig())
     parts = ["python train.py", f"--models {model}"]
     for key, value in train_config.items():
-        if key in ("models", "data_dir", "device", "resume", "augment") or value == defaults.get(key):
+        if key in ("models", "data_dir", "device", "resume", "augment") or key.startswith("track") \
+                or value == defaults.get(key):
             continue
         flag = "--" + key.replace("_", "-")
         if key == "hflip":

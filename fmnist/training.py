@@ -30,7 +30,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import checkpoint, gallery, metrics, ood, plots
+from . import checkpoint, gallery, metrics, ood, plots, tracking
 from .config import TrainConfig, command_for
 from .data import DATASETS, DeviceLoader, Splits, load_splits
 from .models import REGISTRY, build_model, count_parameters
@@ -257,12 +257,13 @@ def staging_folder(cfg: TrainConfig, name: str) -> Path:
 
 def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: Dist = Dist(),
         resolved: dict | None = None, on_epoch: Callable[[dict], None] | None = None,
-        report: bool = True) -> dict | None:
+        report: bool = True, tracker: "tracking.TrackedRun | None" = None) -> dict | None:
     """Train one model. With report (the default), calibrate, fit the detector, report on the test set and
     put the finished folder in place; returns the results-table row (on rank 0; other ranks of a torchrun
     job return None). Without report (a hyperparameter search), the test set is never touched and the
     return value is the run: history and best validation loss. on_epoch sees each epoch's row; it may
-    raise to stop the run (Optuna's pruning does)."""
+    raise to stop the run (Optuna's pruning does). With cfg.track, rank 0 logs the run to trackio
+    (fmnist.tracking); a search passes its trial's own tracker instead."""
     defaults = REGISTRY[name][1]
     epochs, lr = cfg.epochs or defaults["epochs"], cfg.lr or defaults["lr"]
     folder = staging_folder(cfg, name)
@@ -303,6 +304,31 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
 
     log.info("%s: %d parameters, %d epochs, lr %g, on %s, init: %s, augmentation: %s", name, count_parameters(model),
              epochs, lr, dev, init, cfg.augment(name))
+    own_tracker = tracker is None and cfg.track and report and dist_.main
+    if own_tracker:
+        resumed = "track_name" in run
+        run.setdefault("track_name", tracking.new_run_name(name))  # kept in the training state for --resume
+        tracker = tracking.TrackedRun(cfg.track_project, run["track_name"], _tracked_config(cfg, name, epochs, lr),
+                                      space=cfg.track_space, resume=resumed)
+        for row in run["history"]:  # epochs the state holds and trackio may not (a run killed in between)
+            tracker.epoch(row, len(splits.train))
+    try:
+        return _fit_loop(name, cfg, splits, dev, dist_, on_epoch, report, tracker if dist_.main else None,
+                         own_tracker, model, train_model, loader, opt, sched, run, epochs, state_path, signature,
+                         folder, model_args, init)
+    finally:
+        if own_tracker:
+            tracker.finish()
+
+
+def _tracked_config(cfg: TrainConfig, name: str, epochs: int, lr: float) -> dict:
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if not k.startswith("track") and k != "resume"}
+    return config | {"model": name, "epochs": epochs, "lr": lr, "augment": dataclasses.asdict(cfg.augment(name))}
+
+
+def _fit_loop(name, cfg, splits, dev, dist_, on_epoch, report, tracker, own_tracker, model, train_model, loader, opt,
+              sched, run, epochs, state_path, signature, folder, model_args, init):
+    """fit's epochs and its ending (see fit)."""
     while run["epoch"] < epochs and not run["stopped_early"]:
         epoch = run["epoch"] + 1
         # dropout draws depend on (epoch, rank) alone: an exact resume
@@ -332,6 +358,8 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
         if dist_.main:
             _save_state(state_path, {"signature": signature, "model": model.state_dict(),
                                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "run": run})
+        if tracker is not None:
+            tracker.epoch(row, len(splits.train))
         if on_epoch is not None:
             on_epoch(row)
     if run["stopped_early"]:
@@ -346,6 +374,8 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
         return None
     row = finish(name, cfg, model, model_args, init, splits, run, folder, dev, dist_.world)
     checkpoint.publish_folder(folder, cfg.out_dir / name)
+    if own_tracker:
+        tracker.final(cfg.out_dir / name, json.loads((cfg.out_dir / name / checkpoint.METRICS_NAME).read_text()))
     return row
 
 

@@ -1,0 +1,86 @@
+"""Catalogue tagging speed: today's serial per-picture path against the fast tagging path (fmnist.tagging).
+
+    python benchmarks/tagging.py [--n 300] [--folder /tmp/fmnist-catalogue] [--checkpoints checkpoints]
+
+The catalogue is --n phone-sized JPEGs (12 MP, 4032x3024, as a phone saves them) of validation items drawn
+by the photo benchmark's renderers (every renderer and level in turn), written once into --folder. Then,
+with nothing else running:
+- serial: `Predictor.predict` on each file in turn, the single-picture path (Grad-CAM, overlay, outline);
+- fast, in-process: `tagging.tag(workers=0)`, decode and segment here, the model on batches;
+- fast with 1 and with 2 worker processes decoding and segmenting.
+Each reports images per second; the fast rows are checked to give the serial top-1 on every file.
+Results go to benchmarks/results/tagging-cpu.json.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import ROOT, record
+from photos import RENDERERS, render_item
+from PIL import Image
+from tqdm.auto import tqdm
+
+from fmnist.data import load_splits
+from fmnist.predict import Predictor, catalogue_files
+from fmnist.tagging import tag
+from fmnist.training import format_table
+
+PHONE = (4032, 3024)
+
+
+def make_catalogue(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    have = catalogue_files(folder)
+    if len(have) >= n:
+        return have[:n]
+    val = load_splits(allow_download=False).val
+    cells = [(r, lv) for r, (_, levels) in RENDERERS.items() for lv in levels]
+    for k in tqdm(range(n), desc="rendering the catalogue"):
+        renderer, level = cells[k % len(cells)]
+        picture = render_item(renderer, level, val.images[k].numpy(), 7, k)
+        exif = picture.getexif()
+        picture = picture.convert("RGB")
+        w, h = picture.size
+        size = PHONE if w >= h else PHONE[::-1]
+        picture.resize(size, Image.Resampling.BILINEAR).save(folder / f"{k:04d}_{renderer}-{level}.jpg", quality=90,
+                                                              exif=exif)
+    return catalogue_files(folder)[:n]
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=300)
+    p.add_argument("--folder", default="/tmp/fmnist-catalogue")
+    p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
+    args = p.parse_args()
+    files = make_catalogue(Path(args.folder), args.n)
+    predictor = Predictor.from_source(args.checkpoints)
+    predictor.predict(files[0])  # warm-up: first-call allocations stay out of the timings
+    serial, serial_s = timed(lambda: [predictor.predict(f).top3[0][0] for f in tqdm(files, desc="serial")])
+    rows = [{"path": "serial Predictor.predict (Grad-CAM, overlay, outline)", "workers": 0,
+             "seconds": serial_s, "images_per_s": len(files) / serial_s, "speed_up": 1.0, "same_top1": 1.0}]
+    for workers in (0, 1, 2):
+        tagged, s = timed(lambda: tag(predictor, files, workers=workers))
+        rows.append({"path": "fast tagging path", "workers": workers, "seconds": s, "images_per_s": len(files) / s,
+                     "speed_up": serial_s / s,
+                     "same_top1": float(np.mean([r.top3[0][0] == t for r, t in zip(tagged, serial)]))})
+        print(rows[-1])
+    path = record("tagging", rows, torch.device("cpu"), {"images": len(files), "picture_size": list(PHONE),
+                                                         "torch_threads": torch.get_num_threads()})
+    print(format_table(rows, [("path", "path", ""), ("workers", "worker processes", "d"),
+                              ("seconds", "seconds", ".1f"), ("images_per_s", "images/s", ".2f"),
+                              ("speed_up", "× serial", ".2f"), ("same_top1", "same top-1", ".3f")]))
+    print(f"({path})")
+
+
+if __name__ == "__main__":
+    main()

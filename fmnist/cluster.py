@@ -1,0 +1,116 @@
+"""The same tagging on a cluster, when a catalogue outgrows one machine: Dask distributed.
+
+Why Dask rather than Ray Data: tagging is an embarrassingly parallel map over chunks of files, which
+`Client.map` does with nothing else; Dask's wheel is small (Ray's is ~80 MB and starts a dashboard and an
+object store sized from memory), its LocalCluster runs the same code on one machine for the tests, and
+`dask-scheduler` / `dask-worker` (or dask-kubernetes, dask-jobqueue, Coiled) give a real cluster. It is an
+optional dependency: the app and the CLI work without it.
+
+Each task tags one chunk of pictures through the fast path (fmnist.tagging) in a worker process, which loads
+the checkpoints once and keeps them. Inputs are local paths (a shared file system) or URIs that fsspec opens
+(s3://, gs://, https://...), so a catalogue can be a folder, a list of URIs or a Parquet column of paths.
+
+    python -m fmnist.predict FOLDER --engine dask                          # a local cluster of 2 workers
+    python -m fmnist.predict FOLDER --engine dask --address tcp://host:8786  # join a running scheduler
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+CHUNK = 32  # pictures per task: enough to batch the model, small enough to spread over workers
+
+_predictors: dict[str, object] = {}  # per worker process: checkpoints -> Predictor, loaded once
+
+
+class ClusterUnavailable(RuntimeError):
+    """Dask is not installed, or the scheduler cannot be reached."""
+
+
+def _open(source: str):
+    """A local path as it is; a URI read through fsspec into memory."""
+    if "://" not in source:
+        return source
+    import fsspec
+
+    with fsspec.open(source, "rb") as f:
+        return io.BytesIO(f.read())
+
+
+def _tag_chunk(sources: list[str], names: list[str], checkpoints: str, model_name: str | None) -> list[list[str]]:
+    """Runs on a worker: the CSV rows of one chunk."""
+    import torch
+
+    from .predict import Predictor
+    from .preprocess import ImageRejected
+    from .tagging import TagRow, tag
+
+    torch.set_num_threads(1)  # one task per worker thread; no oversubscription
+    if checkpoints not in _predictors:
+        _predictors[checkpoints] = Predictor.from_source(checkpoints)
+    opened, rows = [], {}
+    for i, s in enumerate(sources):
+        try:
+            opened.append((i, _open(s)))
+        except OSError as e:  # an unreachable URI: its row says so, as an unreadable file's does
+            rows[i] = TagRow(names[i], [], {}, [], str(ImageRejected(f"could not be read: {e}")))
+    tagged = tag(_predictors[checkpoints], [o for _, o in opened], [names[i] for i, _ in opened], model_name,
+                 workers=0)
+    rows.update({i: r for (i, _), r in zip(opened, tagged)})
+    return [rows[i].csv_row() for i in range(len(sources))]
+
+
+def tag_sources(sources: list[str], names: list[str], out_csv: Path, checkpoints: str, model_name: str | None = None,
+                address: str | None = None, n_workers: int = 2) -> int:
+    """Tag sources on a Dask cluster (the one at address, or a local one of n_workers processes) into
+    out_csv, rows in the order of sources."""
+    import csv
+    import os
+
+    from .tagging import CSV_HEADER
+
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ClusterUnavailable("--engine dask needs Dask: pip install 'dask[distributed]'") from None
+    if address is None:
+        # no dashboard (it would need bokeh and a port), one thread per worker process
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    else:
+        cluster = None
+    try:
+        try:
+            client = Client(cluster if cluster is not None else address, timeout="30s")
+        except OSError as e:
+            raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {e}") from None
+        with client:
+            chunks = [(sources[i:i + CHUNK], names[i:i + CHUNK]) for i in range(0, len(sources), CHUNK)]
+            futures = client.map(_tag_chunk, [c[0] for c in chunks], [c[1] for c in chunks],
+                                 checkpoints=str(checkpoints), model_name=model_name, pure=False)
+            results = client.gather(futures)
+    finally:
+        if cluster is not None:
+            cluster.close()
+    tmp = Path(str(out_csv) + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_HEADER)
+        for rows in results:
+            writer.writerows(rows)
+    os.replace(tmp, out_csv)
+    return len(sources)
+
+
+def tag_on_dask(folder: Path, out_csv: Path, checkpoints: str, model_name: str | None = None,
+                address: str | None = None, n_workers: int = 2) -> int:
+    """The CLI's --engine dask: every picture in folder, by name, as the single-machine path writes them.
+    Paths are made absolute, so workers on other machines need the folder at the same path (a shared file
+    system); for object storage, pass URIs to tag_sources instead."""
+    from .predict import catalogue_files
+
+    files = catalogue_files(Path(folder))
+    local = Path(checkpoints)
+    checkpoints = str(local.resolve()) if local.exists() else checkpoints  # a folder, or a Hub repo id
+    return tag_sources([str(p.resolve()) for p in files], [p.name for p in files], out_csv, checkpoints,
+                       model_name, address, n_workers)

@@ -1,0 +1,90 @@
+"""Catalogue tagging: the fast path (fmnist.tagging) gives what Predictor.predict gives, on every kind of file,
+and the Dask engine (fmnist.cluster) writes the same CSV as one machine."""
+
+import csv
+import io
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, needs_real_data, real_data_dir
+from fmnist.predict import Predictor
+from fmnist.predict import main as tag_main
+
+CHECKPOINTS = ROOT / "checkpoints"
+pytestmark = pytest.mark.skipif(not any(CHECKPOINTS.glob("*/model.safetensors")), reason="no bundled checkpoints")
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor.from_source(CHECKPOINTS)
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory):
+    """A mixed folder: data-set images, phone-like renders (JPEG, one HEIC), non-garments and broken files."""
+    from fmnist.data import load_raw
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from photo_scenes import non_garments
+    from photos import render_item
+
+    folder = tmp_path_factory.mktemp("catalogue")
+    raw = load_raw(real_data_dir(), allow_download=False)
+    for i in range(4):
+        Image.fromarray(raw.test_images[i]).save(folder / f"dataset_{i}.png")
+    for k, (renderer, level) in enumerate([("scenes", "everyday"), ("tint", "clean"), ("opaque", "everyday"),
+                                           ("pattern", "textured")]):
+        picture = render_item(renderer, level, raw.test_images[10 + k], 0, 10 + k)
+        picture.save(folder / f"photo_{renderer}.jpg", quality=90, exif=picture.getexif())
+    picture.convert("RGB").save(folder / "photo_phone.heic", quality=90)
+    for kind, picture in non_garments(seed=0, per_kind=1)[::6]:
+        picture.convert("RGB").save(folder / f"other_{kind.replace(':', '_')}.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    (folder / "text.jpg").write_text("a text file renamed .jpg")
+    return folder
+
+
+@needs_real_data
+@pytest.mark.parametrize("workers", [0, 2])
+def test_the_fast_path_gives_what_predict_gives_on_every_file(predictor, catalogue, workers):
+    from fmnist.predict import catalogue_files
+    from fmnist.preprocess import ImageRejected
+    from fmnist.tagging import tag
+
+    files = catalogue_files(catalogue)
+    assert len(files) >= 14
+    rows = tag(predictor, files, [p.name for p in files], workers=workers)
+    assert [r.file for r in rows] == [p.name for p in files]
+    for path, row in zip(files, rows):
+        try:
+            single = predictor.predict(path)
+        except ImageRejected as e:
+            assert row.error == str(e) and row.top3 == [], path.name
+            continue
+        assert row.error is None and row.top3[0][0] == single.top3[0][0], path.name
+        assert max(abs(row.probabilities[c] - p) for c, p in single.probabilities.items()) < 1e-5, path.name
+        assert row.rules == single.rules, path.name
+    assert {r.file for r in rows if r.error} == {"broken.jpg", "text.jpg"}
+    assert any(r.rules for r in rows) and any(not r.rules for r in rows if not r.error)
+
+
+@needs_real_data
+def test_dask_on_a_local_cluster_writes_the_single_machine_csv(catalogue, tmp_path):
+    pytest.importorskip("dask.distributed")
+    here, there = tmp_path / "here.csv", tmp_path / "dask.csv"
+    assert tag_main([str(catalogue), "--out", str(here), "--checkpoints", str(CHECKPOINTS), "--workers", "1"]) == 0
+    assert tag_main([str(catalogue), "--out", str(there), "--checkpoints", str(CHECKPOINTS), "--engine", "dask",
+                     "--cluster-workers", "2"]) == 0
+    ours, theirs = list(csv.reader(here.open())), list(csv.reader(there.open()))
+    assert len(ours) > 10 and ours == theirs
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
+    pytest.importorskip("dask.distributed")
+    (tmp_path / "a.png").write_bytes(b"")
+    code = tag_main([str(tmp_path), "--out", str(tmp_path / "t.csv"), "--checkpoints", str(CHECKPOINTS),
+                     "--engine", "dask", "--address", "tcp://127.0.0.1:9"])
+    assert code == 2 and "Dask scheduler" in capsys.readouterr().err
