@@ -186,6 +186,12 @@ def model_card(root: str | Path, repo_id: str | None = None):
              for name, cfg, met in entries
              if name in REGISTRY and not met["stopped_early"] and met["epochs_run"] < REGISTRY[name][1]["epochs"]]
     init_lines = "\n".join(f"- `{name}`: {cfg['initialization']}." for name, cfg, _ in entries)
+    # runs tracked with trackio and synced to a Space (train.py --track --track-space USER/NAME) are linked
+    synced = [(name, cfg["tracking"]) for name, cfg, _ in entries if (cfg.get("tracking") or {}).get("space")]
+    if synced:
+        trained += "\n\nTraining curves, tracked with trackio:\n" + "\n".join(
+            f"- `{name}`: run `{t['run']}` of project `{t['project']}` in the Space "
+            f"[{t['space']}](https://huggingface.co/spaces/{t['space']})" for name, t in synced)
     body = f"""
 # fmnist: {dataset_name} classifiers
 
@@ -194,7 +200,8 @@ def model_card(root: str | Path, repo_id: str | None = None):
 trained with the fmnist project's `train.py` on the data set `{dataset}`. Each model lives in its
 own subfolder: `model.safetensors` (weights), `config.json` (architecture, arguments, classes, normalisation,
 calibration temperature, notice thresholds, seed, library versions, git commit), `detector.safetensors`
-(the class means and precision matrix of the not-a-garment detector), `metrics.json` and plots.
+(the class means and precision matrix of the not-a-garment detector), `gallery_features.safetensors` (its
+features of the similar-items gallery, `gallery.safetensors`: 10,000 training images), `metrics.json` and plots.
 
 ## Results ({dataset_name} test set, {n_test:,} images)
 

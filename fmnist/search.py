@@ -144,6 +144,7 @@ def _open_study(optuna, search: SearchConfig, cfg: TrainConfig, attempts: int = 
 def run_search(cfg: TrainConfig, search: SearchConfig) -> SearchResult:
     """Run (or resume, or join) the study until it holds search.trials finished trials or the timeout."""
     optuna = _require_optuna()
+    from . import tracking
     from .data import load_splits
     from .training import fit, preflight, resolve_device
 
@@ -179,12 +180,20 @@ def run_search(cfg: TrainConfig, search: SearchConfig) -> SearchResult:
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
+        # with --track, each trial is a trackio run of the study's group, its parameters as config
+        tracker = tracking.TrackedRun(cfg.track_project, f"{search.study_name}-trial-{trial.number}",
+                                      {"study": search.study_name, "trial": trial.number, **trial.params},
+                                      space=cfg.track_space, group=search.study_name) if cfg.track else None
         try:
-            run = fit(search.model, trial_cfg, splits, dev, resolved=resolved, on_epoch=report, report=False)
+            run = fit(search.model, trial_cfg, splits, dev, resolved=resolved, on_epoch=report, report=False,
+                      tracker=tracker)
         except optuna.TrialPruned:
             shutil.rmtree(trial_cfg.out_dir, ignore_errors=True)
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             log.info("trial #%d pruned", trial.number)
+            if tracker is not None:
+                tracker.mark(pruned=1)
+                tracker.finish()
             continue
         except KeyboardInterrupt:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -192,12 +201,17 @@ def run_search(cfg: TrainConfig, search: SearchConfig) -> SearchResult:
         except Exception:  # one bad combination (say, out of memory) fails its trial, not the search
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             shutil.rmtree(trial_cfg.out_dir, ignore_errors=True)
+            if tracker is not None:
+                tracker.finish()
             failures += 1
             log.exception("trial #%d failed (%d in a row)", trial.number, failures)
             if failures >= MAX_FAILURES_IN_A_ROW:
                 raise
             continue
         failures = 0
+        if tracker is not None:
+            tracker.mark(pruned=0, best_val_loss=run["best_val_loss"], best_val_acc=run["best_val_acc"])
+            tracker.finish()
         shutil.rmtree(trial_cfg.out_dir, ignore_errors=True)  # a trial keeps no weights, only its numbers
         trial.set_user_attr("val_acc", run["best_val_acc"])
         study.tell(trial, run["best_val_loss"])

@@ -405,6 +405,9 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: 
         "world_size": world,
         "train_config": train_cfg,
         "command": command_for(train_cfg, name),
+        # where the run's curves are (fmnist.tracking); the model card links a project synced to a Space
+        "tracking": {"project": cfg.track_project, "run": run.get("track_name"), "space": cfg.track_space}
+        if cfg.track else None,
     })
 
     # The report is taken on the files as saved, so that the recorded numbers are the ones a user gets.

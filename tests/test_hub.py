@@ -256,3 +256,16 @@ def test_the_card_command_keeps_flags_whose_value_is_zero():
     cfg = dataclasses.asdict(TrainConfig(shift_px=0, hflip=False, epochs=8, no_pretrained=True))
     cmd = command_for(cfg, "basic_cnn")
     assert cmd == "python train.py --models basic_cnn --epochs 8 --shift-px 0 --no-hflip --no-pretrained"
+
+
+@needs_real_data
+def test_the_card_links_a_tracked_project_synced_to_a_space(trained_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(trained_root, root)
+    _edit_config(root / "mlp", tracking={"project": "fmnist", "run": "mlp-20261125-0700", "space": "alice/board"})
+    _edit_config(root / "basic_cnn", tracking={"project": "fmnist", "run": "basic_cnn-1", "space": None})
+    text = hub.model_card(root).text
+    assert "[alice/board](https://huggingface.co/spaces/alice/board)" in text and "mlp-20261125-0700" in text
+    assert "basic_cnn-1" not in text  # tracked locally only: nothing to link
