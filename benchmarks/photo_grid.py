@@ -9,7 +9,6 @@ shows the pipeline as it is, not picked examples.
 
 import argparse
 
-import numpy as np
 from _common import ROOT
 from photos import RENDERERS, render_item
 from PIL import Image, ImageDraw, ImageFont, ImageOps

@@ -65,10 +65,7 @@ def tag_sources(sources: list[str], names: list[str], out_csv: Path, checkpoints
                 address: str | None = None, n_workers: int = 2) -> int:
     """Tag sources on a Dask cluster (the one at address, or a local one of n_workers processes) into
     out_csv, rows in the order of sources."""
-    import csv
-    import os
-
-    from .tagging import CSV_HEADER
+    from .tagging import write_csv
 
     try:
         from dask.distributed import Client, LocalCluster
@@ -92,13 +89,7 @@ def tag_sources(sources: list[str], names: list[str], out_csv: Path, checkpoints
     finally:
         if cluster is not None:
             cluster.close()
-    tmp = Path(str(out_csv) + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_HEADER)
-        for rows in results:
-            writer.writerows(rows)
-    os.replace(tmp, out_csv)
+    write_csv([row for rows in results for row in rows], out_csv)
     return len(sources)
 
 

@@ -119,13 +119,14 @@ def tag(predictor, sources: Sequence, names: Sequence[str] | None = None, model_
     return rows  # type: ignore[return-value]
 
 
-def write_csv(rows: Iterable[TagRow], path: str | os.PathLike) -> Path:
-    """The tags as CSV (CSV_HEADER), written to a temporary name and renamed: never half a file."""
+def write_csv(rows: Iterable[TagRow | list[str]], path: str | os.PathLike) -> Path:
+    """The tags (TagRows, or their CSV rows) as CSV (CSV_HEADER), written to a temporary name and renamed:
+    never half a file."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_HEADER)
-        writer.writerows(r.csv_row() for r in rows)
+        writer.writerows(r.csv_row() if isinstance(r, TagRow) else r for r in rows)
     os.replace(tmp, path)
     return path

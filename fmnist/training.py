@@ -517,20 +517,27 @@ def train_all(cfg: TrainConfig) -> list[dict]:
     return rows
 
 
-def refit_detectors(cfg: TrainConfig) -> list[str]:
-    """Fit the not-a-garment detector of existing checkpoints (cfg.models in cfg.out_dir) on their own
-    weights, on the split they were trained with: for checkpoints made before the detector existed.
-    Weights and metrics stay as they are; config.json gains the threshold, and detector.safetensors appears."""
-    done = []
+def _existing_checkpoints(cfg: TrainConfig, allow_limit: bool):
+    """(name, folder, model, config, splits) of each checkpoint cfg.models names in cfg.out_dir, with the data
+    split it was trained on."""
     dev = resolve_device(cfg.device)
     for name in cfg.models:
         folder = cfg.out_dir / name
         model, config = checkpoint.load_folder(folder, dev)
         tc = config["train_config"]
-        if tc.get("limit") is not None:
+        if tc.get("limit") is not None and not allow_limit:
             raise ValueError(f"{folder} was trained on a --limit subset; retrain it instead")
-        splits = load_splits(cfg.data_dir, tc["val_size"], config["seed"], None, device=dev,
+        splits = load_splits(cfg.data_dir, tc["val_size"], config["seed"], tc.get("limit"), device=dev,
                              dataset=config.get("dataset", "fashion-mnist"))
+        yield name, folder, model, config, splits
+
+
+def refit_detectors(cfg: TrainConfig) -> list[str]:
+    """Fit the not-a-garment detector of existing checkpoints (cfg.models in cfg.out_dir) on their own
+    weights, on the split they were trained with: for checkpoints made before the detector existed.
+    Weights and metrics stay as they are; config.json gains the threshold, and detector.safetensors appears."""
+    done = []
+    for name, folder, model, config, splits in _existing_checkpoints(cfg, allow_limit=False):
         config["notice_threshold"] = fit_detector(model, splits, folder, len(config["class_names"]))
         config["notice_threshold"]["fitted_after_training"] = True
         checkpoint.atomic_write_json(folder / checkpoint.CONFIG_NAME, config)
@@ -543,13 +550,7 @@ def write_galleries(cfg: TrainConfig) -> list[str]:
     """Write the similar-items gallery (once) and each existing checkpoint's features of it (cfg.models in
     cfg.out_dir): for checkpoints trained before the gallery existed. Weights and metrics stay as they are."""
     done = []
-    dev = resolve_device(cfg.device)
-    for name in cfg.models:
-        folder = cfg.out_dir / name
-        model, config = checkpoint.load_folder(folder, dev)
-        tc = config["train_config"]
-        splits = load_splits(cfg.data_dir, tc["val_size"], config["seed"], tc.get("limit"), device=dev,
-                             dataset=config.get("dataset", "fashion-mnist"))
+    for name, folder, model, config, splits in _existing_checkpoints(cfg, allow_limit=True):
         found = gallery.ensure_gallery(cfg.out_dir, splits.train.images, splits.train.labels, config["seed"])
         log.info("%s: gallery features in %s", name, gallery.write_features(folder, model, found))
         done.append(name)

@@ -41,3 +41,17 @@ def tiny_dataset(tmp_path):
         else:
             write_idx(tmp_path / name, np.arange(n) % 10)
     return tmp_path
+
+
+def kill_once_saved(proc, state, timeout_s: float = 300) -> None:
+    """SIGKILL a training subprocess as soon as it has saved its first training state (a run cut off midway);
+    fails if the run ended first."""
+    import signal
+    import time
+
+    deadline = time.time() + timeout_s
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be interrupted"

@@ -2,10 +2,8 @@
 and the Dask engine (fmnist.cluster) writes the same CSV as one machine."""
 
 import csv
-import io
 import sys
 
-import numpy as np
 import pytest
 from PIL import Image
 

@@ -4,15 +4,13 @@ refused and recorded (a sitecustomize that guards the socket module)."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
-from conftest import ROOT, needs_real_data, real_data_dir
+from conftest import ROOT, kill_once_saved, needs_real_data, real_data_dir
 
 pytestmark = [needs_real_data, pytest.mark.skipif(not __import__("importlib").util.find_spec("trackio"),
                                                    reason="trackio is not installed")]
@@ -102,12 +100,7 @@ def test_a_killed_then_resumed_tracked_run_has_each_epoch_once(env, tmp_path):
             "--track-project", "cut"]
     state = tmp_path / "out" / ".partial" / "mlp" / "train_state.pt"
     proc = train(env, *args, popen=True)
-    deadline = time.time() + 300
-    while not state.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be interrupted"
+    kill_once_saved(proc, state)
     assert torch.load(state, weights_only=True)["run"]["epoch"] < 3
     train(env, *args, "--resume")
     runs = tracked(env, "cut")

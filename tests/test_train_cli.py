@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import ROOT, needs_real_data, real_data_dir
+from conftest import ROOT, kill_once_saved, needs_real_data, real_data_dir
 from fmnist import checkpoint, metrics
 from fmnist.data import load_splits
 
@@ -57,12 +57,7 @@ def test_resume_after_a_kill_finishes_like_an_uninterrupted_run(tmp_path):
     state = tmp_path / "cut" / ".partial" / "deep_cnn" / "train_state.pt"  # unfinished runs are staged
     proc = subprocess.Popen(train_cmd(*args, "--out", str(tmp_path / "cut")), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not state.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be interrupted"
+    kill_once_saved(proc, state)
     interrupted_at = torch.load(state, weights_only=True)["run"]["epoch"]
     assert 1 <= interrupted_at < 3
     assert not (tmp_path / "cut" / "deep_cnn" / "metrics.json").exists()

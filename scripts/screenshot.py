@@ -1,0 +1,69 @@
+"""Screenshot a local web page with Debian's headless Chromium (through Playwright), for the README.
+
+    python scripts/screenshot.py URL OUT.png [--wait-s 8] [--width 1400] [--height 1000]
+    python scripts/screenshot.py --trackio PROJECT OUT.png     # starts `trackio show --project PROJECT` first
+
+With --trackio, the dashboard is started on a free loopback port (TRACKIO_DIR as in the environment),
+shot once its plots have drawn, and stopped.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def shoot(url: str, out: str, wait_s: float, width: int, height: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=FLAGS,
+                                     headless=True)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(url, wait_until="networkidle", timeout=120_000)
+        page.wait_for_timeout(wait_s * 1000)
+        page.screenshot(path=out, full_page=False)
+        browser.close()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", help="a URL, or with --trackio the project name")
+    p.add_argument("out")
+    p.add_argument("--trackio", action="store_true")
+    p.add_argument("--wait-s", type=float, default=8)
+    p.add_argument("--width", type=int, default=1400)
+    p.add_argument("--height", type=int, default=1000)
+    args = p.parse_args()
+    if not args.trackio:
+        shoot(args.target, args.out, args.wait_s, args.width, args.height)
+        return 0
+    trackio = os.path.join(os.path.dirname(sys.executable), "trackio")
+    proc = subprocess.Popen([trackio, "show", "--project", args.target], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    try:
+        url, deadline = None, time.time() + 120
+        while url is None and time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                raise SystemExit(f"trackio show exited with {proc.returncode}")
+            found = re.search(r"(http://(?:127\.0\.0\.1|localhost):\d+/\S*)", line)
+            url = found.group(1) if found else None
+        if url is None:
+            raise SystemExit("trackio show printed no local URL within 120 s")
+        shoot(url, args.out, args.wait_s, args.width, args.height)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
