@@ -40,13 +40,11 @@ def _open(source: str):
 
 def _tag_chunk(sources: list[str], names: list[str], checkpoints: str, model_name: str | None) -> list[list[str]]:
     """Runs on a worker: the CSV rows of one chunk."""
-    import torch
-
     from .predict import Predictor
     from .preprocess import ImageRejected
-    from .tagging import TagRow, tag
+    from .tagging import TagRow, _single_threaded, tag
 
-    torch.set_num_threads(1)  # one task per worker thread; no oversubscription
+    _single_threaded()  # one task per worker process and thread: no spinning BLAS threads, one torch thread
     if checkpoints not in _predictors:
         _predictors[checkpoints] = Predictor.from_source(checkpoints)
     opened, rows = [], {}

@@ -60,12 +60,26 @@ def _prepare(source) -> tuple[Preprocessed | None, str | None]:
     return dataclasses.replace(pre, view=np.asarray(thumb), mask=None), None  # what the model and rules need
 
 
+_limits = None  # per worker process: the thread-pool limit that _single_threaded set
+
+
+def _single_threaded() -> None:
+    """Each worker uses one core. OpenBLAS (numpy's small matrix products in the backdrop fit) otherwise
+    starts a thread per core that spins while it waits, and two workers' spinning threads take each other's
+    cores: measured here, 2 workers were no faster than 1 until this."""
+    global _limits
+    from threadpoolctl import threadpool_limits
+
+    _limits = threadpool_limits(1)
+    torch.set_num_threads(1)
+
+
 def prepared(sources: Sequence, workers: int) -> Iterator[tuple[Preprocessed | None, str | None]]:
-    """Each source's preprocessing, in order; with workers >= 1 in that many processes."""
+    """Each source's preprocessing, in order; with workers >= 1 in that many single-threaded processes."""
     if workers <= 0:
         yield from map(_prepare, sources)
         return
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=_single_threaded) as pool:
         yield from pool.map(_prepare, sources, chunksize=4)
 
 

@@ -33,7 +33,7 @@ def test_every_gallery_image_finds_itself_first(tmp_path, width):
     folder.mkdir()
     gallery.write_features(folder, model, g)
     index = gallery.SimilarItems.load(tmp_path, folder)
-    assert index.features.shape == (300, min(width, gallery.MAX_DIMS))
+    assert tuple(index.features.shape) == (300, min(width, gallery.MAX_DIMS))
     feats = model.penultimate(torch.as_tensor(g.images[:40]).float().div(255)[:, None]).detach()
     for i, f in enumerate(feats):
         nearest = index.nearest(f)
