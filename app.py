@@ -147,7 +147,7 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
                     cam = gr.Image(label="Grad-CAM: where the model looked", format="png", height=224, elem_id="gradcam")
                 notice = gr.Markdown(label="Notice", show_label=True, elem_id="notice")
                 similar = gr.Gallery(label="Similar items: the 8 nearest training images in the model's "
-                                           "feature space (class, cosine similarity)", columns=8, height=170,
+                                           "feature space (class, cosine similarity)", columns=4, height=300,
                                      object_fit="contain", elem_id="similar")
         examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
         gr.Examples(examples=[[e] for e in examples], inputs=[image], label="Fashion-MNIST test images, one per class")
@@ -178,7 +178,7 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
         rows = [next(tagged) if it.error is None else TagRow(it.name, [], {}, [], it.error) for it in items]
         table = [r.csv_row() for r in rows]
         gallery = [(outputs.save(Image.fromarray(r.thumbnail), "thumb"),
-                    f"{r.file}: {r.top3[0][0]} ({r.top3[0][1]:.0%})" + (" ⚠" if r.rules else ""))
+                    f"{r.top3[0][0]} {r.top3[0][1]:.0%}" + (" ⚠" if r.rules else "") + f" · {r.file}")
                    for r in rows if r.error is None and r.thumbnail is not None]
         csv_path = write_csv(rows, outputs.dir / f"tags-{uuid.uuid4().hex[:8]}.csv")
         n_bad = sum(r.error is not None for r in rows)
