@@ -39,10 +39,10 @@ from photo_scenes import LEVELS, non_garments, render_photo
 from PIL import Image
 from tqdm.auto import tqdm
 
-from fmnist import ood
 from fmnist.data import load_raw, load_splits, stratified_split
 from fmnist.predict import Predictor
 from fmnist.preprocess import preprocess
+from fmnist.tagging import classify_batch
 from fmnist.training import format_table
 
 
@@ -85,16 +85,10 @@ def _preprocess_picture(picture):
 
 
 def classify(predictor: Predictor, pre) -> dict:
-    """{model: (predicted class index, notice rules)} for one preprocessed picture."""
-    x = torch.tensor(pre.pixels, dtype=torch.float32).div(255.0)[None, None]
-    out = {}
-    with torch.inference_mode():
-        for name, entry in predictor.models.items():
-            feats = entry.model.penultimate(x)
-            pred = int(entry.model.classify_features(feats).argmax(1))
-            score = float(ood.mahalanobis_scores(feats.double(), entry.detector)[0]) if entry.detector else None
-            out[name] = (pred, predictor.notice_rules(entry, pre, score))
-    return out
+    """{model: (predicted class index, notice rules)} for one preprocessed picture, through the app's tagging
+    path (fmnist.tagging.classify_batch): the answers Predictor.predict gives, without Grad-CAM."""
+    return {name: (int(np.argmax(probs)), rules) for name in predictor.models
+            for probs, rules in classify_batch(predictor, [pre], name)}
 
 
 # the accuracy columns of the table; the test run adds lost / gained and the notice shares

@@ -42,9 +42,9 @@ def _tag_chunk(sources: list[str], names: list[str], checkpoints: str, model_nam
     """Runs on a worker: the CSV rows of one chunk."""
     from .predict import Predictor
     from .preprocess import ImageRejected
-    from .tagging import TagRow, _single_threaded, tag
+    from .tagging import TagRow, single_threaded, tag
 
-    _single_threaded()  # one task per worker process and thread: no spinning BLAS threads, one torch thread
+    single_threaded()  # one task per worker process and thread: no spinning BLAS threads, one torch thread
     if checkpoints not in _predictors:
         _predictors[checkpoints] = Predictor.from_source(checkpoints)
     opened, rows = [], {}

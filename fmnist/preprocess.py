@@ -273,9 +273,8 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     if min(h, w) >= 64:
         mask = ndi.binary_opening(mask, iterations=max(1, r // 2))
     labels, n = ndi.label(mask)
-    info = {"light_backdrop": light_backdrop, "grey": picture_grey, "textured": textured,
-            "backdrop_grey": backdrop[..., 3], "d_chroma": d_chroma,
-            "items": 0, "found": False}
+    info = {"light_backdrop": light_backdrop, "grey": picture_grey, "backdrop_grey": backdrop[..., 3],
+            "d_chroma": d_chroma, "items": 0, "found": False}
     if n == 0:
         return np.zeros((h, w), bool), info
     areas = ndi.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))

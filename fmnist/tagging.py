@@ -60,10 +60,10 @@ def _prepare(source) -> tuple[Preprocessed | None, str | None]:
     return dataclasses.replace(pre, view=np.asarray(thumb), mask=None), None  # what the model and rules need
 
 
-_limits = None  # per worker process: the thread-pool limit that _single_threaded set
+_limits = None  # per worker process: the thread-pool limit that single_threaded set
 
 
-def _single_threaded() -> None:
+def single_threaded() -> None:
     """Each worker uses one core. OpenBLAS (numpy's small matrix products in the backdrop fit) otherwise
     starts a thread per core that spins while it waits, and two workers' spinning threads take each other's
     cores: measured here, 2 workers were no faster than 1 until this."""
@@ -79,7 +79,7 @@ def prepared(sources: Sequence, workers: int) -> Iterator[tuple[Preprocessed | N
     if workers <= 0:
         yield from map(_prepare, sources)
         return
-    with ProcessPoolExecutor(workers, initializer=_single_threaded) as pool:
+    with ProcessPoolExecutor(workers, initializer=single_threaded) as pool:
         yield from pool.map(_prepare, sources, chunksize=4)
 
 

@@ -312,10 +312,57 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
                                       space=cfg.track_space, resume=resumed)
         for row in run["history"]:  # epochs the state holds and trackio may not (a run killed in between)
             tracker.epoch(row, len(splits.train))
+    if tracker is not None and not dist_.main:
+        tracker = None  # only rank 0 logs
     try:
-        return _fit_loop(name, cfg, splits, dev, dist_, on_epoch, report, tracker if dist_.main else None,
-                         own_tracker, model, train_model, loader, opt, sched, run, epochs, state_path, signature,
-                         folder, model_args, init)
+        while run["epoch"] < epochs and not run["stopped_early"]:
+            epoch = run["epoch"] + 1
+            # dropout draws depend on (epoch, rank) alone: an exact resume
+            torch.manual_seed((cfg.seed * 1_000_003 + epoch) * 1_009 + dist_.rank)
+            loader.set_epoch(epoch)
+            t0 = time.perf_counter()
+            with tqdm(total=len(loader), desc=f"{name} {epoch}/{epochs}", leave=True, dynamic_ncols=True,
+                      disable=not dist_.main) as bar:
+                row = train_one_epoch(train_model, loader, opt, sched, cfg, dev, bar, dist_)
+                _sync_buffers(model, dist_)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds = time.perf_counter() - t0
+                row |= _val_metrics(model, splits.val)
+                bar.set_postfix(loss=f"{row['train_loss']:.4f}", acc=f"{row['train_acc']:.4f}",
+                                val_loss=f"{row['val_loss']:.4f}", val_acc=f"{row['val_acc']:.4f}")
+            row |= {"epoch": epoch, "seconds": seconds, "lr_end": sched.get_last_lr()[0]}
+            run["history"].append(row)
+            run["train_seconds"] += seconds
+            if row["val_loss"] < run["best_val_loss"] - 1e-4:
+                run |= {"best_val_loss": row["val_loss"], "best_epoch": epoch, "bad_epochs": 0,
+                        "best_state": copy.deepcopy(model.state_dict())}
+            else:
+                run["bad_epochs"] += 1
+                run["stopped_early"] = run["bad_epochs"] >= cfg.patience
+            run["epoch"] = epoch
+            if dist_.main:
+                _save_state(state_path, {"signature": signature, "model": model.state_dict(),
+                                         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "run": run})
+            if tracker is not None:
+                tracker.epoch(row, len(splits.train))
+            if on_epoch is not None:
+                on_epoch(row)
+        if run["stopped_early"]:
+            log.info("%s: early stop after epoch %d; best epoch %d", name, run["epoch"], run["best_epoch"])
+
+        model.load_state_dict(run["best_state"])
+        if not report:
+            shutil.rmtree(folder, ignore_errors=True)
+            return {"history": run["history"], "best_val_loss": run["best_val_loss"], "best_epoch": run["best_epoch"],
+                    "best_val_acc": max(h["val_acc"] for h in run["history"])}
+        if not dist_.main:
+            return None
+        row = finish(name, cfg, model, model_args, init, splits, run, folder, dev, dist_.world)
+        checkpoint.publish_folder(folder, cfg.out_dir / name)
+        if own_tracker:
+            tracker.final(cfg.out_dir / name, json.loads((cfg.out_dir / name / checkpoint.METRICS_NAME).read_text()))
+        return row
     finally:
         if own_tracker:
             tracker.finish()
@@ -324,59 +371,6 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
 def _tracked_config(cfg: TrainConfig, name: str, epochs: int, lr: float) -> dict:
     config = {k: v for k, v in dataclasses.asdict(cfg).items() if not k.startswith("track") and k != "resume"}
     return config | {"model": name, "epochs": epochs, "lr": lr, "augment": dataclasses.asdict(cfg.augment(name))}
-
-
-def _fit_loop(name, cfg, splits, dev, dist_, on_epoch, report, tracker, own_tracker, model, train_model, loader, opt,
-              sched, run, epochs, state_path, signature, folder, model_args, init):
-    """fit's epochs and its ending (see fit)."""
-    while run["epoch"] < epochs and not run["stopped_early"]:
-        epoch = run["epoch"] + 1
-        # dropout draws depend on (epoch, rank) alone: an exact resume
-        torch.manual_seed((cfg.seed * 1_000_003 + epoch) * 1_009 + dist_.rank)
-        loader.set_epoch(epoch)
-        t0 = time.perf_counter()
-        with tqdm(total=len(loader), desc=f"{name} {epoch}/{epochs}", leave=True, dynamic_ncols=True,
-                  disable=not dist_.main) as bar:
-            row = train_one_epoch(train_model, loader, opt, sched, cfg, dev, bar, dist_)
-            _sync_buffers(model, dist_)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - t0
-            row |= _val_metrics(model, splits.val)
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", acc=f"{row['train_acc']:.4f}",
-                            val_loss=f"{row['val_loss']:.4f}", val_acc=f"{row['val_acc']:.4f}")
-        row |= {"epoch": epoch, "seconds": seconds, "lr_end": sched.get_last_lr()[0]}
-        run["history"].append(row)
-        run["train_seconds"] += seconds
-        if row["val_loss"] < run["best_val_loss"] - 1e-4:
-            run |= {"best_val_loss": row["val_loss"], "best_epoch": epoch, "bad_epochs": 0,
-                    "best_state": copy.deepcopy(model.state_dict())}
-        else:
-            run["bad_epochs"] += 1
-            run["stopped_early"] = run["bad_epochs"] >= cfg.patience
-        run["epoch"] = epoch
-        if dist_.main:
-            _save_state(state_path, {"signature": signature, "model": model.state_dict(),
-                                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "run": run})
-        if tracker is not None:
-            tracker.epoch(row, len(splits.train))
-        if on_epoch is not None:
-            on_epoch(row)
-    if run["stopped_early"]:
-        log.info("%s: early stop after epoch %d; best epoch %d", name, run["epoch"], run["best_epoch"])
-
-    model.load_state_dict(run["best_state"])
-    if not report:
-        shutil.rmtree(folder, ignore_errors=True)
-        return {"history": run["history"], "best_val_loss": run["best_val_loss"], "best_epoch": run["best_epoch"],
-                "best_val_acc": max(h["val_acc"] for h in run["history"])}
-    if not dist_.main:
-        return None
-    row = finish(name, cfg, model, model_args, init, splits, run, folder, dev, dist_.world)
-    checkpoint.publish_folder(folder, cfg.out_dir / name)
-    if own_tracker:
-        tracker.final(cfg.out_dir / name, json.loads((cfg.out_dir / name / checkpoint.METRICS_NAME).read_text()))
-    return row
 
 
 def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: int = 1) -> dict:
