@@ -188,7 +188,7 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
 
     with gr.Tab("Tag a batch"):
         gr.Markdown("Tag a whole catalogue: the top-3 classes and the notice rules for every picture, as a table "
-                    "and a CSV (the same columns as `python -m fmnist.predict FOLDER`). No Grad-CAM here: that is "
+                    "and a CSV (the same columns as `python -m fmnist.tag FOLDER`). No Grad-CAM here: that is "
                     f"for one picture at a time. **Limits:** {limits_text()}")
         with gr.Row():
             files = gr.File(label="Pictures, or one .zip", file_count="multiple", type="filepath",

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from fmnist.config import TrainConfig, apply_params
 from fmnist.models import MODEL_NAMES
-from fmnist.training import RESULT_COLUMNS, format_table
+from fmnist.reports import RESULT_COLUMNS, format_table
 
 BASELINE_COLUMNS = [("model", "model", ""), ("val_acc", "val acc", ".4f"), ("test_acc", "test acc", ".4f"),
                     ("fit_seconds", "fit s", ".1f"), ("train_images", "train images", ",d")]
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--val-size", type=_positive_int, default=d.val_size, help="validation images held out of the 60k")
     p.add_argument("--limit", type=_positive_int,
-                   help="quick run on N training (and at most N val/test) images; never written into checkpoints/")
+                   help="quick run on N training (and N/4 val and test) images; never written into checkpoints/")
     aug = p.add_argument_group("augmentation (default: each model's own, from the registry)")
     aug.add_argument("--shift-px", type=int, help="random shift in pixels, 0 = off")
     aug.add_argument("--hflip", action=argparse.BooleanOptionalAction, help="random horizontal flips")
@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     aug.add_argument("--erase-p", type=float, help="random erasing probability, 0 = off")
     aug.add_argument("--photo-p", type=float, help="chance per image of the degradations a photo's preprocessing "
                                                    "leaves (levels, gamma, colour floor, blur, residue), 0 = off")
+    aug.add_argument("--photo-data", metavar="PATH",
+                     help="domain randomisation: a cache of training items rendered as photos and preprocessed "
+                          "(python scripts/build_photo_data.py writes ~/.cache/fmnist/photo-data/photo-data-v1.npz)")
+    aug.add_argument("--photo-share", type=_nonnegative_float, default=d.photo_share,
+                     help="chance per training image of being swapped for a picture of --photo-data (default 0)")
     p.add_argument("--model-args", type=_json_object, default={}, help='JSON, e.g. \'{"mobilenet": {"img_size": 96}}\'')
     p.add_argument("--params", help="a best.json written by --search: its settings, under any flag given explicitly")
     p.add_argument("--pretrained-file", help="local ImageNet weights for the MobileNet (timm state dict)")
@@ -141,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--storage", help="Optuna storage URL (default: sqlite:///search/MODEL/study.db); give one "
                                           "PostgreSQL or MySQL URL to every worker to search together")
     search.add_argument("--search-dir", default="search", help="where search/MODEL/ goes (default: %(default)s)")
+    preset = p.add_argument_group("presets")
+    preset.add_argument("--preset", choices=["speedrun"],
+                        help="speedrun: timed runs to 94 %% test accuracy, airbench's rules (fmnist.speedrun); "
+                             "--epochs, --batch-size, --lr, --seed, --limit, --device and --models[0] override it")
+    preset.add_argument("--runs", type=_positive_int, default=5, help="--preset speedrun: timed runs (default 5)")
+    preset.add_argument("--speedrun-out", help="--preset speedrun: the results file (default "
+                                               "benchmarks/results/speedrun-<device>.json)")
     p.add_argument("--push", action="store_true", help="after training, upload --out to the Hub")
     p.add_argument("--push-only", action="store_true", help="upload an existing --out folder without training")
     p.add_argument("--repo-id", help="Hub model repo, USER/NAME (default: $FMNIST_HUB_REPO)")
@@ -189,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     out = cfg.out_dir
     if ns.push_only:
         return push(out, ns.repo_id)
+    if ns.preset == "speedrun":
+        return speedrun(cfg, ns, argv)
     if ns.write_card:
         from fmnist.checkpoint import write_results
         from fmnist.hub import write_model_card
@@ -198,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from fmnist.data import DataError
-    from fmnist.training import Dist, PretrainedUnavailable, refit_detectors, train_all, write_galleries
+    from fmnist.detector import refit_detectors
+    from fmnist.gallery import write_galleries
+    from fmnist.model_init import PretrainedUnavailable
+    from fmnist.runs import Dist
+    from fmnist.training import train_all
 
     try:
         if ns.refit_detector:
@@ -241,6 +259,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def speedrun(cfg: TrainConfig, ns: argparse.Namespace, argv: list[str] | None) -> int:
+    from fmnist import speedrun as sr
+    from fmnist.runs import resolve_device
+
+    explicit = _explicit_flags(build_parser(), argv)
+    preset = sr.from_flags(cfg, explicit, ns.runs)
+    out = Path(ns.speedrun_out or Path("benchmarks/results") / f"speedrun-{resolve_device(cfg.device).type}.json")
+    command = "python train.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    result = sr.run(preset, out, command)
+    print(sr.format_runs(result))
+    print(f"({out})")
+    return 0
+
+
 def print_overview(out: Path) -> None:
     """One table of every network and baseline recorded in out/: test accuracy and time to train."""
     rows = []
@@ -257,7 +289,13 @@ def print_overview(out: Path) -> None:
 
 
 def push(folder: Path, repo_id: str | None) -> int:
-    from fmnist.hub import CARD_NAME, CheckpointError, PushError, push_to_hub, write_model_card
+    from fmnist.hub import (
+        CARD_NAME,
+        CheckpointError,
+        PushError,
+        push_to_hub,
+        write_model_card,
+    )
 
     try:
         if not (folder / CARD_NAME).is_file():

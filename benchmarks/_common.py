@@ -11,7 +11,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fmnist.training import hardware  # noqa: E402
+from fmnist.runs import hardware  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

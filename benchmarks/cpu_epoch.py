@@ -13,9 +13,11 @@ import torch.nn.functional as F
 from _common import device, record, sync
 from tqdm.auto import tqdm
 
+from fmnist.config import TrainConfig
 from fmnist.data import AugmentConfig, DeviceLoader, load_splits
 from fmnist.models import build_model
-from fmnist.training import TrainConfig, format_table, train_one_epoch
+from fmnist.reports import format_table
+from fmnist.training import train_one_epoch
 
 
 def plain_loop(model, images, labels, dev, batch_size, workers):

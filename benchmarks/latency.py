@@ -17,7 +17,7 @@ from photo_scenes import render_photo
 from PIL import Image
 
 from fmnist.predict import Predictor
-from fmnist.training import format_table
+from fmnist.reports import format_table
 
 
 def main():

@@ -24,7 +24,8 @@ from _common import ROOT, record
 from fmnist.baselines import run_baselines
 from fmnist.config import TrainConfig
 from fmnist.data import DataError, Split, Splits, find_data_dir, load_raw, load_splits, stratified_split
-from fmnist.training import fit, format_table
+from fmnist.reports import format_table
+from fmnist.training import fit
 
 # Zalando's Table 3 (arXiv:1708.07747), full data sets, mean test accuracy of 5 runs: (Fashion, MNIST).
 # The closest settings to ours: LogisticRegression C=1 (ovr, l2), LinearSVC C=1 (squared hinge, l2; ours

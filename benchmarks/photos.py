@@ -42,8 +42,8 @@ from tqdm.auto import tqdm
 from fmnist.data import load_raw, load_splits, stratified_split
 from fmnist.predict import Predictor
 from fmnist.preprocess import preprocess
+from fmnist.reports import format_table
 from fmnist.tagging import classify_batch
-from fmnist.training import format_table
 
 
 def _scenes(item, level, rng):

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from fmnist.data import load_raw, load_splits, stratified_split
 from fmnist.gallery import NEIGHBOURS
 from fmnist.predict import Predictor
-from fmnist.training import format_table
+from fmnist.reports import format_table
 
 
 def majority(labels: list[int]) -> int:

@@ -24,9 +24,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from fmnist.data import load_splits
-from fmnist.predict import Predictor, catalogue_files
-from fmnist.tagging import tag
-from fmnist.training import format_table
+from fmnist.predict import Predictor
+from fmnist.reports import format_table
+from fmnist.tagging import catalogue_files, tag
 
 PHONE = (4032, 3024)
 

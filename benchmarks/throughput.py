@@ -13,7 +13,7 @@ from _common import device, record, sync
 
 from fmnist.data import AugmentConfig, DeviceLoader, Split, to_float
 from fmnist.models import MODEL_NAMES, build_model
-from fmnist.training import format_table
+from fmnist.reports import format_table
 
 
 def main():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from _common import RESULTS
 
-from fmnist.training import format_table
+from fmnist.reports import format_table
 
 
 def time_to(history: list[dict], target: float) -> tuple[float | None, int | None]:

@@ -10,8 +10,8 @@ Each task tags one chunk of pictures through the fast path (fmnist.tagging) in a
 the checkpoints once and keeps them. Inputs are local paths (a shared file system) or URIs that fsspec opens
 (s3://, gs://, https://...), so a catalogue can be a folder, a list of URIs or a Parquet column of paths.
 
-    python -m fmnist.predict FOLDER --engine dask                          # a local cluster of 2 workers
-    python -m fmnist.predict FOLDER --engine dask --address tcp://host:8786  # join a running scheduler
+    python -m fmnist.tag FOLDER --engine dask                          # a local cluster of 2 workers
+    python -m fmnist.tag FOLDER --engine dask --address tcp://host:8786  # join a running scheduler
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def tag_on_dask(folder: Path, out_csv: Path, checkpoints: str, model_name: str |
     """The CLI's --engine dask: every picture in folder, by name, as the single-machine path writes them.
     Paths are made absolute, so workers on other machines need the folder at the same path (a shared file
     system); for object storage, pass URIs to tag_sources instead."""
-    from .predict import catalogue_files
+    from .tagging import catalogue_files
 
     files = catalogue_files(Path(folder))
     local = Path(checkpoints)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .data import DATASETS, AugmentConfig
-from .models import MODEL_NAMES, REGISTRY
+from .models import DEFAULT_MODELS, MODEL_NAMES, REGISTRY
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine")
@@ -23,7 +23,7 @@ RUNS_DIR = "runs"
 class TrainConfig:
     """Every field is a train.py flag of the same name (underscores become dashes)."""
 
-    models: list[str] = field(default_factory=lambda: list(MODEL_NAMES))
+    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     dataset: str = "fashion-mnist"
     epochs: int | None = None  # None: each model's default from the registry
     batch_size: int = 256
@@ -43,6 +43,10 @@ class TrainConfig:
     zoom: float | None = None
     erase_p: float | None = None
     photo_p: float | None = None  # chance of photo-like degradations (fmnist.data.photo_degrade)
+    # domain randomisation: a cache of training items rendered as photos and preprocessed (fmnist.photo_data),
+    # swapped in for a share of the training images
+    photo_data: str | None = None
+    photo_share: float = 0.0
     model_args: dict = field(default_factory=dict)  # {"mobilenet": {"img_size": 96}, ...}
     params: str | None = None  # a best.json from `train.py --search`, applied under the explicit flags
     pretrained_file: str | None = None
@@ -83,6 +87,11 @@ class TrainConfig:
             raise ValueError(f"--erase-p must be in [0, 1], got {self.erase_p}")
         if self.photo_p is not None and not 0 <= self.photo_p <= 1:
             raise ValueError(f"--photo-p must be in [0, 1], got {self.photo_p}")
+        if not 0 <= self.photo_share <= 1:
+            raise ValueError(f"--photo-share must be in [0, 1], got {self.photo_share}")
+        if self.photo_share > 0 and not self.photo_data:
+            raise ValueError("--photo-share mixes in a photo data cache: give --photo-data PATH too "
+                             "(build one with python scripts/build_photo_data.py)")
         if self.zoom is not None and not 0 <= self.zoom < 0.5:
             raise ValueError(f"--zoom must be in [0, 0.5), got {self.zoom}")
         if self.rotate_deg is not None and not 0 <= self.rotate_deg <= 45:

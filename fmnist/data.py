@@ -254,21 +254,26 @@ class Splits:
     test: Split  # only for the final report: never used to choose anything
 
 
+EVAL_SHARE = 0.25  # a --limit run's validation and test images, as a share of its training images
+
+
 def load_splits(data_dir=None, val_size: int = 6000, seed: int = 0, limit: int | None = None,
                 device: str | torch.device = "cpu", allow_download: bool = True,
                 dataset: str = "fashion-mnist") -> Splits:
     """Train/val from the 60k training images (stratified, seeded); test untouched.
 
-    `limit` keeps a stratified subset of `limit` training images and at most `limit` validation
-    and test images, for quick runs.
+    `limit` keeps a stratified subset of `limit` training images and at most a quarter as many validation
+    and test images (EVAL_SHARE), for quick runs: a smoke run proves the whole path, and each of its
+    finishing steps (calibration, the detector, the gallery, the test report) then scales with it too.
     """
     raw = load_raw(data_dir, allow_download, dataset)
     train_idx, val_idx = stratified_split(raw.train_labels, val_size, seed)
     test_idx = np.arange(len(raw.test_labels))
     if limit is not None:
+        evaluate = max(10, round(limit * EVAL_SHARE))
         train_idx = train_idx[_stratified_subset(raw.train_labels[train_idx], limit, seed)]
-        val_idx = val_idx[_stratified_subset(raw.train_labels[val_idx], limit, seed)]
-        test_idx = _stratified_subset(raw.test_labels, limit, seed)
+        val_idx = val_idx[_stratified_subset(raw.train_labels[val_idx], evaluate, seed)]
+        test_idx = _stratified_subset(raw.test_labels, evaluate, seed)
 
     def make(images, labels, idx):
         return Split(torch.from_numpy(images[idx].copy()).to(device),
@@ -390,10 +395,13 @@ class DeviceLoader:
 
     def __init__(self, split: Split, batch_size: int, shuffle: bool = False,
                  augment_cfg: AugmentConfig | None = None, seed: int = 0, drop_last: bool = False,
-                 rank: int = 0, world: int = 1):
+                 rank: int = 0, world: int = 1, mix: Split | None = None, mix_share: float = 0.0):
         self.split, self.batch_size, self.shuffle = split, batch_size, shuffle
         self.augment_cfg, self.seed, self.drop_last = augment_cfg, seed, drop_last
         self.rank, self.world = rank, world
+        # domain randomisation (fmnist.photo_data): each image is swapped for a random one of `mix` with chance
+        # mix_share, before augmentation, so an epoch keeps its length
+        self.mix, self.mix_share = (mix, mix_share) if mix is not None and mix_share > 0 else (None, 0.0)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -418,9 +426,16 @@ class DeviceLoader:
             else torch.arange(n, device=dev)
         order = order[self.rank::self.world][:self._shard_size()]
         aug_gen = self._generator(1 + self.rank)
+        mix_gen = self._generator(1_000 + self.rank)
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            x = to_float(self.split.images[idx])
+            images, labels = self.split.images[idx], self.split.labels[idx]
+            if self.mix is not None:
+                swap = torch.rand(len(idx), device=dev, generator=mix_gen) < self.mix_share
+                pick = torch.randint(0, len(self.mix), (len(idx),), device=dev, generator=mix_gen)
+                images = torch.where(swap[:, None, None], self.mix.images[pick], images)
+                labels = torch.where(swap, self.mix.labels[pick], labels)
+            x = to_float(images)
             if self.augment_cfg is not None:
                 x = augment(x, self.augment_cfg, aug_gen)
-            yield x, self.split.labels[idx]
+            yield x, labels

@@ -63,17 +63,25 @@ def training_curves(history: list[dict], path: Path, title: str = "") -> Path:
 
 def image_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, path: Path, title: str,
                cols: int = 8, class_names=CLASS_NAMES) -> Path:
-    """Images (N, 28, 28) uint8 with 'P: predicted / T: true' captions, wrong ones in red."""
+    """Images (N, 28, 28) uint8 with 'P: predicted / T: true' captions, wrong ones in red.
+
+    One axes shows the images as a mosaic with a caption band above each: 32 separate axes took ~1 s each to
+    lay out and draw, a third of a quick run's time."""
     short = short_names(class_names)
     n = len(images)
     rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.4, rows * 1.6))
-    for ax in np.atleast_1d(axes).ravel():
-        ax.axis("off")
-    for ax, img, t, p in zip(np.atleast_1d(axes).ravel(), images, true, pred):
-        ax.imshow(img, cmap="gray", vmin=0, vmax=255)
-        ax.set_title(f"P: {short[p]}\nT: {short[t]}", fontsize=7, color="black" if p == t else "red")
-    fig.suptitle(title)
+    cell_w, cell_h, band = 32, 44, 14  # pixels of the mosaic: a 28x28 image, its margin and the caption band
+    mosaic = np.full((rows * cell_h, cols * cell_w), 255, dtype=np.uint8)
+    fig, ax = plt.subplots(figsize=(cols * 1.4, rows * 1.6 + 0.4))
+    for k, (img, t, p) in enumerate(zip(images, true, pred)):
+        r, c = divmod(k, cols)
+        y, x = r * cell_h + band, c * cell_w + 2
+        mosaic[y:y + 28, x:x + 28] = img
+        ax.text(x + 14, y - 1, f"P: {short[p]}\nT: {short[t]}", fontsize=7, ha="center", va="bottom",
+                color="black" if p == t else "red")
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.axis("off")
+    ax.set_title(title)
     return _save(fig, path)
 
 

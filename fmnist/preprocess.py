@@ -34,11 +34,17 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
-from pillow_heif import register_heif_opener
 
 # Phones save HEIC (iPhone uploads from the Files app arrive that way); Pillow opens AVIF itself (Pillow 12).
-# libheif applies the picture's rotation while decoding and resets the EXIF orientation to 1.
-register_heif_opener()
+# libheif applies the picture's rotation while decoding and resets the EXIF orientation to 1. pillow-heif is in
+# requirements.txt; a training machine without it (a GPU box's own image) still trains, and only a HEIC
+# upload there would be refused as unreadable.
+try:
+    from pillow_heif import register_heif_opener
+except ImportError:
+    register_heif_opener = None
+if register_heif_opener is not None:
+    register_heif_opener()
 
 MIN_SIDE_PX = 8  # smaller than this there is no item to see
 MAX_PIXELS = 40_000_000  # 40 megapixels: above any phone photo, far below a decompression bomb

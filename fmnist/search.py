@@ -146,7 +146,8 @@ def run_search(cfg: TrainConfig, search: SearchConfig) -> SearchResult:
     optuna = _require_optuna()
     from . import tracking
     from .data import load_splits
-    from .training import fit, preflight, resolve_device
+    from .runs import preflight, resolve_device
+    from .training import fit
 
     if search.model not in REGISTRY:
         raise ValueError(f"--search: unknown model {search.model!r}")

@@ -26,6 +26,7 @@ import torch
 from . import CLASS_NAMES, ood
 from .preprocess import ImageRejected, Preprocessed, preprocess
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 CSV_HEADER = ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice"]
 BATCH = 64  # 28x28 images per forward pass: large enough to amortise, small enough to show progress
 THUMB = 96  # the batch tab's thumbnails, made in the worker from the picture it already decoded
@@ -144,3 +145,8 @@ def write_csv(rows: Iterable[TagRow | list[str]], path: str | os.PathLike) -> Pa
         writer.writerows(r.csv_row() if isinstance(r, TagRow) else r for r in rows)
     os.replace(tmp, path)
     return path
+
+
+def catalogue_files(folder: Path) -> list[Path]:
+    """The pictures in a folder, by name (files with an image suffix; others are not pictures)."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

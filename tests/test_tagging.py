@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import ROOT, needs_real_data, real_data_dir
 from fmnist.predict import Predictor
-from fmnist.predict import main as tag_main
+from fmnist.tag import main as tag_main
 
 CHECKPOINTS = ROOT / "checkpoints"
 pytestmark = pytest.mark.skipif(not any(CHECKPOINTS.glob("*/model.safetensors")), reason="no bundled checkpoints")
@@ -48,9 +48,8 @@ def catalogue(tmp_path_factory):
 @needs_real_data
 @pytest.mark.parametrize("workers", [0, 2])
 def test_the_fast_path_gives_what_predict_gives_on_every_file(predictor, catalogue, workers):
-    from fmnist.predict import catalogue_files
     from fmnist.preprocess import ImageRejected
-    from fmnist.tagging import tag
+    from fmnist.tagging import catalogue_files, tag
 
     files = catalogue_files(catalogue)
     assert len(files) >= 14

@@ -1,0 +1,381 @@
+"""The one prepared command for a GPU machine (scripts/gpu_train.sh runs it), and its unpacking here.
+
+    bash scripts/gpu_train.sh --pack "$OUT"                 # on the GPU machine: train, then pack into $OUT
+    bash scripts/gpu_train.sh --smoke --pack /tmp/pack      # the same steps on the CPU, tiny, in about 2 minutes
+    python -m fmnist.gpu_plan unpack /tmp/pack --into runs/gpu   # here: unpack, load and predict with each model
+    python -m fmnist.gpu_plan unpack /tmp/pack --into runs/gpu --adopt checkpoints
+                                                            # ... and replace each bundled model the GPU beat on val
+
+What it runs, in one call of at most --budget-s seconds (default 540, inside a 10-minute command):
+1. the speedrun, 5 runs, alone on the GPU (its timings must not share the chip);
+2. then, as parallel processes (small models leave the GPU mostly idle): the best model (wide_resnet) for 3
+   seeds, and every bundled model retrained with its defaults and the photo training recipe (PHOTO_RECIPE); the
+   MobileNet with --no-pretrained when no ImageNet weights can be had, so it keeps its honest label.
+   Each job has the time left; one still running at the deadline is stopped and recorded as cut off.
+3. the pack: at most 8 files of at most 16 MiB: plan.json (every job's command, state, figures, time to
+   90/92/94 % validation, the speedrun, the machine), logs.tar.gz, and checkpoints.tar.gz split in 15 MiB parts
+   (each bundled model's folder, the best-on-validation wide_resnet seed, the similar-items gallery).
+plan.json is rewritten whenever a job ends, so a call cut off at its limit still leaves its figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .models import DEFAULT_MODELS
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+PART_BYTES = 15 * 1024 * 1024  # under the 16 MiB a returned file may take
+MAX_FILES = 8
+BEST_MODEL = "wide_resnet"
+BEST_SEEDS = (0, 1, 2)
+# the photo training recipe (README, "Training on rendered photos"): a share of training images swapped for
+# the pipeline's own output of rendered training items; for the models the app leans on
+PHOTO_RECIPE_MODELS = ("deep_cnn", "resnet", "wide_resnet")
+PHOTO_SHARE = 0.25
+# --smoke: the same steps with tiny settings, on the CPU
+SMOKE_FLAGS = ["--limit", "600", "--epochs", "1", "--device", "cpu", "--batch-size", "128"]
+SMOKE_SPEEDRUN = ["--limit", "600", "--epochs", "1", "--device", "cpu", "--batch-size", "128", "--runs", "2"]
+THRESHOLDS = (0.90, 0.92, 0.94)
+
+
+@dataclass
+class Job:
+    name: str  # also the folder under OUT/runs/
+    argv: list[str]  # train.py's flags
+    state: str = "waiting"  # waiting, running, done, failed, cut off
+    seconds: float | None = None
+    result: dict = field(default_factory=dict)
+
+    @property
+    def command(self) -> str:
+        return "python train.py " + " ".join(self.argv)
+
+
+def mobilenet_flag() -> list[str]:
+    """--no-pretrained when no ImageNet weights can be had here (no cache, no Hub): the honest label."""
+    from .config import TrainConfig
+    from .model_init import PretrainedUnavailable, resolve_mobilenet_weights
+
+    try:
+        resolve_mobilenet_weights(TrainConfig(models=["mobilenet"]))
+        return []
+    except PretrainedUnavailable:
+        return ["--no-pretrained"]
+
+
+def plan_jobs(work: Path, photo_data: Path | None, smoke: bool) -> list[Job]:
+    extra = SMOKE_FLAGS if smoke else []
+    jobs = []
+    for seed in BEST_SEEDS:
+        jobs.append(Job(f"{BEST_MODEL}-seed{seed}", ["--models", BEST_MODEL, "--seed", str(seed), "--weights-dtype",
+                                                     "float16", "--out", str(work / f"{BEST_MODEL}-seed{seed}")]))
+    for name in DEFAULT_MODELS:
+        argv = ["--models", name, "--out", str(work / name)]
+        if name == "mobilenet":
+            argv += mobilenet_flag()
+        jobs.append(Job(name, argv))
+    for job in jobs:
+        model = job.argv[1]
+        if photo_data is not None and model in PHOTO_RECIPE_MODELS:
+            job.argv += ["--photo-data", str(photo_data), "--photo-share", str(PHOTO_SHARE)]
+        job.argv += extra
+    return jobs
+
+
+def crossings(history: list[dict]) -> dict:
+    """Seconds of training until validation accuracy first reached each threshold (None: never)."""
+    out, elapsed = {}, 0.0
+    for row in history:
+        elapsed += row["seconds"]
+        for t in THRESHOLDS:
+            if row["val_acc"] >= t and f"val_{t:.2f}_s" not in out:
+                out[f"val_{t:.2f}_s"] = round(elapsed, 2)
+    return {f"val_{t:.2f}_s": out.get(f"val_{t:.2f}_s") for t in THRESHOLDS}
+
+
+def job_result(folder: Path, model: str) -> dict:
+    metrics = json.loads((folder / model / "metrics.json").read_text())
+    return {"test_acc": metrics["test"]["accuracy"], "val_acc": metrics["val"]["accuracy"],
+            "epochs": metrics["epochs_run"], "train_seconds": metrics["train_seconds"],
+            "seconds_per_epoch": metrics["seconds_per_epoch"], "device": metrics["device"],
+            **crossings(metrics["history"])}
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "cpus": os.cpu_count()}
+    for pkg in ("timm", "huggingface_hub", "numpy", "scikit-image"):
+        try:
+            from importlib.metadata import version
+
+            info[pkg] = version(pkg)
+        except Exception:  # not installed there: recorded as such
+            info[pkg] = None
+    try:
+        info["nvidia_smi"] = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                                             "--format=csv,noheader"], capture_output=True, text=True,
+                                            timeout=20).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        info["nvidia_smi"] = None
+    return info
+
+
+class Plan:
+    def __init__(self, work: Path, smoke: bool, budget_s: float, parallel: int, photo_data: Path | None):
+        self.work, self.smoke, self.parallel = work, smoke, parallel
+        self.deadline = time.monotonic() + budget_s
+        self.jobs = plan_jobs(work / "runs", photo_data, smoke)
+        self.record = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "smoke": smoke, "budget_s": budget_s,
+                       "photo_data": str(photo_data) if photo_data else None, "machine": machine(),
+                       "speedrun": None, "jobs": []}
+        (work / "logs").mkdir(parents=True, exist_ok=True)
+
+    def save(self) -> None:
+        self.record["jobs"] = [asdict(j) | {"command": j.command} for j in self.jobs]
+        tmp = self.work / "plan.json.tmp"
+        tmp.write_text(json.dumps(self.record, indent=2) + "\n")
+        tmp.replace(self.work / "plan.json")
+
+    def _popen(self, argv: list[str], log_name: str) -> subprocess.Popen:
+        logf = open(self.work / "logs" / f"{log_name}.log", "w")
+        env = os.environ | {"PYTHONUNBUFFERED": "1"}
+        if self.parallel > 1:  # processes sharing the machine's cores
+            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 2) // self.parallel))
+        return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *argv], cwd=ROOT, stdout=logf,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def speedrun(self) -> None:
+        out = self.work / "speedrun.json"
+        argv = ["--preset", "speedrun", "--speedrun-out", str(out)] + (SMOKE_SPEEDRUN if self.smoke else [])
+        proc = self._popen(argv, "speedrun")
+        try:
+            proc.wait(timeout=max(1.0, self.left() - 60))  # the trainings need the rest
+        except subprocess.TimeoutExpired:
+            _stop(proc)
+        self.record["speedrun"] = json.loads(out.read_text()) if out.is_file() else None
+        self.record["speedrun_command"] = "python train.py " + " ".join(argv)
+        self.save()
+
+    def train(self) -> None:
+        waiting, running = list(self.jobs), {}
+        while waiting or running:
+            while waiting and len(running) < self.parallel and self.left() > 0:
+                job = waiting.pop(0)
+                job.state, started = "running", time.monotonic()
+                running[job.name] = (job, self._popen(job.argv, job.name), started)
+                self.save()
+            time.sleep(0.5)
+            for name, (job, proc, started) in list(running.items()):
+                if proc.poll() is None and self.left() > 0:
+                    continue
+                if proc.poll() is None:
+                    _stop(proc)
+                    job.state = "cut off"
+                else:
+                    job.state = "done" if proc.returncode == 0 else "failed"
+                job.seconds = round(time.monotonic() - started, 1)
+                if job.state == "done":
+                    job.result = job_result(self.work / "runs" / job.name, job.argv[1])
+                del running[name]
+                self.save()
+            if self.left() <= 0:
+                for job in waiting:
+                    job.state = "cut off"
+                waiting = []
+        self.save()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def best_seed(plan: Plan) -> Job | None:
+    done = [j for j in plan.jobs if j.argv[1] == BEST_MODEL and j.state == "done"]
+    return max(done, key=lambda j: j.result["val_acc"]) if done else None
+
+
+def pack(plan: Plan, dest: Path) -> list[Path]:
+    """plan.json, logs.tar.gz and checkpoints.tar.gz in parts: at most MAX_FILES files of at most PART_BYTES."""
+    dest.mkdir(parents=True, exist_ok=True)
+    staging = plan.work / "pack"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    folders = {j.argv[1]: plan.work / "runs" / j.name / j.argv[1]
+               for j in plan.jobs if j.state == "done" and j.argv[1] != BEST_MODEL}
+    best = best_seed(plan)
+    if best is not None:
+        folders[BEST_MODEL] = plan.work / "runs" / best.name / BEST_MODEL
+        plan.record["best_model"] = {"seed_packed": best.name, **summarise_seeds(plan)}
+    gallery = next((plan.work / "runs" / j.name / "gallery.safetensors" for j in plan.jobs
+                    if j.state == "done" and j.argv[1] != BEST_MODEL
+                    and (plan.work / "runs" / j.name / "gallery.safetensors").is_file()), None)
+    archive = staging / "checkpoints.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, folder in sorted(folders.items()):
+            tar.add(folder, arcname=f"checkpoints/{name}")
+        if gallery is not None:
+            tar.add(gallery, arcname="checkpoints/gallery.safetensors")
+    with tarfile.open(dest / "logs.tar.gz", "w:gz") as tar:
+        tar.add(plan.work / "logs", arcname="logs")
+    parts = _split(archive, dest, MAX_FILES - 2)
+    plan.record["packed"] = {"models": sorted(folders), "parts": [p.name for p in parts]}
+    plan.save()
+    shutil.copy(plan.work / "plan.json", dest / "plan.json")
+    return [dest / "plan.json", dest / "logs.tar.gz", *parts]
+
+
+def _split(archive: Path, dest: Path, max_parts: int) -> list[Path]:
+    size = archive.stat().st_size
+    if size > max_parts * PART_BYTES:
+        raise RuntimeError(f"{archive} is {size / 2**20:.1f} MiB: more than {max_parts} parts of 15 MiB")
+    parts = []
+    with open(archive, "rb") as f:
+        for i in range(max(1, -(-size // PART_BYTES))):
+            part = dest / f"checkpoints.tar.gz.part{i:02d}"
+            part.write_bytes(f.read(PART_BYTES))
+            parts.append(part)
+    return parts
+
+
+def summarise_seeds(plan: Plan) -> dict:
+    accs = [j.result["test_acc"] for j in plan.jobs if j.argv[1] == BEST_MODEL and j.state == "done"]
+    vals = [j.result["val_acc"] for j in plan.jobs if j.argv[1] == BEST_MODEL and j.state == "done"]
+    if not accs:
+        return {}
+    t = torch.tensor(accs, dtype=torch.float64)
+    return {"seeds": len(accs), "test_acc_mean": t.mean().item(), "test_acc_std": t.std().item() if len(accs) > 1
+            else 0.0, "test_accs": accs, "val_accs": vals}
+
+
+def run_plan(args) -> int:
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    photo = Path(args.photo_data) if args.photo_data else None
+    if photo is not None and not photo.is_file():
+        log.warning("no photo data at %s: training without the photo recipe", photo)
+        photo = None
+    parallel = args.parallel or (2 if args.smoke else len(BEST_SEEDS) + len(DEFAULT_MODELS))
+    plan = Plan(work, args.smoke, args.budget_s, parallel, photo)
+    plan.save()
+    log.info("speedrun (%.0f s left)", plan.left())
+    plan.speedrun()
+    log.info("training %d jobs, %d at a time (%.0f s left)", len(plan.jobs), parallel, plan.left())
+    plan.train()
+    files = pack(plan, Path(args.pack))
+    for j in plan.jobs:
+        log.info("%-20s %-8s %s", j.name, j.state, j.result)
+    print(json.dumps({"packed": [f.name for f in files], "jobs": {j.name: j.state for j in plan.jobs}}, indent=1))
+    return 0 if all(j.state == "done" for j in plan.jobs) else 1
+
+
+# ---- here, after the call: unpack, check, adopt ----
+
+def unpack(pack_dir: Path, into: Path) -> Path:
+    """Join the parts and extract: into/checkpoints/NAME folders and into/plan.json."""
+    into.mkdir(parents=True, exist_ok=True)
+    joined = into / "checkpoints.tar.gz"
+    with open(joined, "wb") as out:
+        for part in sorted(pack_dir.glob("checkpoints.tar.gz.part*")):
+            out.write(part.read_bytes())
+    with tarfile.open(joined) as tar:
+        tar.extractall(into, filter="data")
+    joined.unlink()
+    shutil.copy(pack_dir / "plan.json", into / "plan.json")
+    return into / "checkpoints"
+
+
+def check_models(folder: Path) -> dict:
+    """Load every model folder with the app's predictor and classify a data-set example: {name: top-1}."""
+    from PIL import Image
+
+    from .predict import Predictor
+
+    predictor = Predictor.from_source(str(folder))
+    example = Image.open(next((ROOT / "examples").glob("*.png")))
+    return {name: predictor.predict(example, name).top3[0][0] for name in predictor.models}
+
+
+def adopt(unpacked: Path, bundled: Path) -> list[str]:
+    """Replace each bundled model whose GPU run is better on validation (and add the best model); then rebuild
+    results.json and the model card there. Returns the names replaced or added."""
+    from .checkpoint import load_folder, publish_folder
+    from .gallery import GALLERY_NAME, load_gallery, write_features
+    from .reports import record_outputs
+
+    taken = []
+    for folder in sorted(p for p in unpacked.iterdir() if (p / "metrics.json").is_file()):
+        new_val = json.loads((folder / "metrics.json").read_text())["val"]["accuracy"]
+        old = bundled / folder.name / "metrics.json"
+        old_val = json.loads(old.read_text())["val"]["accuracy"] if old.is_file() else -1.0
+        if new_val > old_val:
+            staged = bundled / ".partial" / folder.name
+            shutil.rmtree(staged, ignore_errors=True)
+            shutil.copytree(folder, staged)
+            publish_folder(staged, bundled / folder.name)
+            taken.append(folder.name)
+    if not (bundled / GALLERY_NAME).is_file() and (unpacked / GALLERY_NAME).is_file():
+        shutil.copy(unpacked / GALLERY_NAME, bundled / GALLERY_NAME)
+    gallery = load_gallery(bundled)
+    for name in taken:  # similar items: features of the gallery that folder serves (a seed may have drawn another)
+        model, _ = load_folder(bundled / name)
+        write_features(bundled / name, model, gallery)
+    record_outputs(bundled)
+    return taken
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["unpack"]:
+        p = argparse.ArgumentParser(prog="python -m fmnist.gpu_plan unpack")
+        p.add_argument("pack_dir", type=Path)
+        p.add_argument("--into", type=Path, default=Path("runs/gpu"))
+        p.add_argument("--adopt", type=Path, help="replace the models in this folder that the GPU beat on validation")
+        a = p.parse_args(argv[1:])
+        unpacked = unpack(a.pack_dir, a.into)
+        print("every model loads and predicts:", check_models(unpacked))
+        if a.adopt:
+            print("adopted:", adopt(unpacked, a.adopt) or "none")
+        return 0
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="the same steps on the CPU with tiny settings")
+    p.add_argument("--pack", required=True, help="where the packed files go ($OUT on the GPU machine)")
+    p.add_argument("--work", default="runs/gpu-plan", help="the working folder (default %(default)s)")
+    p.add_argument("--budget-s", type=float, default=540.0, help="the whole call's time (default %(default)s)")
+    p.add_argument("--parallel", type=int, help="training processes at once (default: all jobs; 2 with --smoke)")
+    p.add_argument("--photo-data", default=".gpu/photo-data.npz",
+                   help="the photo training cache (scripts/build_photo_data.py), carried to the machine")
+    return run_plan(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

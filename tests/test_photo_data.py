@@ -1,0 +1,78 @@
+"""Domain-randomised photo data: the cache scripts/build_photo_data.py writes (training items rendered as photos,
+through the real pipeline) and how training mixes it in."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, needs_real_data
+from fmnist.data import DeviceLoader, Split, load_raw, stratified_split
+from fmnist.photo_data import PhotoDataError, load_photo_data
+
+BUILD = [sys.executable, str(ROOT / "scripts" / "build_photo_data.py")]
+
+
+def build(out, *extra):
+    return subprocess.run([*BUILD, "--train-items", "8", "--val-items", "4", "--workers", "1", "--out", str(out),
+                           *extra], capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory):
+    path = tmp_path_factory.mktemp("photo") / "photo-data.npz"
+    proc = build(path)
+    assert proc.returncode == 0, proc.stderr
+    return path
+
+
+@needs_real_data
+def test_the_cache_is_deterministic_and_never_draws_test_or_held_out_pictures(tiny_cache, tmp_path):
+    again = tmp_path / "again.npz"
+    assert build(again).returncode == 0
+    a, b = load_photo_data(tiny_cache), load_photo_data(again)
+    assert torch.equal(a.train.images, b.train.images) and torch.equal(a.train.labels, b.train.labels)
+    with np.load(tiny_cache) as z:
+        train_sources, renderers = z["train_source_index"], set(z["train_renderer"].tolist())
+        val_sources = z["val_source_index"]
+    assert "opaque" not in renderers  # the held-out renderer stays out of training
+    # indices into the 60k training images: the train part from train.py's training split, the val part from
+    # its validation split (seed 0, 6,000 held out), never the test file
+    raw_train = load_raw(allow_download=False)
+    train_idx, val_idx = stratified_split(raw_train.train_labels, 6000, 0)
+    assert set(train_sources) <= set(train_idx.tolist()) and set(val_sources) <= set(val_idx.tolist())
+    # each cached picture is the pipeline's 28x28 output, labelled as its source item
+    assert a.train.images.shape[1:] == (28, 28) and a.train.images.dtype == torch.uint8
+    assert torch.equal(a.train.labels, torch.from_numpy(raw_train.train_labels[train_sources].astype(np.int64)))
+    assert a.meta["command"].startswith("python scripts/build_photo_data.py")
+
+
+def test_the_loader_swaps_the_share_asked_for_and_labels_follow_their_pictures():
+    n = 4000
+    base = Split(torch.zeros(n, 28, 28, dtype=torch.uint8), torch.zeros(n, dtype=torch.long))
+    mix = Split(torch.full((50, 28, 28), 255, dtype=torch.uint8), torch.full((50,), 7, dtype=torch.long))
+    loader = DeviceLoader(base, 500, shuffle=True, seed=3, mix=mix, mix_share=0.3)
+    swapped = total = 0
+    for x, y in loader:
+        from_mix = x.flatten(1).amax(1) > 0.5
+        assert torch.equal(from_mix, y == 7)  # a swapped picture carries its own label
+        swapped, total = swapped + int(from_mix.sum()), total + len(y)
+    assert total == n and abs(swapped / n - 0.3) < 0.03
+    again = [y for _, y in DeviceLoader(base, 500, shuffle=True, seed=3, mix=mix, mix_share=0.3)]
+    assert torch.equal(torch.cat(again), torch.cat([y for _, y in loader]))  # seeded: a resume sees the same
+
+
+def test_a_missing_or_broken_cache_is_refused_with_the_command_that_builds_it(tmp_path):
+    with pytest.raises(PhotoDataError, match="build_photo_data.py"):
+        load_photo_data(tmp_path / "nope.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(PhotoDataError, match="cannot be read"):
+        load_photo_data(tmp_path / "bad.npz")
+
+
+def test_train_py_refuses_a_share_without_a_cache():
+    out = subprocess.run([sys.executable, "train.py", "--models", "mlp", "--photo-share", "0.3"], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and "--photo-data" in out.stderr
