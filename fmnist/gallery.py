@@ -72,13 +72,14 @@ def load_gallery(root: Path) -> Gallery | None:
     return Gallery(arrays["images"], arrays["labels"])
 
 
-def ensure_gallery(root: Path, train_images: torch.Tensor, train_labels: torch.Tensor, seed: int = 0) -> Gallery:
+def ensure_gallery(root: Path, train_images: torch.Tensor, train_labels: torch.Tensor, seed: int = 0,
+                   size: int = GALLERY_SIZE) -> Gallery:
     """The gallery in root, made from the training split the first time a model is saved there."""
     gallery = load_gallery(root)
     if gallery is not None:
         return gallery
     labels = train_labels.cpu().numpy()
-    idx = choose(labels, GALLERY_SIZE, seed)
+    idx = choose(labels, size, seed)
     log.info("gallery: %d training images, stratified, into %s", len(idx), Path(root) / GALLERY_NAME)
     return save_gallery(root, train_images.cpu().numpy()[idx], labels[idx])
 

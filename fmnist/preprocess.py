@@ -89,6 +89,19 @@ class Preprocessed:
     mask: np.ndarray | None = field(default=None, repr=False)  # (h, w) bool item mask at working size
 
 
+def warm_up() -> None:
+    """Import what preprocessing imports lazily (scikit-image's submodules, SciPy's): ~1 s the first time.
+    Called before worker processes are forked, so that they inherit the modules instead of each paying it."""
+    import scipy.ndimage  # noqa: F401
+    import scipy.spatial  # noqa: F401
+    import skimage.color  # noqa: F401
+    import skimage.filters  # noqa: F401
+    import skimage.filters.rank  # noqa: F401
+    import skimage.morphology  # noqa: F401
+    import skimage.segmentation  # noqa: F401
+    import skimage.transform  # noqa: F401
+
+
 def open_image(source: str | Path | Image.Image | None, draft_side: int | None = None) -> Image.Image:
     """Open and fully decode an image, refusing bad input with a clear ImageRejected. With draft_side, a
     JPEG is decoded at the smallest of its built-in reduced scales that keeps that many pixels."""

@@ -29,6 +29,9 @@ from .preprocess import ImageRejected, Preprocessed, preprocess
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 CSV_HEADER = ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice"]
 BATCH = 64  # 28x28 images per forward pass: large enough to amortise, small enough to show progress
+# below this many pictures, tagging stays in this process: starting workers costs more than they save
+# (the crossover in benchmarks/tagging.py, README "Catalogue tagging")
+INLINE_BELOW = 16
 THUMB = 96  # the batch tab's thumbnails, made in the worker from the picture it already decoded
 
 
@@ -75,13 +78,34 @@ def single_threaded() -> None:
     torch.set_num_threads(1)
 
 
-def prepared(sources: Sequence, workers: int) -> Iterator[tuple[Preprocessed | None, str | None]]:
-    """Each source's preprocessing, in order; with workers >= 1 in that many single-threaded processes."""
-    if workers <= 0:
+_pools: dict[int, ProcessPoolExecutor] = {}  # started once per process and kept: the app tags batch after batch
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of single-threaded worker processes, started once and reused. Preprocessing's imports are made
+    before the fork, so the workers start with them (and with nothing to load: the models stay here)."""
+    if workers not in _pools:
+        from .preprocess import warm_up
+
+        warm_up()
+        _pools[workers] = ProcessPoolExecutor(workers, initializer=single_threaded)
+    return _pools[workers]
+
+
+def prepared(sources: Sequence, workers: int, inline_below: int = INLINE_BELOW
+             ) -> Iterator[tuple[Preprocessed | None, str | None]]:
+    """Each source's preprocessing, in order; with workers >= 1 (and at least inline_below sources) in that
+    many single-threaded processes, while this one runs single-threaded too, so that no spinning thread of
+    its own takes a worker's core."""
+    if workers <= 0 or len(sources) < inline_below:
         yield from map(_prepare, sources)
         return
-    with ProcessPoolExecutor(workers, initializer=single_threaded) as pool:
+    pool, threads = worker_pool(workers), torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
         yield from pool.map(_prepare, sources, chunksize=4)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @torch.inference_mode()
@@ -106,8 +130,10 @@ def _row(name: str, probs: np.ndarray, rules: list[str], thumbnail: np.ndarray |
 
 
 def tag(predictor, sources: Sequence, names: Sequence[str] | None = None, model_name: str | None = None,
-        workers: int = 2, progress: Callable[[int, int], None] | None = None) -> list[TagRow]:
+        workers: int = 2, progress: Callable[[int, int], None] | None = None,
+        inline_below: int = INLINE_BELOW) -> list[TagRow]:
     """Tag every source (path, file object or PIL image), in order; unreadable ones get their reason.
+    Fewer than inline_below sources are tagged in this process whatever `workers` says.
     progress(done, total) is called after each batch."""
     names = [str(s) for s in sources] if names is None else list(names)
     rows: list[TagRow | None] = [None] * len(sources)
@@ -119,7 +145,7 @@ def tag(predictor, sources: Sequence, names: Sequence[str] | None = None, model_
         pending.clear()
 
     done = 0
-    for i, (pre, error) in enumerate(prepared(sources, workers)):
+    for i, (pre, error) in enumerate(prepared(sources, workers, inline_below)):
         if error is not None:
             rows[i] = TagRow(names[i], [], {}, [], error)
         else:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint, gallery, metrics, plots, tracking
 from .config import TrainConfig, command_for
-from .data import DATASETS, DeviceLoader, Splits, load_splits
+from .data import DATASETS, EVAL_SHARE, DeviceLoader, Splits, load_splits
 from .detector import fit_detector
 from .model_init import make_model
 from .models import REGISTRY, count_parameters
@@ -277,8 +277,10 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: 
     config["notice_threshold"] = fit_detector(saved_model, splits, folder, len(spec.class_names), resolved)
     checkpoint.atomic_write_json(folder / checkpoint.CONFIG_NAME, config)
     # similar items: the gallery of training images beside the checkpoints, this model's features in its folder
+    # (a --limit run's gallery is a quarter of its training images, as its validation and test sets are)
+    size = gallery.GALLERY_SIZE if cfg.limit is None else max(10, round(len(splits.train) * EVAL_SHARE))
     gallery.write_features(folder, saved_model, gallery.ensure_gallery(cfg.out_dir, splits.train.images,
-                                                                       splits.train.labels, cfg.seed))
+                                                                       splits.train.labels, cfg.seed, size))
     test_logits = metrics.predict_logits(saved_model, splits.test.images)
     test_labels = splits.test.labels.cpu()
     test = metrics.classification_metrics(test_logits, test_labels, temperature, names)

@@ -2,7 +2,7 @@
 app's own pipeline (fmnist.preprocess), so that a model can train on what the pipeline makes of photos.
 
     python scripts/build_photo_data.py                        # the default cache (train + val parts)
-    python scripts/build_photo_data.py --train-items 6000 --val-items 600 --workers 2
+    python scripts/build_photo_data.py --train-items 4000 --val-items 800 --workers 2   # what data/ holds
 
 - Items come from the training split only (the same seeded split train.py uses): the `train` part from its
   training items, the `val` part from its validation items (for choosing the mix). Test items are never drawn.
@@ -11,7 +11,7 @@ app's own pipeline (fmnist.preprocess), so that a model can train on what the pi
   part; the `val` part renders every renderer, so the held-out one can be reported separately.
 - Pictures the pipeline finds no item in are kept out of `train` (there is nothing to learn from a blank).
 - Written as one .npz (28x28 uint8 images, labels, renderer and level of each, the command), to
-  ~/.cache/fmnist/photo-data/ unless --out says otherwise. Rendering and preprocessing run in worker processes.
+  data/photo-data-v1.npz (kept in the repository: 2.3 MB) unless --out says otherwise. Rendering and preprocessing run in worker processes.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     from fmnist.data import load_raw, stratified_split
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train-items", type=int, default=6000, help="training items to render (default %(default)s)")
+    p.add_argument("--train-items", type=int, default=4000, help="training items to render (default %(default)s)")
     p.add_argument("--val-items", type=int, default=800, help="validation items to render (default %(default)s)")
     p.add_argument("--held-out", default=",".join(HELD_OUT), help="renderers never used for the train part")
     p.add_argument("--seed", type=int, default=0, help="the split's seed (train.py's --seed) and the draws' seed")

@@ -327,9 +327,11 @@ def test_bad_zips_are_refused_before_extraction_and_the_server_keeps_serving(cli
     assert label["label"] == "Trouser"
 
 
-def test_a_single_picture_is_answered_while_a_batch_of_200_runs(client, server, tmp_path):
+def test_a_single_picture_is_answered_while_a_batch_runs(client, server, tmp_path):
     """The batch has its own concurrency limit and one worker process: a single request sent while a batch
-    of 200 pictures is being tagged comes back within 5 s (a generous bound; it takes well under 1 s alone)."""
+    of 80 pictures is being tagged comes back within 5 s (a generous bound; it takes well under 1 s alone).
+    80 pictures keep the batch busy for several seconds (the test checks it is still running after the single
+    answer); 200 proved no more and cost a minute of the suite."""
     import time
 
     from gradio_client import Client, handle_file
@@ -338,7 +340,7 @@ def test_a_single_picture_is_answered_while_a_batch_of_200_runs(client, server, 
     backdrop = Image.new("RGB", (640, 480), (205, 200, 192))
     backdrop.paste(Image.open(EXAMPLES[7]).convert("L").resize((300, 300)).point(lambda v: 255 - v), (170, 90))
     backdrop.save(photo, "JPEG", quality=90)
-    batch = _zip(tmp_path / "two_hundred.zip", {f"{i:03d}.jpg": photo.getvalue() for i in range(200)})
+    batch = _zip(tmp_path / "eighty.zip", {f"{i:03d}.jpg": photo.getvalue() for i in range(80)})
     job = Client(server, verbose=False).submit([handle_file(str(batch))], default_model(client), api_name="/tag_batch")
     deadline = time.time() + 60
     while job.status().code.name not in ("PROCESSING", "FINISHED") and time.time() < deadline:
@@ -351,4 +353,4 @@ def test_a_single_picture_is_answered_while_a_batch_of_200_runs(client, server, 
     assert label["label"] == "Ankle boot" and single_s < 5.0, single_s
     assert not job.done(), "the batch ended before the single request was sent: the test proved nothing"
     *_, csv_path = job.result(timeout=300)
-    assert len(_csv_rows(csv_path)) == 201
+    assert len(_csv_rows(csv_path)) == 81

@@ -53,7 +53,7 @@ def test_the_fast_path_gives_what_predict_gives_on_every_file(predictor, catalog
 
     files = catalogue_files(catalogue)
     assert len(files) >= 14
-    rows = tag(predictor, files, [p.name for p in files], workers=workers)
+    rows = tag(predictor, files, [p.name for p in files], workers=workers, inline_below=0)  # workers as asked
     assert [r.file for r in rows] == [p.name for p in files]
     for path, row in zip(files, rows):
         try:
@@ -66,6 +66,23 @@ def test_the_fast_path_gives_what_predict_gives_on_every_file(predictor, catalog
         assert row.rules == single.rules, path.name
     assert {r.file for r in rows if r.error} == {"broken.jpg", "text.jpg"}
     assert any(r.rules for r in rows) and any(not r.rules for r in rows if not r.error)
+
+
+@needs_real_data
+def test_a_small_folder_stays_in_this_process_and_a_large_one_reuses_its_workers(predictor, catalogue):
+    from fmnist import tagging
+
+    files = tagging.catalogue_files(catalogue)[:4]
+    tagging._pools.clear()
+    tagging.tag(predictor, files, workers=2, inline_below=5)
+    assert tagging._pools == {}  # 4 pictures: no worker was started
+    tagging.tag(predictor, files, workers=2, inline_below=4)
+    pool = tagging._pools[2]
+    tagging.tag(predictor, files, workers=2, inline_below=4)
+    assert tagging._pools[2] is pool  # started once, then reused
+    pids = set(pool._processes)
+    tagging.tag(predictor, files * 3, workers=2, inline_below=4)
+    assert set(pool._processes) == pids
 
 
 @needs_real_data
