@@ -114,14 +114,13 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def _fresh(cfg: SpeedrunConfig, dev: torch.device, seed: int, total_steps: int, use_compile: bool):
+def _reset(model, cfg: SpeedrunConfig, dev: torch.device, seed: int, total_steps: int):
+    """The model re-initialised in place as a fresh one of this seed would be, with a new optimizer and
+    schedule. In place, so that a compiled model is compiled once (in the warm-up) and never inside a run."""
     torch.manual_seed(seed)
-    model = build_model(cfg.model, **cfg.model_args).to(dev)
-    if dev.type == "cuda":
-        model.to(memory_format=torch.channels_last)
+    model.load_state_dict(build_model(cfg.model, **cfg.model_args).state_dict())
     opt = _optimizer(model, cfg.train_config(), cfg.lr)
-    sched = _scheduler(opt, cfg.train_config(), cfg.lr, total_steps)
-    return model, (torch.compile(model) if use_compile else model), opt, sched
+    return opt, _scheduler(opt, cfg.train_config(), cfg.lr, total_steps)
 
 
 def step_flops(cfg: SpeedrunConfig, dev: torch.device) -> float:
@@ -159,20 +158,26 @@ def run(cfg: SpeedrunConfig, out: Path | None = None, command: str | None = None
             tmp.write_text(json.dumps(result, indent=2) + "\n")
             tmp.replace(out)
 
-    # warm-up: compile (or just the kernels' first launch) on a throwaway model, untimed and reported apart
+    # warm-up: compile (or just the kernels' first launch) on a throwaway initialisation, for training and for
+    # the evaluation with the very shapes the timed one uses; untimed and reported apart
     t0 = time.perf_counter()
-    _, model, opt, sched = _fresh(cfg, dev, cfg.seed + 10_000, total, use_compile)
+    raw_model = build_model(cfg.model, **cfg.model_args).to(dev)
+    if dev.type == "cuda":
+        raw_model.to(memory_format=torch.channels_last)
+    model = torch.compile(raw_model) if use_compile else raw_model
+    opt, sched = _reset(raw_model, cfg, dev, cfg.seed + 10_000, total)
     gen = torch.Generator(device=dev).manual_seed(cfg.seed + 10_000)
     train_steps(model, opt, sched, images, labels, cfg, gen, steps=cfg.warmup_steps)
     model.eval()
-    _flip_tta_logits(model, splits.test.images[:cfg.batch_size], cfg.batch_size, cfg.tta, dev.type == "cuda")
+    with torch.no_grad():
+        _flip_tta_logits(model, splits.test.images, 2048, cfg.tta, dev.type == "cuda")
     _sync(dev)
     result["warmup_seconds"] = time.perf_counter() - t0
     save()
 
     for r in range(cfg.runs):
         seed = cfg.seed + r
-        raw_model, model, opt, sched = _fresh(cfg, dev, seed, total, use_compile)
+        opt, sched = _reset(raw_model, cfg, dev, seed, total)
         gen = torch.Generator(device=dev).manual_seed(seed)
         _sync(dev)
         t0 = time.perf_counter()

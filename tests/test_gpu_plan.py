@@ -100,3 +100,12 @@ def test_a_call_cut_off_at_its_budget_still_leaves_its_record(tmp_path):
 def test_time_to_validation_thresholds_counts_training_seconds():
     history = [{"seconds": 2.0, "val_acc": 0.89}, {"seconds": 2.0, "val_acc": 0.925}, {"seconds": 3.0, "val_acc": 0.93}]
     assert gpu_plan.crossings(history) == {"val_0.90_s": 4.0, "val_0.92_s": 4.0, "val_0.94_s": None}
+
+
+def test_the_training_path_imports_without_what_a_gpu_machine_lacks():
+    """The GPU machine's image has no pillow-heif, gradio, optuna or trackio, and no package index to get them."""
+    code = ("import sys\nfor m in ('pillow_heif', 'gradio', 'optuna', 'trackio'): sys.modules[m] = None\n"
+            "import train, fmnist.gpu_plan, fmnist.speedrun, fmnist.training, fmnist.detector\n"
+            "print(train.build_parser().parse_args(['--preset', 'speedrun']).preset)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "speedrun", out.stderr
