@@ -7,7 +7,6 @@ for a random picture of this cache (fmnist.data.DeviceLoader), so an epoch keeps
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Split
+from .data import Split, sha256
 
 # 4,000 training + 800 validation pictures, 2.3 MB: small enough to keep in the repository, so that a training
 # command (and a GPU machine, which cannot build it in its minutes) names a file every clone has
@@ -46,14 +45,6 @@ def save_photo_data(path: str | Path, train: dict, val: dict, meta: dict) -> Pat
     return path
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_photo_data(path: str | Path, device: str | torch.device = "cpu") -> PhotoData:
     path = Path(path)
     if not path.is_file():
@@ -70,4 +61,4 @@ def load_photo_data(path: str | Path, device: str | torch.device = "cpu") -> Pho
     train = Split(torch.from_numpy(images.astype(np.uint8)).to(device),
                   torch.from_numpy(labels.astype(np.int64)).to(device))
     val = {k[4:]: v for k, v in arrays.items() if k.startswith("val_")}
-    return PhotoData(train, val, json.loads(str(arrays["meta"])), file_digest(path))
+    return PhotoData(train, val, json.loads(str(arrays["meta"])), sha256(path))
