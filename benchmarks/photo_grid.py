@@ -2,6 +2,7 @@
 (the 28x28 from the app's pipeline) and its answer, right (green) and wrong (red) alike.
 
     python benchmarks/photo_grid.py [--per-cell 4] [--seed 0] [--out docs/photo_grid.png]
+    python benchmarks/photo_grid.py --levels pale --per-cell 6 --out docs/photo_grid_pale.png
 
 The items are the first of a seeded stratified draw of test items, the same for every renderer, so the grid
 shows the pipeline as it is, not picked examples.
@@ -26,11 +27,13 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
     p.add_argument("--out", default=str(ROOT / "docs" / "photo_grid.png"))
+    p.add_argument("--levels", default=None, help="only these levels, comma-separated (default: every level)")
     args = p.parse_args()
+    wanted = None if args.levels is None else set(args.levels.split(","))
     predictor = Predictor.from_source(args.checkpoints)
     raw = load_raw(allow_download=False)
     items = stratified_split(raw.test_labels, 100, args.seed)[1]
-    cells = [(r, lv) for r, (_, levels) in RENDERERS.items() for lv in levels]
+    cells = [(r, lv) for r, (_, levels) in RENDERERS.items() for lv in levels if wanted is None or lv in wanted]
     font = ImageFont.load_default(size=13)
     label_w = 120
     grid = Image.new("RGB", (label_w + args.per_cell * 2 * TILE, len(cells) * (TILE + 34)), "white")

@@ -8,7 +8,10 @@ levels:
 - everyday: an off-white, grey or tinted backdrop, a lighting gradient (linear or radial), a soft shadow,
   a coloured garment, camera noise and JPEG;
 - hard: everyday, plus a tilt up to 15 degrees, fabric texture, a 3-12 MP canvas, and an item that is
-  small (15-35 % of the short side) and off-centre.
+  small (15-35 % of the short side) and off-centre;
+- pale: a pale or white garment (mint, pink, cream, sky, lilac, light grey, white) on a white or light-grey
+  backdrop: the item's greys are only a faint shading of its colour, so its body barely differs from the
+  backdrop; sometimes a soft shadow, camera noise and JPEG.
 Every parameter is drawn from a wide range, and each scene mixes several independent choices (backdrop
 tone and tint, gradient shape and direction, shadow direction and softness, garment colour, texture kind,
 opaque or semi-transparent light fabric, noise, JPEG quality), so that no single generator is what the
@@ -26,7 +29,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-LEVELS = ("clean", "everyday", "hard")
+LEVELS = ("clean", "everyday", "hard", "pale")
 
 
 def _jpeg(image: Image.Image, quality: int) -> Image.Image:
@@ -40,6 +43,11 @@ def _backdrop(h: int, w: int, level: str, rng: np.random.Generator) -> np.ndarra
     """(h, w, 3) float backdrop: white for clean; otherwise a tone, a tint and a lighting gradient."""
     if level == "clean":
         return np.full((h, w, 3), rng.uniform(0.95, 1.0))
+    if level == "pale":  # white or light grey, nearly neutral, with a gentle fall-off of the light
+        tone = rng.uniform(0.95, 1.0) if rng.random() < 0.5 else rng.uniform(0.8, 0.92)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        fall = 1 - rng.uniform(0, 0.08) * (((yy / h - 0.5) ** 2 + (xx / w - 0.5) ** 2) * 4)
+        return np.clip(tone * (1 + rng.uniform(-0.015, 0.015, 3))[None, None, :] * fall[..., None], 0, 1)
     tone = rng.uniform(0.55, 0.95)
     tint = 1 + rng.uniform(-0.06, 0.06, 3)  # warm, cool or neutral
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -55,6 +63,10 @@ def _backdrop(h: int, w: int, level: str, rng: np.random.Generator) -> np.ndarra
 
 
 def _garment_colour(level: str, rng: np.random.Generator) -> np.ndarray:
+    if level == "pale":  # a pastel or white: low saturation, high value
+        import colorsys
+
+        return np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.9, 1.0)))
     if level == "clean" or rng.random() < 0.2:
         return np.ones(3)  # the item's own greys
     import colorsys
@@ -118,6 +130,8 @@ def render_photo(item28: np.ndarray, level: str, rng: np.random.Generator, megap
         alpha = np.asarray(Image.fromarray((solid * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(side / 200)),
                            np.float32) / 255.0
     grey = 1 - pa  # the product photo's grey
+    if level == "pale":  # a pale fabric: the item's greys only shade it a little (a dark print turns pale too)
+        grey = 1 - rng.uniform(0.08, 0.35) * pa
     ih, iw = pa.shape
     if hard:
         cy, cx = rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w
@@ -127,7 +141,8 @@ def render_photo(item28: np.ndarray, level: str, rng: np.random.Generator, megap
     left = int(np.clip(cx - iw / 2, 0, w - iw))
 
     scene = _backdrop(h, w, level, rng)
-    if level != "clean":  # a soft shadow beside the item: the alpha blurred, offset, darkening the backdrop
+    # a soft shadow beside the item (on half the pale pictures): the alpha blurred, offset, darkening the backdrop
+    if level != "clean" and (level != "pale" or rng.random() < 0.5):
         blur = rng.uniform(0.03, 0.08) * side
         shadow = np.asarray(Image.fromarray((alpha * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(blur)),
                             np.float32) / 255.0

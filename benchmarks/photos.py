@@ -11,6 +11,8 @@ The renderers (each its own module; none shares code with another):
 - opaque (render_opaque.py): a flat colour shaded by the item's details, on coloured surfaces, hard shadows;
 - pattern (render_pattern.py): printed fabrics on wood, tiles, carpet and sheets, hangers, keystone, EXIF
   orientation, defocus.
+Each renderer also draws a `pale` level, its own way: pastel and white garments, faintly shaded, on white and
+light-grey backdrops (the garments that lost their body in the second round).
 
 `--split val` renders validation items instead, for choosing settings without the test set (results in
 photos-val-cpu.json; no notice shares). Settings are chosen with one renderer left out (`--renderers`), and

@@ -8,7 +8,9 @@ own (light, mid or dark, muted or vivid) under a directional light, and the lamp
 Levels:
 - clean: a pale surface, even light, the item centred and large;
 - everyday: any surface colour, a light gradient, a cast shadow, noise, JPEG;
-- hard: everyday, plus a small off-centre item turned up to 20 degrees, a soft focus and a 4-12 MP frame.
+- hard: everyday, plus a small off-centre item turned up to 20 degrees, a soft focus and a 4-12 MP frame;
+- pale: a pastel or white garment, faintly shaded, with a faint seam, on a white or light-grey surface under
+  even light; a hard shadow on half of them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import io
 import numpy as np
 from PIL import Image, ImageFilter
 
-LEVELS = ("clean", "everyday", "hard")
+LEVELS = ("clean", "everyday", "hard", "pale")
 
 
 def _hsv(h: float, s: float, v: float) -> np.ndarray:
@@ -29,6 +31,9 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
 def _surface(level: str, rng: np.random.Generator) -> np.ndarray:
     if level == "clean":
         return _hsv(rng.random(), rng.uniform(0, 0.08), rng.uniform(0.88, 1.0))
+    if level == "pale":  # white or light grey
+        value = rng.uniform(0.95, 1.0) if rng.random() < 0.5 else rng.uniform(0.78, 0.9)
+        return _hsv(rng.random(), rng.uniform(0, 0.05), value)
     kind = rng.integers(3)
     if kind == 0:  # pale
         return _hsv(rng.random(), rng.uniform(0, 0.25), rng.uniform(0.75, 1.0))
@@ -67,21 +72,23 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
                       np.float32) / 255.0
 
     # the garment: an opaque colour shaded by the item's details, folds and a seam
-    colour = _hsv(rng.random(), rng.uniform(0, 1), rng.uniform(0.15, 1.0))
+    pale = level == "pale"  # a pastel or white garment, only faintly shaded by its details
+    colour = _hsv(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.88, 1.0)) if pale else \
+        _hsv(rng.random(), rng.uniform(0, 1), rng.uniform(0.15, 1.0))
     ih, iw = detail.shape
     inside = detail[body]
     mean = float(inside.mean()) if inside.size else 0.0
-    strength = rng.uniform(0.25, 0.7)
+    strength = rng.uniform(0.08, 0.3) if pale else rng.uniform(0.25, 0.7)
     # the item's greys are the negative of its shop photo: where they are high, the fabric is darker
     light = 1 - strength * (detail - mean) + rng.uniform(0.03, 0.12) * _fold_field(ih, iw, rng)
     seam = ndi.distance_transform_edt(body)
-    light = light * (1 - 0.25 * np.exp(-seam / max(1.0, 0.01 * size)))
+    light = light * (1 - (rng.uniform(0.03, 0.15) if pale else 0.25) * np.exp(-seam / max(1.0, 0.01 * size)))
     garment = np.clip(colour[None, None, :] * light[..., None], 0, 1)
 
     # the surface under a directional light
     surface = _surface(level, rng)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    if level == "clean":
+    if level in ("clean", "pale"):
         shade = np.ones((h, w), np.float32)
     else:
         a = rng.uniform(0, 2 * np.pi)
@@ -92,7 +99,7 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
     else:
         y0, x0 = (h - ih) // 2 + int(rng.integers(-h // 20, h // 20 + 1)), (w - iw) // 2 + int(rng.integers(-w // 20, w // 20 + 1))
     y0, x0 = int(np.clip(y0, 0, h - ih)), int(np.clip(x0, 0, w - iw))
-    if level != "clean":  # a lamp's hard shadow, offset to one side
+    if level != "clean" and (not pale or rng.random() < 0.5):  # a lamp's hard shadow, offset to one side
         dy, dx = (rng.uniform(0.02, 0.07, 2) * size * rng.choice([-1, 1], 2)).astype(int)
         sy, sx = int(np.clip(y0 + dy, 0, h - ih)), int(np.clip(x0 + dx, 0, w - iw))
         scene[sy:sy + ih, sx:sx + iw] *= (1 - rng.uniform(0.2, 0.5) * edge)[..., None]

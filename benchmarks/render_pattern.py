@@ -8,6 +8,8 @@ Written on its own, apart from photo_scenes.py and the other renderers. One leve
 - sometimes it hangs from a wire hanger (a hook and a bar drawn above it);
 - the phone is held at an angle (a keystone warp), the focus may be soft (a disc blur), and the JPEG is
   stored sideways or upside down with an EXIF orientation tag saying how to turn it upright.
+A second level, "pale": the same phone and print, but a pastel or white garment whose print is pale too, on a
+white or light-grey bed sheet or sheet of paper, and the item's greys only shade it faintly.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-LEVELS = ("textured",)
+LEVELS = ("textured", "pale")
 
 
 def _rgb(h, s, v):
@@ -57,6 +59,18 @@ def floor(h: int, w: int, dark: bool, rng: np.random.Generator) -> tuple[str, np
         t = 1 + 0.06 * np.sin(2 * np.pi * xx / period) * np.sin(2 * np.pi * yy / period)
         t = t + 0.12 * (_smooth_noise(h, w, 80, rng) - 0.5)
     return kind, np.clip(base[None, None, :] * t[..., None], 0, 1)
+
+
+def pale_backdrop(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """(h, w, 3): white or light grey, plain paper or a sheet with a faint weave and soft wrinkles."""
+    v = rng.uniform(0.93, 1.0) if rng.random() < 0.5 else rng.uniform(0.78, 0.9)
+    base = _rgb(rng.random(), rng.uniform(0, 0.04), v)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    t = 1 + 0.04 * (_smooth_noise(h, w, 90, rng) - 0.5)
+    if rng.random() < 0.5:
+        period = rng.uniform(3, 6)
+        t = t + 0.02 * np.sin(2 * np.pi * xx / period) * np.sin(2 * np.pi * yy / period)
+    return np.clip(base[None, None, :] * t[..., None], 0, 1)
 
 
 def print_pattern(h: int, w: int, rng: np.random.Generator) -> tuple[str, np.ndarray]:
@@ -118,21 +132,27 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}")
     w, h = (1200, 900) if rng.random() < 0.5 else (900, 1200)
-    dark = rng.random() < 0.5
-    _, scene = floor(h, w, dark, rng)
+    pale = level == "pale"
+    dark = False if pale else rng.random() < 0.5
+    scene = pale_backdrop(h, w, rng) if pale else floor(h, w, dark, rng)[1]
     size = int(min(h, w) * rng.uniform(0.35, 0.65))
     item = np.asarray(Image.fromarray(item28).resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255.0
     body = ndi.binary_fill_holes(item > 0.04)
     alpha = ndi.gaussian_filter(body.astype(np.float32), 1.0)
     light_garment = dark and rng.random() < 0.7
-    c1 = _rgb(rng.random(), rng.uniform(0, 0.4), rng.uniform(0.8, 1.0)) if light_garment else \
-        _rgb(rng.random(), rng.uniform(0, 1), rng.uniform(0.2, 1.0))
-    c2 = _rgb(rng.random(), rng.uniform(0.3, 1), rng.uniform(0.1, 0.9))
+    if pale:  # a pastel or white fabric with a print a little deeper in tone
+        c1 = _rgb(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.88, 1.0))
+        c2 = _rgb(rng.random(), rng.uniform(0.1, 0.5), rng.uniform(0.65, 0.92))
+    else:
+        c1 = _rgb(rng.random(), rng.uniform(0, 0.4), rng.uniform(0.8, 1.0)) if light_garment else \
+            _rgb(rng.random(), rng.uniform(0, 1), rng.uniform(0.2, 1.0))
+        c2 = _rgb(rng.random(), rng.uniform(0.3, 1), rng.uniform(0.1, 0.9))
     _, pattern = print_pattern(size, size, rng)
     if rng.random() < 0.2:  # a plain garment now and then
         pattern[:] = 0
     fabric = c1[None, None, :] * (1 - pattern[..., None]) + c2[None, None, :] * pattern[..., None]
-    garment = fabric * (1 - 0.75 * item)[..., None]  # the item's greys as shading: its darker photo parts
+    depth = rng.uniform(0.1, 0.4) if pale else 0.75
+    garment = fabric * (1 - depth * item)[..., None]  # the item's greys as shading: its darker photo parts
     top = int(rng.uniform(0.15, 0.85) * (h - size))
     left = int(rng.uniform(0.1, 0.9) * (w - size))
     # a shadow under the garment, then the garment

@@ -15,16 +15,20 @@ backdrop; phone pictures do not. So the item is first found against a *modelled*
    backdrop (grout, wood grain, a woven sheet: heavy-tailed edges on the border) the cues are read from a
    median-filtered copy, and must pass what the texture reaches on the border.
 4. The seeds grow over every pixel that differs from the backdrop by more than its own noise (a pale
-   garment's body), meeting the backdrop's growth on the sharpest edges between them (a marker watershed).
-5. The item is the largest connected region after closing small gaps, filling holes and dropping specks.
-   Other regions of comparable size are reported as further items.
+   garment's body) by a graph cut (OpenCV's GrabCut) seeded from what is certain: seeds are item, pixels
+   within the backdrop's noise are backdrop, the rest is decided by colour models of the two and the edges
+   between them. A marker watershed on the edges alone lost pale bodies through gaps in their outline.
+5. The item is the largest connected region after closing small gaps, filling holes and dropping specks,
+   with the regions near it or mostly within its box (a print's pieces). Other regions of comparable size
+   are reported as further items.
 6. A small tilt (up to 20 degrees) is undone: the angle that makes the item's bounding box smallest.
-7. Then the data set's conversion: intensity = the grey level against the backdrop (darker than a light one,
-   lighter than a dark one; colour adds only a faint floor), zero outside the item, cropped to the item,
-   longest side 28 px, centred, stretched to the full 0-255 range.
+7. Then the data set's conversion: intensity = the grey level against the backdrop (on the side where most
+   of the item lies: darker than a light backdrop, or lighter; colour adds only a faint floor), zero outside
+   the item, cropped to the item, longest side 28 px, centred, stretched to the full 0-255 range.
 
 Image operations use scikit-image (and scipy.ndimage, which it builds on): a maintained library with a
-plain NumPy API whose colour conversion, filters and morphology do all of this in ~0.1 s at WORK_SIDE.
+plain NumPy API whose colour conversion, filters and morphology do all of this in ~0.1 s at WORK_SIDE;
+the graph cut is OpenCV's (opencv-python-headless).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ EDGE_FLOOR = 1.5  # and at least this steep (skimage Sobel of L*, sigma-1 blur, 
 OTHER_ITEM_SHARE = 0.3  # a second region at least this share of the largest one counts as another item
 VISIBLE_SHARE = 0.04  # item pixels fainter than this share of the brightest one do not widen the crop
 PART_GAP = 0.04  # regions closer than this share of the picture's side are parts of one item (sandal straps)
+INSIDE_SHARE = 0.6  # a region with this share of its box inside the largest region's box is part of that item
 # A pixel within this many robust standard deviations of the backdrop's own variation (lightness, colour,
 # edges) is backdrop for certain: region growing starts from there (3 sigma, the usual bound of noise)
 BACKDROP_SPREAD = 3.0
@@ -67,6 +72,7 @@ TEXTURE_TAIL = 4.0
 TEXTURE_QUANTILE = 99  # on a textured backdrop, item cues must exceed this percentile of the ring's own
 TEXTURE_SIZE = 0.015  # on a textured backdrop, detail thinner than this share of the picture's side is wiped out
 WIRE_WIDTH = 0.7  # lines thinner than this many pixels of the 28x28 result are not the item (hangers)
+GRABCUT_ROUNDS = 3  # GrabCut's rounds of refitting its colour models: the cut settles by the third
 COLOUR_FLOOR = 0.3  # colour's share of the intensity where the grey level shows nothing (item_intensity)
 
 
@@ -92,6 +98,7 @@ class Preprocessed:
 def warm_up() -> None:
     """Import what preprocessing imports lazily (scikit-image's submodules, SciPy's): ~1 s the first time.
     Called before worker processes are forked, so that they inherit the modules instead of each paying it."""
+    import cv2  # noqa: F401
     import scipy.ndimage  # noqa: F401
     import scipy.spatial  # noqa: F401
     import skimage.color  # noqa: F401
@@ -275,16 +282,18 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
         edge_bar = max(edge_bar, float(np.percentile(edges[ring], TEXTURE_QUANTILE)))
     evidence = np.maximum.reduce([np.abs(d_light) / light_bar, d_chroma / chroma_bar, edges / edge_bar])
     strong = evidence > 1
-    # region growing: the seeds grow over every pixel that differs from the backdrop more than the backdrop
-    # varies (a pale garment's body, a faint shadow) until they meet the backdrop's own growth; the two meet
-    # on the sharpest edge between them (a watershed of the colour gradient). A soft shadow is reached from
-    # the backdrop side before the garment's edge is crossed; a pale body is enclosed by its outline's seeds.
-    backdrop_like = ((np.abs(d_light) < BACKDROP_SPREAD * light_noise + 1.0)
-                     & (d_chroma < BACKDROP_SPREAD * chroma_noise + 0.02) & (edges <= BACKDROP_SPREAD * noise))
+    # region growing: the seeds grow over the pixels that differ from the backdrop more than the backdrop
+    # varies (a pale garment's body, a faint shadow), by a graph cut (_grow). Such a pixel is probably item when
+    # it has a colour of its own or is lighter than the backdrop, or lies within the seeds' outline; one that
+    # is only darker, outside the outline, is probably a shadow, and starts on the backdrop's side.
+    light_spread = BACKDROP_SPREAD * light_noise + 1.0
+    coloured = d_chroma >= BACKDROP_SPREAD * chroma_noise + 0.02
+    backdrop_like = (np.abs(d_light) < light_spread) & ~coloured & (edges <= BACKDROP_SPREAD * noise)
+    only_darker = (d_light <= -light_spread) & ~coloured
     # a 28x28 data-set image is exact already: its faint pixels stay as they are; on a textured backdrop
     # growth would run along the texture's lines (grout) as along a pale body, so there the seeds are the item
     if min(h, w) >= 64 and not textured:
-        strong = _grow(strong, backdrop_like & ~strong, lab)
+        strong = _grow(strong, backdrop_like & ~strong, only_darker & ~strong, rgb)
     # close gaps in outlines, fill what they enclose, drop specks (sizes relative to the picture)
     r = max(1, round(0.012 * max(h, w)))
     mask = ndi.binary_closing(np.pad(strong, r), iterations=r)[r:-r, r:-r]
@@ -304,7 +313,16 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     # regions within a small gap of the largest are parts of the same item; others of comparable size are
     # further items
     near = ndi.distance_transform_edt(labels != order[0] + 1) <= max(2.0, PART_GAP * max(h, w))
-    joined = np.unique(labels[near & (labels > 0)])
+    joined = set(np.unique(labels[near & (labels > 0)]).tolist())
+    # and so are regions lying mostly within its box: the pieces of a print or a fold that came apart from the
+    # garment's faint body (two garments side by side have boxes apart)
+    boxes = ndi.find_objects(labels)
+    main = boxes[order[0]]
+    for i, b in enumerate(boxes):
+        inside = [max(0, min(b[k].stop, main[k].stop) - max(b[k].start, main[k].start)) for k in (0, 1)]
+        if inside[0] * inside[1] >= INSIDE_SHARE * (b[0].stop - b[0].start) * (b[1].stop - b[1].start):
+            joined.add(i + 1)
+    joined = np.asarray(sorted(joined))
     item = np.isin(labels, joined)
     others = [areas[i] for i in order[1:] if i + 1 not in joined]
     info["items"] = 1 + int(np.sum(np.asarray(others) >= max(min_area, OTHER_ITEM_SHARE * areas[order[0]])))
@@ -312,29 +330,46 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     return item, info
 
 
-def _grow(seeds: np.ndarray, backdrop: np.ndarray, lab: np.ndarray) -> np.ndarray:
-    """Item seeds grown over the pixels that are neither item nor backdrop for certain: a marker watershed
-    on the colour gradient (the largest Sobel magnitude of L*, a*, b*), so item and backdrop meet on edges."""
-    from skimage import filters, morphology, segmentation
+def _grow(seeds: np.ndarray, backdrop: np.ndarray, shadow_like: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Item seeds grown by a graph cut (OpenCV's GrabCut), seeded from what is certain: the seeds are item,
+    the backdrop-like pixels backdrop, and the undecided pixels joined to a seed probably item. GrabCut fits a
+    colour model to each side and cuts where the two models and the picture's edges agree, so a pale body
+    whose colour differs from the backdrop's stays item even where its outline has gaps. (A marker watershed
+    on the colour gradient, used before, let the backdrop flood such a body through the outline's weakest
+    point: README, "Pale garments", and benchmarks/results/photos-val-pale-{before,after}-cpu.json.)
+
+    shadow_like pixels (only darker than the backdrop) start on the backdrop's side unless they lie within
+    the seeds' outline: a soft shadow beside the item stays out, a pale grey body inside its outline stays in."""
+    import cv2
+    from scipy import ndimage as ndi
+    from skimage import morphology
 
     if not backdrop.any():  # nothing is surely backdrop (a data-set image: item on pure black): keep the seeds
         return seeds
     seeds = morphology.remove_small_objects(seeds, max_size=max(4, seeds.size // 20000))  # specks seed nothing
     if not seeds.any():
         return seeds
-    # only pixels joined to a seed through undecided ones can grow: work inside their box
-    from scipy import ndimage as ndi
-
+    # only pixels joined to a seed through undecided ones are probably item: work inside their box
     labels, _ = ndi.label(~backdrop)
     reach = np.isin(labels, np.unique(labels[seeds]))
     rows, cols = np.flatnonzero(reach.any(1)), np.flatnonzero(reach.any(0))
-    top, bottom = max(0, rows[0] - 2), min(seeds.shape[0], rows[-1] + 3)
-    left, right = max(0, cols[0] - 2), min(seeds.shape[1], cols[-1] + 3)
+    pad = 8  # px: a margin of backdrop around the item for the backdrop's colour model
+    top, bottom = max(0, rows[0] - pad), min(seeds.shape[0], rows[-1] + pad + 1)
+    left, right = max(0, cols[0] - pad), min(seeds.shape[1], cols[-1] + pad + 1)
     box = (slice(top, bottom), slice(left, right))
-    gradient = np.max([filters.sobel(filters.gaussian(lab[box][..., c], sigma=1.0)) for c in range(3)], axis=0)
-    markers = np.where(seeds[box], 2, np.where(backdrop[box] | ~reach[box], 1, 0)).astype(np.int32)
+    # within the outline: the seeds closed over gaps of up to ~5 % of the picture's side, holes filled
+    r = max(2, round(0.025 * max(seeds.shape)))
+    outline = ndi.binary_fill_holes(ndi.binary_closing(np.pad(seeds[box], r), iterations=r)[r:-r, r:-r])
+    shadow = shadow_like[box] & ~outline
+    marks = np.where(seeds[box], cv2.GC_FGD, np.where(backdrop[box] | shadow, cv2.GC_BGD,
+                     np.where(reach[box], cv2.GC_PR_FGD, cv2.GC_PR_BGD))).astype(np.uint8)
+    if not (marks == cv2.GC_BGD).any():
+        return seeds
+    bgr = np.ascontiguousarray((rgb[box] * 255).round().astype(np.uint8)[..., ::-1])
+    models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)  # GrabCut's two colour models
+    cv2.grabCut(bgr, marks, None, *models, GRABCUT_ROUNDS, cv2.GC_INIT_WITH_MASK)
     grown = seeds.copy()
-    grown[box] = segmentation.watershed(gradient, markers) == 2
+    grown[box] = (marks == cv2.GC_FGD) | (marks == cv2.GC_PR_FGD)
     return grown
 
 
@@ -385,25 +420,30 @@ def _best_tilt(mask: np.ndarray) -> float:
 
 def item_intensity(rgb: np.ndarray, info: dict, mask: np.ndarray | None = None) -> np.ndarray:
     """How much the item stands out from the backdrop, in [0, 1], by its grey level, as the data set's
-    conversion did (8-bit grey of the photo, negated): darker than a light backdrop, or lighter than a dark
-    one. A saturated green shirt is a mid grey with its shading, not a flat silhouette.
+    conversion did (8-bit grey of the photo, negated): darker than the backdrop, as in a shop photo, or lighter
+    than it where most of the item is (a pale garment on a light-grey table, a white one on a dark floor); the
+    lighter side also keeps the darker print of a light garment on a light backdrop. A saturated green shirt is
+    a mid grey with its shading, not a flat silhouette.
 
     Colour serves the mask; here it only gives a faint floor (COLOUR_FLOOR of its strength), so that an item
     of the backdrop's own grey (a red shirt on a grey table) is not empty, while the grey's shading, folds
     and print still decide what the model sees wherever there is any."""
     # in grey code values, as the data set's 8-bit greys: a data-set image (item on black) passes unchanged
     grey, back = info["grey"], np.clip(info["backdrop_grey"], 0.0, 1.0)
-    # on a light backdrop an item is darker, as in a shop photo; on a dark floor it may be either, and the
-    # item's own side counts (where most of its contrast lies): a navy coat on a dark wood floor is darker still
-    if info["light_backdrop"] or mask is None or not mask.any():
+    # the item's side is where most of its contrast lies, on any backdrop: a navy coat on a dark wood floor is
+    # darker still; a white shirt on a light-grey table is lighter, and its darker print counts too
+    if mask is None or not mask.any():
         darker = info["light_backdrop"]
     else:
         diff = (grey - back)[mask]
         darker = bool(np.clip(-diff, 0, None).sum() > np.clip(diff, 0, None).sum())
+    below = (back - grey) / np.maximum(back, 0.1)
     if darker:
-        contrast = (back - grey) / np.maximum(back, 0.1)
+        contrast = below
     else:
         contrast = (grey - back) / np.maximum(1.0 - back, 0.1)
+        if info["light_backdrop"]:
+            contrast = np.maximum(contrast, below)
     return np.maximum(np.clip(contrast, 0, 1), COLOUR_FLOOR * np.clip(info["d_chroma"] / 1.5, 0, 1))
 
 
