@@ -4,7 +4,7 @@ is then scored on validation items only: the 28x28 images, and the cache's rende
 pipeline turned them into 28x28, per renderer. The held-out renderer (opaque) never enters training, so its
 column is the honest estimate for pictures nobody tuned to.
 
-    python benchmarks/photo_mix.py --model basic_cnn --epochs 4       # on data/photo-data-v1.npz
+    python benchmarks/photo_mix.py --model basic_cnn --epochs 4       # on data/photo-data-v2.npz (the recipe was chosen on v1)
     python benchmarks/photo_mix.py --mixes 0.5:0,0.5:0.25,0:0.25,0.5:0.5     # photo_p:photo_share pairs
 
 Each mix trains through train.py (a subprocess, seed 0) into runs/photo-mix/; results go to

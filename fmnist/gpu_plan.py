@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default="runs/gpu-plan", help="the working folder (default %(default)s)")
     p.add_argument("--budget-s", type=float, default=540.0, help="the whole call's time (default %(default)s)")
     p.add_argument("--parallel", type=int, help="training processes at once (default: all jobs; 2 with --smoke)")
-    p.add_argument("--photo-data", default="data/photo-data-v1.npz",
+    p.add_argument("--photo-data", default="data/photo-data-v2.npz",
                    help="the photo training cache (scripts/build_photo_data.py; the repository holds it)")
     return run_plan(p.parse_args(argv))
 

@@ -10,8 +10,12 @@ app's own pipeline (fmnist.preprocess), so that a model can train on what the pi
   flags always give the same bytes. The held-out renderer (`opaque`, by default) is never used for the `train`
   part; the `val` part renders every renderer, so the held-out one can be reported separately.
 - Pictures the pipeline finds no item in are kept out of `train` (there is nothing to learn from a blank).
-- Written as one .npz (28x28 uint8 images, labels, renderer and level of each, the command), to
-  data/photo-data-v1.npz (kept in the repository: 2.3 MB) unless --out says otherwise. Rendering and preprocessing run in worker processes.
+- Written as one .npz (28x28 uint8 images, labels, renderer and level of each, the command, and the sha256 of
+  fmnist/preprocess.py that made them), to data/photo-data-v2.npz (kept in the repository, about 2.3 MB) unless
+  --out says otherwise. Rendering and preprocessing run in worker processes.
+- A change to fmnist/preprocess.py makes the cache stale: rebuild it under a new name, and keep the old file
+  while a bundled model's card names it (v1: the watershed pipeline, which the bundled resnet trained on;
+  v2: the graph-cut pipeline, with every renderer's `pale` level).
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def build(images, labels, indices, seed, renderers, workers, desc, keep_blank) -
 def main(argv=None) -> int:
     from photos import RENDERERS
 
-    from fmnist.data import load_raw, stratified_split
+    from fmnist.data import load_raw, sha256, stratified_split
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train-items", type=int, default=4000, help="training items to render (default %(default)s)")
@@ -93,7 +97,8 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - t0
     meta = {"command": "python scripts/build_photo_data.py " + " ".join(sys.argv[1:] if argv is None else argv),
             "train_renderers": list(train_renderers), "held_out": held_out, "seed": args.seed,
-            "val_size": args.val_size, "build_seconds": round(seconds, 1), "workers": args.workers}
+            "val_size": args.val_size, "build_seconds": round(seconds, 1), "workers": args.workers,
+            "preprocess_sha256": sha256(ROOT / "fmnist" / "preprocess.py")}
     path = save_photo_data(args.out, train, val, meta)
     print(f"{len(train['labels'])} train + {len(val['labels'])} val pictures in {seconds:.0f} s -> {path} "
           f"({path.stat().st_size / 1e6:.1f} MB)")
