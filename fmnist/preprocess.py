@@ -367,6 +367,10 @@ def _grow(seeds: np.ndarray, backdrop: np.ndarray, shadow_like: np.ndarray, rgb:
         return seeds
     bgr = np.ascontiguousarray((rgb[box] * 255).round().astype(np.uint8)[..., ::-1])
     models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)  # GrabCut's two colour models
+    # GrabCut starts its colour models with k-means from OpenCV's per-thread random generator: seeded here, a
+    # picture's mask depends on the picture alone, not on what this thread cut before (a batch worker and the
+    # app's own request gave probabilities 3e-5 apart)
+    cv2.setRNGSeed(0)
     cv2.grabCut(bgr, marks, None, *models, GRABCUT_ROUNDS, cv2.GC_INIT_WITH_MASK)
     grown = seeds.copy()
     grown[box] = (marks == cv2.GC_FGD) | (marks == cv2.GC_PR_FGD)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -78,6 +80,22 @@ def single_threaded() -> None:
     torch.set_num_threads(1)
 
 
+def _worker_start(parent_pid: int) -> None:
+    """A worker's initializer: one core, and an exit when the process that started it is gone. An app server
+    stopped by SIGTERM or SIGKILL has no time to shut its pool down, and a forked worker waits forever on a
+    queue whose other end it holds itself: found as orphans the size of the server (800 MB, holding a copy of
+    its listening socket) an hour after the tests had stopped it."""
+    single_threaded()
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+PARENT_CHECK_S = 1.0  # how often a worker looks for its parent: an orphan lives at most this long
 _pools: dict[int, ProcessPoolExecutor] = {}  # started once per process and kept: the app tags batch after batch
 
 
@@ -88,7 +106,7 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
         from .preprocess import warm_up
 
         warm_up()
-        _pools[workers] = ProcessPoolExecutor(workers, initializer=single_threaded)
+        _pools[workers] = ProcessPoolExecutor(workers, initializer=_worker_start, initargs=(os.getpid(),))
     return _pools[workers]
 
 

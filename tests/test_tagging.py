@@ -102,3 +102,36 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
     code = tag_main([str(tmp_path), "--out", str(tmp_path / "t.csv"), "--checkpoints", str(CHECKPOINTS),
                      "--engine", "dask", "--address", "tcp://127.0.0.1:9"])
     assert code == 2 and "Dask scheduler" in capsys.readouterr().err
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process is running (a zombie, dead but not yet reaped, is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_pool_workers_exit_when_the_process_that_started_them_is_killed(tmp_path):
+    """An app server stopped by a signal cannot shut its tagging pool down; its forked workers must not outlive
+    it (they did: copies of the server, holding its listening socket, an hour after the tests had stopped it)."""
+    import subprocess
+    import time
+
+    code = ("import os, signal\n"
+            "from fmnist.tagging import worker_pool\n"
+            "pool = worker_pool(2)\n"
+            "print(*sorted({pool.submit(os.getpid).result() for _ in range(8)}), flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    # to a file, not a pipe: an orphaned worker would hold a pipe open, and reading it would wait for the worker
+    with open(tmp_path / "out", "w") as out:
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=300)
+    printed = (tmp_path / "out").read_text()
+    workers = [int(p) for p in printed.split()[-2:] if p.isdigit()]
+    assert workers, printed[-2000:]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(map(_alive, workers)):
+        time.sleep(0.2)
+    assert not any(map(_alive, workers)), [p for p in workers if _alive(p)]
