@@ -296,7 +296,7 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
         strong = _grow(strong, backdrop_like & ~strong, only_darker & ~strong, rgb)
     # close gaps in outlines, fill what they enclose, drop specks (sizes relative to the picture)
     r = max(1, round(0.012 * max(h, w)))
-    mask = ndi.binary_closing(np.pad(strong, r), iterations=r)[r:-r, r:-r]
+    mask = _closed(strong, r)
     mask = ndi.binary_fill_holes(mask)
     if min(h, w) >= 64:
         mask = ndi.binary_opening(mask, iterations=max(1, r // 2))
@@ -330,6 +330,14 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     return item, info
 
 
+def _closed(mask: np.ndarray, r: int) -> np.ndarray:
+    """A morphological closing over gaps of up to 2r pixels; padded first, so that the picture's edge closes
+    nothing."""
+    from scipy import ndimage as ndi
+
+    return ndi.binary_closing(np.pad(mask, r), iterations=r)[r:-r, r:-r]
+
+
 def _grow(seeds: np.ndarray, backdrop: np.ndarray, shadow_like: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     """Item seeds grown by a graph cut (OpenCV's GrabCut), seeded from what is certain: the seeds are item,
     the backdrop-like pixels backdrop, and the undecided pixels joined to a seed probably item. GrabCut fits a
@@ -359,7 +367,7 @@ def _grow(seeds: np.ndarray, backdrop: np.ndarray, shadow_like: np.ndarray, rgb:
     box = (slice(top, bottom), slice(left, right))
     # within the outline: the seeds closed over gaps of up to ~5 % of the picture's side, holes filled
     r = max(2, round(0.025 * max(seeds.shape)))
-    outline = ndi.binary_fill_holes(ndi.binary_closing(np.pad(seeds[box], r), iterations=r)[r:-r, r:-r])
+    outline = ndi.binary_fill_holes(_closed(seeds[box], r))
     shadow = shadow_like[box] & ~outline
     marks = np.where(seeds[box], cv2.GC_FGD, np.where(backdrop[box] | shadow, cv2.GC_BGD,
                      np.where(reach[box], cv2.GC_PR_FGD, cv2.GC_PR_BGD))).astype(np.uint8)
