@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     aug.add_argument("--erase-p", type=float, help="random erasing probability, 0 = off")
     aug.add_argument("--photo-p", type=float, help="chance per image of the degradations a photo's preprocessing "
                                                    "leaves (levels, gamma, colour floor, blur, residue), 0 = off")
+    aug.add_argument("--print-p", type=float, help="chance per image of a print (stripes, checks, dots, motifs) "
+                                                   "inside its silhouette, 0 = off (fmnist.prints)")
     aug.add_argument("--photo-data", metavar="PATH",
                      help="domain randomisation: a cache of training items rendered as photos and preprocessed "
                           "(the repository holds data/photo-data-v2.npz, from python scripts/build_photo_data.py)")
@@ -160,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rebuild --out's results.json and model card from its checkpoints, no training")
     p.add_argument("--refit-detector", action="store_true",
                    help="fit the not-a-garment detector of existing checkpoints in --out (weights unchanged)")
+    p.add_argument("--convert-weights", action="store_true",
+                   help="re-store existing checkpoints in --out with --weights-dtype, each kept only where its test "
+                        "accuracy holds within 0.05 points (fmnist.convert)")
     p.add_argument("--write-gallery", action="store_true",
                    help="write the similar-items gallery and each existing checkpoint's features of it into --out "
                         "(weights unchanged; training writes them by itself)")
@@ -222,6 +227,14 @@ def main(argv: list[str] | None = None) -> int:
         if ns.refit_detector:
             print(f"detector fitted for: {', '.join(refit_detectors(cfg))}")
             return 0
+        if ns.convert_weights:
+            from fmnist.convert import convert_weights
+
+            for r in convert_weights(cfg):
+                print(f"{r['model']:<10} {r['from']} -> {r['to']}: test {r['test_acc_before']:.4f} -> "
+                      f"{r['test_acc_after']:.4f}, weights {r['bytes_before'] / 1e6:.2f} -> {r['bytes_after'] / 1e6:.2f} MB, "
+                      + ("kept" if r["kept"] else "not kept (off by more than 0.05 points)"))
+            return 0
         if ns.write_gallery:
             print(f"gallery features written for: {', '.join(write_galleries(cfg))}")
             return 0
@@ -267,7 +280,7 @@ def speedrun(cfg: TrainConfig, ns: argparse.Namespace, argv: list[str] | None) -
     preset = sr.from_flags(cfg, explicit, ns.runs)
     out = Path(ns.speedrun_out or Path("benchmarks/results") / f"speedrun-{resolve_device(cfg.device).type}.json")
     command = "python train.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    result = sr.run(preset, out, command)
+    result = sr.run(preset, out, command, cfg.data_dir)
     print(sr.format_runs(result))
     print(f"({out})")
     return 0

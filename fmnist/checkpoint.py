@@ -101,12 +101,8 @@ def save_pretrained(folder: str | Path, model: FashionModel, architecture: str, 
                     extra_config: dict | None = None, dtype: torch.dtype | None = None,
                     class_names: tuple[str, ...] = CLASS_NAMES) -> dict:
     """Write the model's weights (safetensors) and a config.json that rebuilds it. Returns the config."""
-    from safetensors.torch import save
-
     folder = Path(folder)
-    state = {k: v.detach().to("cpu", dtype=dtype if (dtype and v.is_floating_point()) else v.dtype).contiguous()
-             for k, v in model.state_dict().items()}
-    atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"format": "pt", "architecture": architecture}))
+    write_weights(folder, model, architecture, dtype)
     config = {
         "format": FORMAT,
         "architecture": architecture,
@@ -124,6 +120,15 @@ def save_pretrained(folder: str | Path, model: FashionModel, architecture: str, 
     }
     atomic_write_json(folder / CONFIG_NAME, config)
     return config
+
+
+def write_weights(folder: Path, model: torch.nn.Module, architecture: str, dtype: torch.dtype | None = None) -> None:
+    """model.safetensors: the state dict, floating-point tensors in dtype (None: as they are)."""
+    from safetensors.torch import save
+
+    state = {k: v.detach().to("cpu", dtype=dtype if (dtype and v.is_floating_point()) else v.dtype).contiguous()
+             for k, v in model.state_dict().items()}
+    atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"format": "pt", "architecture": architecture}))
 
 
 def read_config(folder: Path) -> dict:

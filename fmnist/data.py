@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import lzma
 import math
 import os
 import shutil
@@ -31,6 +32,14 @@ FILES = {
     "train_labels": ("train-labels-idx1-ubyte.gz", "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
     "test_images": ("t10k-images-idx3-ubyte.gz", "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
     "test_labels": ("t10k-labels-idx1-ubyte.gz", "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+}
+# The uncompressed IDX bytes: (size, sha256), the same whatever the file's compression (gzip from a mirror,
+# Debian's gzip, or the xz that the GPU call carries). Checked before a GPU call spends its minutes.
+RAW_DIGESTS = {
+    "train_images": (47_040_016, "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    "train_labels": (60_008, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    "test_images": (7_840_016, "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    "test_labels": (10_008, "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }
 MIRRORS = (
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -90,14 +99,19 @@ def cache_dir() -> Path:
     return Path(base) / "fmnist"
 
 
+def _read_bytes(path: Path) -> bytes:
+    """The uncompressed bytes of an IDX file stored raw, as .gz or as .xz."""
+    opener = {".gz": gzip.open, ".xz": lzma.open}.get(path.suffix, open)
+    with opener(path, "rb") as f:
+        return f.read()
+
+
 def read_idx(path: str | Path, expected_magic: int, expected_shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Read one IDX file (gzip or raw) into a uint8 array, checking magic number, shape and length."""
+    """Read one IDX file (gzip, xz or raw) into a uint8 array, checking magic number, shape and length."""
     path = Path(path)
     try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:  # a cut or corrupt gzip stream
+        raw = _read_bytes(path)
+    except (OSError, EOFError, lzma.LZMAError) as e:  # a cut or corrupt compressed stream
         raise DataError(f"{path}: cannot read the file ({e}); it is corrupt or truncated, delete it and fetch it again") from e
     if len(raw) < 4:
         raise DataError(f"{path}: {len(raw)} bytes is too short for an IDX header")
@@ -127,8 +141,34 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def locate(folder: Path, name: str) -> Path | None:
+    """One of the four files in folder, under its .gz name, as .xz, or uncompressed; None if absent."""
+    stem = name.removesuffix(".gz")
+    return next((p for p in (folder / name, folder / f"{stem}.xz", folder / stem) if p.is_file()), None)
+
+
 def _has_all_files(folder: Path, files: dict = FILES) -> bool:
-    return all((folder / name).is_file() for name, _ in files.values())
+    return all(locate(folder, name) is not None for name, _ in files.values())
+
+
+def verify_files(folder: str | Path) -> list[str]:
+    """What is wrong with the Fashion-MNIST files in folder (missing, unreadable, wrong size or digest of the
+    uncompressed bytes); an empty list when all four are the real ones."""
+    folder, problems = Path(folder), []
+    for key, (name, _) in FILES.items():
+        path = locate(folder, name)
+        if path is None:
+            problems.append(f"{name} (or {name.removesuffix('.gz')}.xz) is missing")
+            continue
+        try:
+            raw = _read_bytes(path)
+        except (OSError, EOFError, lzma.LZMAError) as e:
+            problems.append(f"{path.name} cannot be read: {e}")
+            continue
+        size, digest = RAW_DIGESTS[key]
+        if len(raw) != size or hashlib.sha256(raw).hexdigest() != digest:
+            problems.append(f"{path.name} is not the real file: {len(raw):,} bytes uncompressed, expected {size:,}")
+    return problems
 
 
 def download(dest: Path, mirrors: tuple[str, ...] = MIRRORS, timeout_s: float = 60, files: dict = FILES) -> Path:
@@ -213,12 +253,13 @@ def load_raw(data_dir: str | Path | None = None, allow_download: bool = True,
     for key, (name, _) in DATASETS[dataset].files.items():
         split = key.split("_")[0]
         n = EXPECTED_COUNT[split]
+        path = locate(folder, name)
         if key.endswith("images"):
-            arrays[key] = read_idx(folder / name, IMAGE_MAGIC, (n, 28, 28))
+            arrays[key] = read_idx(path, IMAGE_MAGIC, (n, 28, 28))
         else:
-            arrays[key] = read_idx(folder / name, LABEL_MAGIC, (n,))
+            arrays[key] = read_idx(path, LABEL_MAGIC, (n,))
             if arrays[key].max() > 9:
-                raise DataError(f"{folder / name}: label {arrays[key].max()} is outside 0-9")
+                raise DataError(f"{path}: label {arrays[key].max()} is outside 0-9")
     log.info("%s read from %s", dataset, folder)
     return RawData(**arrays)
 
@@ -293,6 +334,7 @@ class AugmentConfig:
     erase_p: float = 0.0  # chance of one random rectangle set to zero per image; 0 turns it off
     erase_max_frac: float = 0.25  # largest side of the rectangle, as a fraction of 28
     photo_p: float = 0.0  # chance per image of the degradations a photo's preprocessing leaves (`photo_degrade`)
+    print_p: float = 0.0  # chance per image of a print inside its silhouette (fmnist.prints)
 
 
 def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -304,6 +346,10 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
     """Batched augmentation of (B, 1, H, W) images in [0, 1], on x's device, drawn from gen."""
     b, _, h, w = x.shape
     dev = x.device
+    if cfg.print_p > 0:  # first, on the item as the data set shows it; the geometry then moves print and all
+        from .prints import print_items
+
+        x = print_items(x, cfg.print_p, gen)
     if cfg.shift_px > 0:
         p = cfg.shift_px
         padded = torch.nn.functional.pad(x, (p, p, p, p))
@@ -399,7 +445,7 @@ class DeviceLoader:
         self.split, self.batch_size, self.shuffle = split, batch_size, shuffle
         self.augment_cfg, self.seed, self.drop_last = augment_cfg, seed, drop_last
         self.rank, self.world = rank, world
-        # domain randomisation (fmnist.photo_data): each image is swapped for a random one of `mix` with chance
+        # domain randomisation (fmnist.photo.cache): each image is swapped for a random one of `mix` with chance
         # mix_share, before augmentation, so an epoch keeps its length
         self.mix, self.mix_share = (mix, mix_share) if mix is not None and mix_share > 0 else (None, 0.0)
         self.epoch = 0

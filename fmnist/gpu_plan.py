@@ -2,9 +2,7 @@
 
     bash scripts/gpu_train.sh --pack "$OUT"                 # on the GPU machine: train, then pack into $OUT
     bash scripts/gpu_train.sh --smoke --pack /tmp/pack      # the same steps on the CPU, tiny, in about 2 minutes
-    python -m fmnist.gpu_plan unpack /tmp/pack --into runs/gpu   # here: unpack, load and predict with each model
-    python -m fmnist.gpu_plan unpack /tmp/pack --into runs/gpu --adopt checkpoints
-                                                            # ... and replace each bundled model the GPU beat on val
+    # here, before and after the call: fmnist.gpu_call (the data to carry, the call's size, unpack and adopt)
 
 What it runs, in one call of at most --budget-s seconds (default 540, inside a 10-minute command):
 1. the speedrun, 5 runs, alone on the GPU (its timings must not share the chip);
@@ -16,6 +14,11 @@ What it runs, in one call of at most --budget-s seconds (default 540, inside a 1
    90/92/94 % validation, the speedrun, the machine), logs.tar.gz, and checkpoints.tar.gz split in 15 MiB parts
    (each bundled model's folder, the best-on-validation wide_resnet seed, the similar-items gallery).
 plan.json is rewritten whenever a job ends, so a call cut off at its limit still leaves its figures.
+
+Before anything runs it finds the data set (--data-dir, the carried .gpu/data that `python -m fmnist.gpu_call
+data` writes, then the loader's own places, never a download) and checks the four files' digests; without them
+it stops within seconds, saying what to carry. A failed or cut-off job or speedrun makes the command exit 1, and
+plan.json's "failures" names each one, why, and the last lines of its log. docs/gpu.md gives the call.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from .models import DEFAULT_MODELS
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
+CARRIED_DATA = ROOT / ".gpu" / "data"  # git-ignored; the call's carry list names .gpu
+LOG_TAIL_LINES = 15
 PART_BYTES = 15 * 1024 * 1024  # under the 16 MiB a returned file may take
 MAX_FILES = 8
 BEST_MODEL = "wide_resnet"
@@ -64,6 +69,8 @@ class Job:
     state: str = "waiting"  # waiting, running, done, failed, cut off
     seconds: float | None = None
     result: dict = field(default_factory=dict)
+    error: str | None = None  # why it failed or was cut off
+    log_tail: list[str] = field(default_factory=list)
 
     @property
     def command(self) -> str:
@@ -82,12 +89,46 @@ def mobilenet_flag() -> list[str]:
         return ["--no-pretrained"]
 
 
-def plan_jobs(work: Path, photo_data: Path | None, smoke: bool) -> list[Job]:
+class NoData(RuntimeError):
+    """The data set is not on this machine: the call stops before spending its minutes."""
+
+
+def find_data(explicit: str | None = None) -> Path:
+    """The folder holding the real four files: --data-dir if given; else the carried .gpu/data, then the loader's
+    own places (never a download). Each is checked by the digests of its uncompressed bytes."""
+    from .data import DataError, find_data_dir, verify_files
+
+    candidates = [Path(explicit)] if explicit else [CARRIED_DATA]
+    if not explicit:
+        try:
+            candidates.append(find_data_dir(allow_download=False))
+        except DataError:
+            pass
+    seen = []
+    for folder in dict.fromkeys(candidates):
+        problems = verify_files(folder) if folder.is_dir() else [f"{folder} does not exist"]
+        if not problems:
+            return folder
+        seen.append(f"{folder}: {problems[0]}")
+    raise NoData("error: no Fashion-MNIST data set on this machine (" + "; ".join(seen) + "). On a machine that has "
+                 "it, run `python -m fmnist.gpu_call data`, then name .gpu in the call's carry list (docs/gpu.md).")
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+def plan_jobs(work: Path, photo_data: Path | None, smoke: bool, data_dir: Path | None = None) -> list[Job]:
     extra = SMOKE_FLAGS if smoke else []
+    if data_dir is not None:
+        extra = [*extra, "--data-dir", str(data_dir)]
     jobs = []
     for seed in BEST_SEEDS:
-        jobs.append(Job(f"{BEST_MODEL}-seed{seed}", ["--models", BEST_MODEL, "--seed", str(seed), "--weights-dtype",
-                                                     "float16", "--out", str(work / f"{BEST_MODEL}-seed{seed}")]))
+        jobs.append(Job(f"{BEST_MODEL}-seed{seed}", ["--models", BEST_MODEL, "--seed", str(seed),
+                                                     "--out", str(work / f"{BEST_MODEL}-seed{seed}")]))
     for name in DEFAULT_MODELS:
         argv = ["--models", name, "--out", str(work / name)]
         if name == "mobilenet":
@@ -95,6 +136,7 @@ def plan_jobs(work: Path, photo_data: Path | None, smoke: bool) -> list[Job]:
         jobs.append(Job(name, argv))
     for job in jobs:
         model = job.argv[1]
+        job.argv += ["--weights-dtype", "float16"]  # half the bytes to bring back and bundle; metrics taken on them
         if photo_data is not None and model in PHOTO_RECIPE_MODELS:
             job.argv += ["--photo-data", str(photo_data), "--photo-share", str(PHOTO_SHARE)]
         job.argv += extra
@@ -140,17 +182,20 @@ def machine() -> dict:
 
 
 class Plan:
-    def __init__(self, work: Path, smoke: bool, budget_s: float, parallel: int, photo_data: Path | None):
-        self.work, self.smoke, self.parallel = work, smoke, parallel
+    def __init__(self, work: Path, smoke: bool, budget_s: float, parallel: int, photo_data: Path | None,
+                 data_dir: Path | None = None):
+        self.work, self.smoke, self.parallel, self.data_dir = work, smoke, parallel, data_dir
         self.deadline = time.monotonic() + budget_s
-        self.jobs = plan_jobs(work / "runs", photo_data, smoke)
+        self.jobs = plan_jobs(work / "runs", photo_data, smoke, data_dir)
         self.record = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "smoke": smoke, "budget_s": budget_s,
+                       "data_dir": str(data_dir) if data_dir else None,
                        "photo_data": str(photo_data) if photo_data else None, "machine": machine(),
-                       "speedrun": None, "jobs": []}
+                       "speedrun": None, "speedrun_state": "waiting", "jobs": [], "failures": []}
         (work / "logs").mkdir(parents=True, exist_ok=True)
 
     def save(self) -> None:
         self.record["jobs"] = [asdict(j) | {"command": j.command} for j in self.jobs]
+        self.record["failures"] = self.failures()
         tmp = self.work / "plan.json.tmp"
         tmp.write_text(json.dumps(self.record, indent=2) + "\n")
         tmp.replace(self.work / "plan.json")
@@ -163,19 +208,41 @@ class Plan:
         return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *argv], cwd=ROOT, stdout=logf,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
+    def failures(self) -> list[dict]:
+        """Every part that did not end well: which, why, and the end of its log."""
+        out = []
+        if self.record.get("speedrun_state") not in ("waiting", "running", "done"):
+            out.append({"part": "speedrun", "state": self.record["speedrun_state"],
+                        "why": self.record.get("speedrun_error"), "log_tail": self.record.get("speedrun_log_tail", [])})
+        out += [{"part": j.name, "state": j.state, "why": j.error, "log_tail": j.log_tail}
+                for j in self.jobs if j.state in ("failed", "cut off")]
+        return out
+
     def left(self) -> float:
         return self.deadline - time.monotonic()
 
     def speedrun(self) -> None:
         out = self.work / "speedrun.json"
         argv = ["--preset", "speedrun", "--speedrun-out", str(out)] + (SMOKE_SPEEDRUN if self.smoke else [])
+        if self.data_dir is not None:
+            argv += ["--data-dir", str(self.data_dir)]
+        self.record["speedrun_command"] = "python train.py " + " ".join(argv)
+        self.record["speedrun_state"] = "running"
         proc = self._popen(argv, "speedrun")
+        limit = max(1.0, min(SPEEDRUN_BUDGET_S, self.left() - 60))  # the trainings need the rest
         try:
-            proc.wait(timeout=max(1.0, min(SPEEDRUN_BUDGET_S, self.left() - 60)))  # the trainings need the rest
+            proc.wait(timeout=limit)
+            state, error = ("done", None) if proc.returncode == 0 else ("failed", f"exit {proc.returncode}")
         except subprocess.TimeoutExpired:
             _stop(proc)
+            state, error = "cut off", f"still running after its {limit:.0f} s"
         self.record["speedrun"] = json.loads(out.read_text()) if out.is_file() else None
-        self.record["speedrun_command"] = "python train.py " + " ".join(argv)
+        if state == "done" and self.record["speedrun"] is None:
+            state, error = "failed", f"exit 0 but no {out.name} written"
+        self.record["speedrun_state"], self.record["speedrun_error"] = state, error
+        if state != "done":
+            self.record["speedrun_log_tail"] = log_tail(self.work / "logs" / "speedrun.log")
+            log.error("speedrun %s: %s", state, error)
         self.save()
 
     def train(self) -> None:
@@ -192,17 +259,25 @@ class Plan:
                     continue
                 if proc.poll() is None:
                     _stop(proc)
-                    job.state = "cut off"
+                    job.state, job.error = "cut off", "still running at the call's budget"
+                elif proc.returncode == 0:
+                    job.state = "done"
                 else:
-                    job.state = "done" if proc.returncode == 0 else "failed"
+                    job.state, job.error = "failed", f"exit {proc.returncode}"
                 job.seconds = round(time.monotonic() - started, 1)
                 if job.state == "done":
-                    job.result = job_result(self.work / "runs" / job.name, job.argv[1])
+                    try:
+                        job.result = job_result(self.work / "runs" / job.name, job.argv[1])
+                    except (OSError, KeyError, ValueError) as e:
+                        job.state, job.error = "failed", f"exit 0 but no metrics: {e}"
+                if job.state != "done":
+                    job.log_tail = log_tail(self.work / "logs" / f"{job.name}.log")
+                    log.error("%s %s: %s", job.name, job.state, job.error)
                 del running[name]
                 self.save()
             if self.left() <= 0:
                 for job in waiting:
-                    job.state = "cut off"
+                    job.state, job.error = "cut off", "never started: the call's budget ran out"
                 waiting = []
         self.save()
 
@@ -279,6 +354,12 @@ def summarise_seeds(plan: Plan) -> dict:
 
 
 def run_plan(args) -> int:
+    try:
+        data_dir = find_data(args.data_dir)
+    except NoData as e:
+        print(e, file=sys.stderr)
+        return 2
+    log.info("data set: %s (digests checked)", data_dir)
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -287,7 +368,7 @@ def run_plan(args) -> int:
         log.warning("no photo data at %s: training without the photo recipe", photo)
         photo = None
     parallel = args.parallel or (2 if args.smoke else len(BEST_SEEDS) + len(DEFAULT_MODELS))
-    plan = Plan(work, args.smoke, args.budget_s, parallel, photo)
+    plan = Plan(work, args.smoke, args.budget_s, parallel, photo, data_dir)
     plan.save()
     log.info("speedrun (%.0f s left)", plan.left())
     plan.speedrun()
@@ -296,87 +377,27 @@ def run_plan(args) -> int:
     files = pack(plan, Path(args.pack))
     for j in plan.jobs:
         log.info("%-20s %-8s %s", j.name, j.state, j.result)
-    print(json.dumps({"packed": [f.name for f in files], "jobs": {j.name: j.state for j in plan.jobs}}, indent=1))
-    return 0 if all(j.state == "done" for j in plan.jobs) else 1
-
-
-# ---- here, after the call: unpack, check, adopt ----
-
-def unpack(pack_dir: Path, into: Path) -> Path:
-    """Join the parts and extract: into/checkpoints/NAME folders and into/plan.json."""
-    into.mkdir(parents=True, exist_ok=True)
-    joined = into / "checkpoints.tar.gz"
-    with open(joined, "wb") as out:
-        for part in sorted(pack_dir.glob("checkpoints.tar.gz.part*")):
-            out.write(part.read_bytes())
-    with tarfile.open(joined) as tar:
-        tar.extractall(into, filter="data")
-    joined.unlink()
-    shutil.copy(pack_dir / "plan.json", into / "plan.json")
-    return into / "checkpoints"
-
-
-def check_models(folder: Path) -> dict:
-    """Load every model folder with the app's predictor and classify a data-set example: {name: top-1}."""
-    from PIL import Image
-
-    from .predict import Predictor
-
-    predictor = Predictor.from_source(str(folder))
-    example = Image.open(next((ROOT / "examples").glob("*.png")))
-    return {name: predictor.predict(example, name).top3[0][0] for name in predictor.models}
-
-
-def adopt(unpacked: Path, bundled: Path) -> list[str]:
-    """Replace each bundled model whose GPU run is better on validation (and add the best model); then rebuild
-    results.json and the model card there. Returns the names replaced or added."""
-    from .checkpoint import load_folder, publish_folder
-    from .gallery import GALLERY_NAME, load_gallery, write_features
-    from .reports import record_outputs
-
-    taken = []
-    for folder in sorted(p for p in unpacked.iterdir() if (p / "metrics.json").is_file()):
-        new_val = json.loads((folder / "metrics.json").read_text())["val"]["accuracy"]
-        old = bundled / folder.name / "metrics.json"
-        old_val = json.loads(old.read_text())["val"]["accuracy"] if old.is_file() else -1.0
-        if new_val > old_val:
-            staged = bundled / ".partial" / folder.name
-            shutil.rmtree(staged, ignore_errors=True)
-            shutil.copytree(folder, staged)
-            publish_folder(staged, bundled / folder.name)
-            taken.append(folder.name)
-    if not (bundled / GALLERY_NAME).is_file() and (unpacked / GALLERY_NAME).is_file():
-        shutil.copy(unpacked / GALLERY_NAME, bundled / GALLERY_NAME)
-    gallery = load_gallery(bundled)
-    for name in taken:  # similar items: features of the gallery that folder serves (a seed may have drawn another)
-        model, _ = load_folder(bundled / name)
-        write_features(bundled / name, model, gallery)
-    record_outputs(bundled)
-    return taken
+    print(json.dumps({"packed": [f.name for f in files], "speedrun": plan.record["speedrun_state"],
+                      "jobs": {j.name: j.state for j in plan.jobs}}, indent=1))
+    for failure in plan.failures():
+        print(f"FAILED {failure['part']} ({failure['state']}): {failure['why']}", file=sys.stderr)
+        for line in failure["log_tail"][-5:]:
+            print(f"    {line}", file=sys.stderr)
+    return 1 if plan.failures() else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["unpack"]:
-        p = argparse.ArgumentParser(prog="python -m fmnist.gpu_plan unpack")
-        p.add_argument("pack_dir", type=Path)
-        p.add_argument("--into", type=Path, default=Path("runs/gpu"))
-        p.add_argument("--adopt", type=Path, help="replace the models in this folder that the GPU beat on validation")
-        a = p.parse_args(argv[1:])
-        unpacked = unpack(a.pack_dir, a.into)
-        print("every model loads and predicts:", check_models(unpacked))
-        if a.adopt:
-            print("adopted:", adopt(unpacked, a.adopt) or "none")
-        return 0
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="the same steps on the CPU with tiny settings")
     p.add_argument("--pack", required=True, help="where the packed files go ($OUT on the GPU machine)")
     p.add_argument("--work", default="runs/gpu-plan", help="the working folder (default %(default)s)")
     p.add_argument("--budget-s", type=float, default=540.0, help="the whole call's time (default %(default)s)")
     p.add_argument("--parallel", type=int, help="training processes at once (default: all jobs; 2 with --smoke)")
+    p.add_argument("--data-dir", help="the data set's folder (default: the carried .gpu/data, then the loader's places)")
     p.add_argument("--photo-data", default="data/photo-data-v2.npz",
-                   help="the photo training cache (scripts/build_photo_data.py; the repository holds it)")
+                   help="the photo training cache (python -m fmnist.photo.build; the repository holds it)")
     return run_plan(p.parse_args(argv))
 
 

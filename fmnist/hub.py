@@ -170,6 +170,12 @@ def model_card(root: str | Path, repo_id: str | None = None):
     for c in class_names:
         per_class.append(f"| {c} | " + " | ".join(f"{m['test']['per_class'][c]['f1-score']:.3f}"
                                                     for _, _, m in entries) + " |")
+    def _converted(met):
+        c = met.get("converted")
+        return "" if not c else (f"; weights then stored in {c['to']} by `python train.py --convert-weights "
+                                 f"--weights-dtype {c['to']}` (test accuracy in {c['from']}: "
+                                 f"{100 * c['test_accuracy_before']:.2f} %)")
+
     def launcher(cfg):
         world = cfg.get("world_size", 1)
         return "" if world == 1 else f"torchrun --nproc_per_node={world} "
@@ -177,7 +183,8 @@ def model_card(root: str | Path, repo_id: str | None = None):
     trained = "\n".join(f"- `{name}`: `{launcher(cfg)}{command_for(cfg['train_config'], name)}` (seed {cfg['seed']}, "
                         f"{cfg['device']}, {met['train_seconds'] / 60:.1f} min, {met['epochs_run']} epochs, "
                         f"{met['split']['train']:,} training images"
-                        f"{', stopped early' if met['stopped_early'] else ''})" for name, cfg, met in entries)
+                        f"{', stopped early' if met['stopped_early'] else ''})" + _converted(met)
+                        for name, cfg, met in entries)
     n_test = entries[0][2]["test"]["n"]
     from .models import REGISTRY
 

@@ -134,11 +134,12 @@ def step_flops(cfg: SpeedrunConfig, dev: torch.device) -> float:
     return counter.get_total_flops() / 8
 
 
-def run(cfg: SpeedrunConfig, out: Path | None = None, command: str | None = None) -> dict:
-    """cfg.runs timed runs; the summary (and each run as it ends) written to out."""
+def run(cfg: SpeedrunConfig, out: Path | None = None, command: str | None = None, data_dir: str | None = None) -> dict:
+    """cfg.runs timed runs; the summary (and each run as it ends) written to out. data_dir: as train.py's
+    --data-dir (None: the places the loader knows)."""
     dev = resolve_device(cfg.device)
     use_compile = dev.type == "cuda" if cfg.compile is None else cfg.compile
-    splits = load_splits(seed=cfg.seed, limit=cfg.limit, device=dev, allow_download=False)
+    splits = load_splits(data_dir, seed=cfg.seed, limit=cfg.limit, device=dev, allow_download=False)
     images, labels = splits.train.images, splits.train.labels
     per_epoch = len(labels) // cfg.batch_size if len(labels) >= cfg.batch_size else 1
     total = per_epoch * cfg.epochs

@@ -3,7 +3,7 @@
 # packed into at most 8 files (fmnist/gpu_plan.py says what and how). It runs on the machine's own python3 and
 # torch, with no package index: any small wheel carried in .whl/ (git-ignored) is installed first.
 #
-#   bash scripts/gpu_train.sh --pack "$OUT"            # on the GPU machine (carry .gpu/ for the photo data)
+#   bash scripts/gpu_train.sh --pack "$OUT"            # on the GPU machine, carrying .gpu (the data set; docs/gpu.md)
 #   bash scripts/gpu_train.sh --smoke --pack /tmp/pack # the same steps on this CPU, tiny, in about 2 minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."

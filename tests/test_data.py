@@ -276,3 +276,43 @@ def test_rotation_and_zoom_keep_the_item_and_can_be_switched_off():
     mass = on.sum((1, 2, 3)) / x[0].sum()
     assert ((mass > 0.7) & (mass < 1.4)).all()  # scaled by at most 1.15 squared, nothing lost off the frame
     assert (on - x).abs().sum((1, 2, 3)).gt(1).float().mean() > 0.9  # almost every image moved
+
+
+def test_xz_and_uncompressed_files_are_found_and_read_like_gzip(tiny_dataset):
+    import lzma
+
+    from fmnist.data import FILES, IMAGE_MAGIC, LABEL_MAGIC, find_data_dir, locate
+
+    def read_all(folder):
+        return [read_idx(locate(folder, name), IMAGE_MAGIC if key.endswith("images") else LABEL_MAGIC)
+                for key, (name, _) in FILES.items()]
+
+    before = read_all(tiny_dataset)
+    name, _ = FILES["train_images"]
+    gz = tiny_dataset / name
+    (tiny_dataset / name.replace(".gz", ".xz")).write_bytes(lzma.compress(gzip.decompress(gz.read_bytes())))
+    gz.unlink()
+    assert locate(tiny_dataset, name).suffix == ".xz"
+    name, _ = FILES["test_labels"]
+    (tiny_dataset / name.removesuffix(".gz")).write_bytes(gzip.decompress((tiny_dataset / name).read_bytes()))
+    (tiny_dataset / name).unlink()
+    assert find_data_dir(tiny_dataset, allow_download=False) == tiny_dataset
+    assert all(np.array_equal(a, b) for a, b in zip(before, read_all(tiny_dataset)))
+
+
+def test_a_cut_xz_file_is_a_clear_error(tmp_path):
+    import lzma
+
+    from fmnist.data import IMAGE_MAGIC, DataError, read_idx
+
+    path = tmp_path / "train-images-idx3-ubyte.xz"
+    path.write_bytes(lzma.compress(b"\x00" * 5000)[:40])
+    with pytest.raises(DataError, match="corrupt or truncated"):
+        read_idx(path, IMAGE_MAGIC)
+
+
+@needs_real_data
+def test_the_real_files_match_their_recorded_digests():
+    from fmnist.data import verify_files
+
+    assert verify_files(real_data_dir()) == []

@@ -54,3 +54,24 @@ def test_the_gallery_keeps_every_class_share():
     labels = np.repeat(np.arange(10), 600)
     idx = gallery.choose(labels, 1000, seed=0)
     assert len(idx) == 1000 and np.all(np.bincount(labels[idx]) == 100)
+
+
+def test_the_stored_gallery_is_compressed_and_reads_back_exactly(tmp_path):
+    rng = np.random.default_rng(1)
+    images = np.zeros((500, 28, 28), np.uint8)  # data-set-like: a light item on black
+    images[:, 6:22, 8:20] = rng.integers(100, 256, (500, 16, 12), dtype=np.uint8)
+    g = gallery.save_gallery(tmp_path, images, np.arange(500) % 10)
+    back = gallery.load_gallery(tmp_path)
+    assert np.array_equal(back.images, images) and np.array_equal(back.labels, np.arange(500) % 10)
+    assert back.digest == g.digest  # features written for the raw layout still belong to it
+    assert (tmp_path / gallery.GALLERY_NAME).stat().st_size < images.nbytes / 2
+
+
+def test_int8_features_keep_every_cosine_similarity_within_0_01():
+    rng = np.random.default_rng(2)
+    feats = rng.normal(size=(400, 128)).astype(np.float32)
+    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+    q, scale = gallery.quantise(feats)
+    assert q.dtype == np.int8 and scale.dtype == np.float16 and np.abs(q).max() == 127
+    back = q.astype(np.float32) * scale
+    assert np.abs(back @ feats.T - feats @ feats.T).max() < 0.01

@@ -5,11 +5,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from conftest import ROOT, needs_real_data
-from fmnist import gpu_plan
+from conftest import ROOT, needs_real_data, real_data_dir
+from fmnist import gpu_call, gpu_plan
+from fmnist.data import FILES
 from fmnist.models import DEFAULT_MODELS
 
 SCRIPT = ["bash", str(ROOT / "scripts" / "gpu_train.sh")]
@@ -19,7 +21,7 @@ ENV = {**os.environ, "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1"}  # no Hub 
 @pytest.fixture(scope="module")
 def photo_cache(tmp_path_factory):
     path = tmp_path_factory.mktemp("photo") / "photo-data.npz"
-    subprocess.run([sys.executable, "scripts/build_photo_data.py", "--train-items", "12", "--val-items", "4",
+    subprocess.run([sys.executable, "-m", "fmnist.photo.build", "--train-items", "12", "--val-items", "4",
                     "--workers", "1", "--out", str(path)], check=True, capture_output=True, cwd=ROOT, timeout=300)
     return path
 
@@ -62,8 +64,8 @@ def test_every_job_ran_with_its_command_and_figures(smoke):
 
 @needs_real_data
 def test_the_pack_unpacks_into_models_that_load_and_predict(smoke, tmp_path):
-    unpacked = gpu_plan.unpack(smoke / "pack", tmp_path / "gpu")
-    answers = gpu_plan.check_models(unpacked)
+    unpacked = gpu_call.unpack(smoke / "pack", tmp_path / "gpu")
+    answers = gpu_call.check_models(unpacked)
     assert set(answers) == set(DEFAULT_MODELS) | {"wide_resnet"}
     config = json.loads((unpacked / "mobilenet" / "config.json").read_text())
     assert config["pretrained"] is False
@@ -73,13 +75,13 @@ def test_the_pack_unpacks_into_models_that_load_and_predict(smoke, tmp_path):
 def test_adopt_replaces_only_what_the_gpu_run_beat_on_validation(smoke, tmp_path):
     import shutil
 
-    unpacked = gpu_plan.unpack(smoke / "pack", tmp_path / "gpu")
+    unpacked = gpu_call.unpack(smoke / "pack", tmp_path / "gpu")
     bundled = tmp_path / "bundled"
     shutil.copytree(unpacked, bundled)
     metrics = json.loads((bundled / "mlp" / "metrics.json").read_text())
     metrics["val"]["accuracy"] = 1.0  # the bundled mlp is better on validation: it must stay
     (bundled / "mlp" / "metrics.json").write_text(json.dumps(metrics))
-    taken = gpu_plan.adopt(unpacked, bundled)
+    taken = gpu_call.adopt(unpacked, bundled)
     assert "mlp" not in taken
     assert json.loads((bundled / "mlp" / "metrics.json").read_text())["val"]["accuracy"] == 1.0
     assert (bundled / "results.json").is_file() and (bundled / "README.md").is_file()
@@ -109,3 +111,83 @@ def test_the_training_path_imports_without_what_a_gpu_machine_lacks():
             "print(train.build_parser().parse_args(['--preset', 'speedrun']).preset)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "speedrun", out.stderr
+
+
+# ---- the call's first contact: the data travels and is found, the call fits, failures are loud ----
+
+def test_without_the_data_set_the_call_stops_at_once_saying_what_to_carry(tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    started = time.monotonic()
+    proc = subprocess.run([*SCRIPT, "--smoke", "--pack", str(tmp_path / "pack"), "--work", str(tmp_path / "work"),
+                           "--data-dir", str(empty)], capture_output=True, text=True, cwd=ROOT, timeout=120, env=ENV)
+    assert proc.returncode == 2 and time.monotonic() - started < 30
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "python -m fmnist.gpu_call data" in lines[0] and ".gpu" in lines[0]
+    assert not (tmp_path / "work").exists()  # nothing ran
+
+
+def test_files_that_are_not_the_real_data_set_are_refused(tiny_dataset):
+    with pytest.raises(gpu_plan.NoData, match="not the real file"):
+        gpu_plan.find_data(str(tiny_dataset))
+
+
+@needs_real_data
+def test_the_real_files_are_found_and_pass_their_digests():
+    assert gpu_plan.find_data(str(real_data_dir())) == real_data_dir()
+
+
+@needs_real_data
+def test_a_failed_job_or_speedrun_fails_the_command_and_says_why(tmp_path, monkeypatch):
+    def failing(self, argv, log_name):  # every training process dies at start-up, as a broken import would
+        logf = open(self.work / "logs" / f"{log_name}.log", "w")
+        return subprocess.Popen([sys.executable, "-c", "print('boom: no module named x'); raise SystemExit(3)"],
+                                stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+
+    monkeypatch.setattr(gpu_plan.Plan, "_popen", failing)
+    code = gpu_plan.main(["--smoke", "--pack", str(tmp_path / "pack"), "--work", str(tmp_path / "work"),
+                          "--photo-data", str(tmp_path / "none.npz"), "--data-dir", str(real_data_dir())])
+    assert code == 1
+    plan = json.loads((tmp_path / "pack" / "plan.json").read_text())
+    failures = {f["part"]: f for f in plan["failures"]}
+    assert set(failures) == {"speedrun"} | {j["name"] for j in plan["jobs"]}
+    assert all(f["why"] == "exit 3" and f["log_tail"] == ["boom: no module named x"] for f in failures.values())
+    assert plan["speedrun_state"] == "failed" and "--data-dir" in plan["speedrun_command"]
+
+
+def _repo(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("/.gpu/\n/ignored/\n")
+    (tmp_path / "tracked.bin").write_bytes(b"t" * 3000)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "."], check=True)
+    (tmp_path / "new.txt").write_bytes(b"n" * 200)
+    (tmp_path / "ignored").mkdir()
+    (tmp_path / "ignored" / "venv.bin").write_bytes(b"v" * 9000)
+    (tmp_path / ".gpu" / "data").mkdir(parents=True)
+    (tmp_path / ".gpu" / "data" / "x.xz").write_bytes(b"x" * 5000)
+    return tmp_path
+
+
+def test_the_size_counts_tracked_untracked_and_carried_files_but_not_ignored_ones(tmp_path):
+    parts = gpu_call.sent_files((".gpu",), _repo(tmp_path))
+    assert parts == {"tracked": 3000 + len("/.gpu/\n/ignored/\n"), "untracked, not ignored": 200, "carry .gpu": 5000}
+
+
+def test_the_size_command_refuses_a_call_over_the_limit(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gpu_call, "ROOT", _repo(tmp_path))
+    monkeypatch.setattr(gpu_call, "LIMIT_BYTES", 8000)
+    assert gpu_call.main(["size"]) == 1 and "over the limit" in capsys.readouterr().err
+    monkeypatch.setattr(gpu_call, "LIMIT_BYTES", 9000)
+    assert gpu_call.main(["size"]) == 0
+
+
+def test_the_carried_data_is_checked_after_it_is_written(tiny_dataset, tmp_path):
+    with pytest.raises(RuntimeError, match="not the real file"):
+        gpu_call.write_data(tmp_path / "carry", tiny_dataset)
+    assert sorted(p.name for p in (tmp_path / "carry").iterdir()) == sorted(
+        n.removesuffix(".gz") + ".xz" for n, _ in FILES.values())
+
+
+def test_the_documented_call_is_the_one_the_code_makes():
+    doc = (ROOT / "docs" / "gpu.md").read_text()
+    assert json.dumps(gpu_call.CALL, indent=1) in doc  # as `python -m fmnist.gpu_call show` prints it

@@ -201,3 +201,35 @@ def test_the_schedule_survives_runs_of_a_few_steps(total_steps):
         opt.step()
         sched.step()
     assert all(0 <= lr <= 0.1 + 1e-9 for lr in sched.get_last_lr())
+
+
+def test_weights_converted_to_float16_are_kept_with_figures_that_evaluation_gives(tmp_path):
+    run_train("--models", "mlp", "--limit", "1000", "--epochs", "1", "--out", str(tmp_path))
+    folder = tmp_path / "mlp"
+    size32 = (folder / "model.safetensors").stat().st_size
+    proc = run_train("--convert-weights", "--weights-dtype", "float16", "--models", "mlp", "--out", str(tmp_path))
+    assert "kept" in proc.stdout
+    assert (folder / "model.safetensors").stat().st_size < 0.55 * size32
+    assert {v.dtype for v in load_file(folder / "model.safetensors").values()} == {torch.float16}
+    model, config = checkpoint.load_folder(folder)
+    recorded = json.loads((folder / "metrics.json").read_text())
+    assert config["weights_dtype"] == "float16" and recorded["converted"]["from"] == "float32"
+    splits = load_splits(real_data_dir(), limit=1000, seed=0, allow_download=False)
+    again = metrics.classification_metrics(metrics.predict_logits(model, splits.test.images), splits.test.labels,
+                                           config["temperature"])
+    assert again["accuracy"] == recorded["test"]["accuracy"]
+    assert abs(again["accuracy"] - recorded["converted"]["test_accuracy_before"]) <= 0.0005
+
+
+def test_a_conversion_that_costs_accuracy_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
+    from fmnist import convert
+    from fmnist.config import TrainConfig
+
+    run_train("--models", "mlp", "--limit", "1000", "--epochs", "1", "--out", str(tmp_path))
+    weights = (tmp_path / "mlp" / "model.safetensors").read_bytes()
+    monkeypatch.setattr(convert, "TOLERANCE", -1.0)  # any change at all counts as a loss
+    rows = convert.convert_weights(TrainConfig(models=["mlp"], out=str(tmp_path), weights_dtype="float16",
+                                               data_dir=str(real_data_dir())))
+    assert rows[0]["kept"] is False
+    assert (tmp_path / "mlp" / "model.safetensors").read_bytes() == weights
+    assert json.loads((tmp_path / "mlp" / "config.json").read_text())["weights_dtype"] == "float32"
