@@ -20,7 +20,7 @@ from PIL import Image
 
 from fmnist import checkpoint, hub
 from fmnist.predict import Predictor, load_models
-from fmnist.preprocess import ImageRejected
+from fmnist.photo import ImageRejected
 from fmnist.tagging import CSV_HEADER, TagRow, tag, write_csv
 from fmnist.uploads import MAX_PICTURE_BYTES, BatchRejected, batch_items, limits_text
 

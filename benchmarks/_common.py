@@ -1,4 +1,5 @@
-"""Shared bits of the benchmark scripts: hardware description and result files."""
+"""Shared bits of the benchmark scripts: hardware description and result files. The benchmarks are modules of
+this package, run from the repository root: python -m benchmarks.NAME [flags]."""
 
 import json
 import platform
@@ -8,10 +9,9 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from fmnist.runs import hardware
 
-from fmnist.runs import hardware  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -20,11 +20,20 @@ def device(name: str) -> torch.device:
     return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
 
 
+def command() -> str:
+    """The command line that ran this benchmark, as a user types it: python -m benchmarks.NAME [flags]."""
+    import __main__
+
+    spec = getattr(__main__, "__spec__", None)
+    head = f"python -m {spec.name}" if spec is not None else f"python {sys.argv[0]}"
+    return " ".join([head, *sys.argv[1:]])
+
+
 def record(name: str, rows: list[dict], dev: torch.device, extra: dict | None = None) -> Path:
     """Write rows with the hardware and the command that produced them to results/NAME-<device>.json."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}-{dev.type}.json"
-    payload = {"command": "python " + " ".join(sys.argv), "hardware": hardware(dev), "torch": torch.__version__,
+    payload = {"command": command(), "hardware": hardware(dev), "torch": torch.__version__,
                "python": platform.python_version(), "date": time.strftime("%Y-%m-%d"), "rows": rows, **(extra or {})}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path

@@ -2,7 +2,7 @@
 device, batched augmentation) beside a plain PyTorch loop (a torchvision Dataset with per-image transforms
 and a DataLoader) on the same model, optimiser, batch size and augmentation, on the same machine.
 
-    python benchmarks/cpu_epoch.py [--device cpu] [--workers 0]
+    python -m benchmarks.cpu_epoch [--device cpu] [--workers 0]
 """
 
 import argparse
@@ -10,7 +10,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _common import device, record, sync
+from benchmarks._common import device, record, sync
 from tqdm.auto import tqdm
 
 from fmnist.config import TrainConfig

@@ -3,7 +3,7 @@ overlay + the found-item outline, per bundled model, p50 and p95 over repeated c
 28x28 example and 12-megapixel (4000x3000) phone-like JPEGs of a Fashion-MNIST item: everyday level, and a
 pale garment on a light backdrop.
 
-    python benchmarks/latency.py [--device cpu] [--runs 100]
+    python -m benchmarks.latency [--device cpu] [--runs 100]
 """
 
 import argparse
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import ROOT, device, record
-from photo_scenes import render_photo
+from benchmarks._common import ROOT, device, record
+from fmnist.photo.render import render_photo
 from PIL import Image
 
 from fmnist.predict import Predictor

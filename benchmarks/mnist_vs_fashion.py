@@ -1,6 +1,6 @@
 """Fashion-MNIST beside classic MNIST: the same models, the same protocol, one table.
 
-    python benchmarks/mnist_vs_fashion.py [--models mlp,basic_cnn,deep_cnn] [--epochs 15] [--seed 0]
+    python -m benchmarks.mnist_vs_fashion [--models mlp,basic_cnn,deep_cnn] [--epochs 15] [--seed 0]
 
 When the full MNIST files can be found (--data-dir, $FMNIST_DATA_DIR/mnist or the cache; see
 fmnist/data.py), both data sets are compared in full: 54,000 / 6,000 / 10,000 images. These machines
@@ -19,7 +19,7 @@ import shutil
 
 import numpy as np
 import torch
-from _common import ROOT, record
+from benchmarks._common import ROOT, record
 
 from fmnist.baselines import run_baselines
 from fmnist.config import TrainConfig

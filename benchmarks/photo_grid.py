@@ -1,8 +1,8 @@
 """A figure for the README: test items drawn by every photo renderer, each with what the default model saw
 (the 28x28 from the app's pipeline) and its answer, right (green) and wrong (red) alike.
 
-    python benchmarks/photo_grid.py [--per-cell 4] [--seed 0] [--out docs/photo_grid.png]
-    python benchmarks/photo_grid.py --levels pale --per-cell 6 --out docs/photo_grid_pale.png
+    python -m benchmarks.photo_grid [--per-cell 4] [--seed 0] [--out docs/photo_grid.png]
+    python -m benchmarks.photo_grid --levels pale --per-cell 6 --out docs/photo_grid_pale.png
 
 The items are the first of a seeded stratified draw of test items, the same for every renderer, so the grid
 shows the pipeline as it is, not picked examples.
@@ -10,8 +10,8 @@ shows the pipeline as it is, not picked examples.
 
 import argparse
 
-from _common import ROOT
-from photos import RENDERERS, render_item
+from benchmarks._common import ROOT
+from fmnist.photo.render import RENDERERS, render_item
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from fmnist import CLASS_NAMES

@@ -1,11 +1,17 @@
 """Choosing the photo training recipe on validation: each mix of the hand-made degradations (--photo-p) and the
-domain-randomised photo data (--photo-share of scripts/build_photo_data.py's cache) trains the same model, which
+domain-randomised photo data (--photo-share of python -m fmnist.photo.build's cache) trains the same model, which
 is then scored on validation items only: the 28x28 images, and the cache's rendered validation pictures as the
 pipeline turned them into 28x28, per renderer. The held-out renderer (opaque) never enters training, so its
 column is the honest estimate for pictures nobody tuned to.
 
-    python benchmarks/photo_mix.py --model basic_cnn --epochs 4       # on data/photo-data-v2.npz (the recipe was chosen on v1)
-    python benchmarks/photo_mix.py --mixes 0.5:0,0.5:0.25,0:0.25,0.5:0.5     # photo_p:photo_share pairs
+    python -m benchmarks.photo_mix --model basic_cnn --epochs 4       # on data/photo-data-v2.npz (the recipe was chosen on v1)
+    python -m benchmarks.photo_mix --mixes 0.5:0,0.5:0.25,0:0.25,0.5:0.5     # photo_p:photo_share pairs
+    python -m benchmarks.photo_mix --mixes 0.5:0.25:0,0.5:0.25:0.25,0.5:0.25:0.5 --out-name photo-mix-prints
+                                                                              # ... :print_p (fmnist.prints)
+
+Besides accuracy it reports the recall of Shirt, T-shirt/top and Coat on the validation items (a print must not
+become a Shirt cue), and the accuracy on the validation items printed by the pattern renderer's own print
+generator (fmnist.photo.render.pattern.print_pattern, written apart from fmnist.prints) at 28x28.
 
 Each mix trains through train.py (a subprocess, seed 0) into runs/photo-mix/; results go to
 benchmarks/results/photo-mix-cpu.json.
@@ -19,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import ROOT, record
+from benchmarks._common import ROOT, record
 
 from fmnist import checkpoint
-from fmnist.photo_data import DEFAULT_PATH, load_photo_data
+from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
 from fmnist.reports import format_table
 
 
@@ -37,6 +43,36 @@ def accuracy_by_renderer(model, val: dict) -> dict:
     return out
 
 
+CLASSES = {"shirt": 6, "tshirt": 0, "coat": 4}
+
+
+def printed_val(images: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Validation items with a print of the pattern renderer's own generator, drawn inside the silhouette."""
+    from fmnist.photo.render.pattern import print_pattern
+
+    rng = np.random.default_rng(seed)
+    out = images.astype(np.float32) / 255.0
+    for i in range(len(out)):
+        _, pattern = print_pattern(28, 28, rng)
+        item = out[i] > 0.04
+        ink = 1.0 if rng.random() < 0.5 else rng.uniform(0.1, 0.3)
+        out[i] = np.where(item, np.maximum(out[i] + rng.uniform(0.3, 0.9) * pattern * (ink - out[i]), 0.05), 0)
+        out[i] /= max(out[i].max(), 1e-6)
+    return (out * 255).round().astype(np.uint8)
+
+
+@torch.inference_mode()
+def val_scores(model, images: np.ndarray, labels: np.ndarray, printed: np.ndarray) -> dict:
+    pred = model(torch.from_numpy(images).float().div(255.0)[:, None]).argmax(1).numpy()
+    pred_printed = model(torch.from_numpy(printed).float().div(255.0)[:, None]).argmax(1).numpy()
+    out = {"printed_val": float((pred_printed == labels).mean()),
+           "printed_as_shirt": float(((pred_printed == 6) & (labels != 6)).mean())}
+    for name, c in CLASSES.items():
+        out[f"recall_{name}"] = float((pred[labels == c] == c).mean())
+        out[f"printed_recall_{name}"] = float((pred_printed[labels == c] == c).mean())
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="basic_cnn")
@@ -44,32 +80,40 @@ def main():
     p.add_argument("--mixes", default="0.5:0,0.5:0.25,0:0.25,0.5:0.5", help="photo_p:photo_share pairs")
     p.add_argument("--photo-data", default=str(DEFAULT_PATH))
     p.add_argument("--out", default="runs/photo-mix")
+    p.add_argument("--out-name", default="photo-mix", help="the result file's name in benchmarks/results/")
     args = p.parse_args()
     photo = load_photo_data(args.photo_data)
+    from fmnist.data import load_splits
+
+    val = load_splits(allow_download=False).val
+    val_images, val_labels = val.images.numpy(), val.labels.numpy()
+    printed = printed_val(val_images)
     rows = []
     for mix in args.mixes.split(","):
-        photo_p, share = (float(v) for v in mix.split(":"))
-        name = f"p{photo_p:g}-s{share:g}"
+        photo_p, share, print_p = ([float(v) for v in mix.split(":")] + [0.0])[:3]
+        name = f"p{photo_p:g}-s{share:g}" + (f"-print{print_p:g}" if print_p else "")
         out = Path(args.out) / name
         cmd = [sys.executable, "train.py", "--models", args.model, "--epochs", str(args.epochs), "--photo-p",
-               str(photo_p), "--out", str(out)]
+               str(photo_p), "--print-p", str(print_p), "--out", str(out)]
         if share > 0:
             cmd += ["--photo-data", args.photo_data, "--photo-share", str(share)]
         print(" ".join(cmd[1:]), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         model, _ = checkpoint.load_folder(out / args.model)
         metrics = json.loads((out / args.model / "metrics.json").read_text())
-        rows.append({"mix": name, "photo_p": photo_p, "photo_share": share, "val_28x28": metrics["val"]["accuracy"],
-                     **accuracy_by_renderer(model.eval(), photo.val)})
+        rows.append({"mix": name, "photo_p": photo_p, "photo_share": share, "print_p": print_p,
+                     "val_28x28": metrics["val"]["accuracy"], **accuracy_by_renderer(model.eval(), photo.val),
+                     **val_scores(model, val_images, val_labels, printed)})
         print(rows[-1], flush=True)
     renderers = sorted(k for k in rows[0] if k.startswith("photo_") and k not in ("photo_p", "photo_share"))
+    extra = [(k, k.replace("_", " "), ".3f") for k in rows[0] if k.startswith(("recall_", "printed"))]
     counts = {r: int(np.sum(photo.val["renderer"] == r[6:])) for r in renderers if r != "photo_all"}
-    path = record("photo-mix", rows, torch.device("cpu"),
+    path = record(args.out_name, rows, torch.device("cpu"),
                   {"model": args.model, "epochs": args.epochs, "photo_data": photo.meta, "val_pictures": counts,
                    "held_out": photo.meta["held_out"]})
     print(format_table(rows, [("mix", "mix", ""), ("val_28x28", "val 28x28", ".3f")]
                        + [(r, r[6:] + (" (held out)" if r[6:] in photo.meta["held_out"] else ""), ".3f")
-                          for r in renderers]))
+                          for r in renderers] + extra))
     print(f"({path})")
 
 

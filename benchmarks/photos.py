@@ -2,17 +2,11 @@
 independently of each other, classified through the app's whole pipeline, beside the same items as 28x28
 images; and pictures that are not garments, with the share that gets a notice.
 
-    python benchmarks/photos.py [--per-class 30] [--seed 0] [--checkpoints checkpoints]
-    python benchmarks/photos.py --split val --renderers tint,opaque --checkpoints runs/x
+    python -m benchmarks.photos [--per-class 30] [--seed 0] [--checkpoints checkpoints]
+    python -m benchmarks.photos --split val --renderers tint,opaque --checkpoints runs/x
 
-The renderers (each its own module; none shares code with another):
-- scenes (photo_scenes.py): the first renderer; off-white, grey and tinted tables, gradients, soft shadows;
-- tint (render_tint.py): shop shots in linear light, the item's shading multiplied by a fabric colour;
-- opaque (render_opaque.py): a flat colour shaded by the item's details, on coloured surfaces, hard shadows;
-- pattern (render_pattern.py): printed fabrics on wood, tiles, carpet and sheets, hangers, keystone, EXIF
-  orientation, defocus.
-Each renderer also draws a `pale` level, its own way: pastel and white garments, faintly shaded, on white and
-light-grey backdrops (the garments that lost their body in the second round).
+The renderers are fmnist.photo.render's (scenes, tint, opaque, pattern: each its own module, none sharing code
+with another), each with a `pale` level of its own.
 
 `--split val` renders validation items instead, for choosing settings without the test set (results in
 photos-val-cpu.json; no notice shares). Settings are chosen with one renderer left out (`--renderers`), and
@@ -32,40 +26,17 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-import render_opaque
-import render_pattern
-import render_tint
 import torch
-from _common import ROOT, record
-from photo_scenes import LEVELS, non_garments, render_photo
+from benchmarks._common import ROOT, record
 from PIL import Image
 from tqdm.auto import tqdm
 
 from fmnist.data import load_raw, load_splits, stratified_split
 from fmnist.predict import Predictor
-from fmnist.preprocess import preprocess
+from fmnist.photo import preprocess
+from fmnist.photo.render import RENDERERS, non_garments, render_item
 from fmnist.reports import format_table
 from fmnist.tagging import classify_batch
-
-
-def _scenes(item, level, rng):
-    return render_photo(item, level, rng)[0]
-
-
-# name -> (render(item28, level, rng) -> PIL image, levels)
-RENDERERS = {
-    "scenes": (_scenes, LEVELS),
-    "tint": (render_tint.render, render_tint.LEVELS),
-    "opaque": (render_opaque.render, render_opaque.LEVELS),
-    "pattern": (render_pattern.render, render_pattern.LEVELS),
-}
-
-
-def render_item(renderer: str, level: str, item: np.ndarray, seed: int, index: int) -> Image.Image:
-    """One item's picture; the same (renderer, level, seed, index) always draws the same picture."""
-    fn, levels = RENDERERS[renderer]
-    rng = np.random.default_rng([seed, list(RENDERERS).index(renderer), levels.index(level), index])
-    return fn(item, level, rng)
 
 
 def _slim(pre):
@@ -74,8 +45,8 @@ def _slim(pre):
 
 def _job(args):
     """Render (unless given a 28x28 item as is) and preprocess one picture, in a worker process."""
-    renderer, level, item, seed, index = args
-    picture = Image.fromarray(item) if renderer == "raw" else render_item(renderer, level, item, seed, index)
+    renderer, level, item, seed, index, tilt_deg = (*args, 0.0)[:6]
+    picture = Image.fromarray(item) if renderer == "raw" else render_item(renderer, level, item, seed, index, tilt_deg)
     t0 = time.perf_counter()
     pre = preprocess(picture)
     return _slim(pre), time.perf_counter() - t0
@@ -112,6 +83,11 @@ def main():
                    help="only these levels (default: each renderer's own); with an empty value, only the notice "
                         "shares of 28x28 items, validation items and non-garments, recorded as photos-flags-cpu.json")
     p.add_argument("--workers", type=int, default=2, help="processes that render and preprocess")
+    p.add_argument("--model", help="only this bundled model (default: every one)")
+    p.add_argument("--tilt-deg", type=float, default=0.0,
+                   help="turn each rendered item by an angle drawn from [-D, D] first (tilted photos)")
+    p.add_argument("--max-tilt-deg", type=float, default=None,
+                   help="the pipeline's tilt limit for this run (fmnist.photo.intensity.MAX_TILT_DEG), to choose it")
     p.add_argument("--out", default=None, help="the result file's name (default photos, photos-val or photos-flags)")
     args = p.parse_args()
     renderers = [r for r in args.renderers.split(",") if r]
@@ -121,7 +97,11 @@ def main():
     wanted = None if args.levels is None else {lv for lv in args.levels.split(",") if lv}
     cells = [(r, lv) for r in renderers for lv in RENDERERS[r][1] if wanted is None or lv in wanted]
     torch.set_grad_enabled(False)
-    predictor = Predictor.from_source(args.checkpoints)
+    if args.max_tilt_deg is not None:  # set before the workers fork, so that they inherit it
+        from fmnist.photo import intensity
+
+        intensity.MAX_TILT_DEG = args.max_tilt_deg
+    predictor = Predictor.from_source(args.checkpoints, only=args.model)
     names = list(predictor.models)
     if args.split == "test":
         raw = load_raw(allow_download=False)
@@ -135,7 +115,7 @@ def main():
     correct, flagged, seconds = defaultdict(list), defaultdict(list), defaultdict(list)
     with ProcessPoolExecutor(args.workers) as pool:
         for renderer, level in [("raw", "raw")] + cells:
-            jobs = [(renderer, level, images[i], args.seed, int(i)) for i in items]
+            jobs = [(renderer, level, images[i], args.seed, int(i), args.tilt_deg) for i in items]
             results = pool.map(_job, jobs, chunksize=4)
             for i, (pre, s) in zip(items, tqdm(results, total=len(jobs), desc=f"{renderer}/{level}")):
                 seconds[renderer, level].append(s)
@@ -154,7 +134,8 @@ def main():
                              "lost": int(np.sum(r & ~ph)), "gained": int(np.sum(~r & ph)),
                              "raw_flagged": float(np.mean(flagged[m, "raw", "raw"])),
                              "photo_flagged": float(np.mean(flagged[m, renderer, level]))})
-        meta = {"items_per_cell": int(n), "seed": args.seed, "renderers": renderers, "split": args.split}
+        meta = {"items_per_cell": int(n), "seed": args.seed, "renderers": renderers, "split": args.split,
+                "tilt_deg": args.tilt_deg, "max_tilt_deg": args.max_tilt_deg}
         if args.split == "val":  # settings are chosen on accuracy alone; the notice shares belong to the test run
             path = record(args.out or "photos-val", rows, torch.device("cpu"), meta)
             print(format_table(rows, ACCURACY_COLUMNS + [("photo_flagged", "photo flagged", ".3f")]))

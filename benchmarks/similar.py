@@ -1,7 +1,7 @@
 """Similar items (fmnist/gallery.py): how fast a query is, and how often the 8 nearest training images'
 majority class agrees with the model's own answer.
 
-    python benchmarks/similar.py [--per-class 10] [--checkpoints checkpoints]
+    python -m benchmarks.similar [--per-class 10] [--checkpoints checkpoints]
 
 Per model:
 - query time: one `SimilarItems.nearest` call (normalise, project, 10,000 cosine similarities, top 8), the
@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-from _common import ROOT, record
+from benchmarks._common import ROOT, record
 from photos import RENDERERS, _job
 from tqdm.auto import tqdm
 

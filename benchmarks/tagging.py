@@ -1,6 +1,6 @@
 """Catalogue tagging speed: today's serial per-picture path against the fast tagging path (fmnist.tagging).
 
-    python benchmarks/tagging.py [--n 300] [--folder /tmp/fmnist-catalogue] [--checkpoints checkpoints]
+    python -m benchmarks.tagging [--n 300] [--folder /tmp/fmnist-catalogue] [--checkpoints checkpoints]
 
 The catalogue is --n phone-sized JPEGs (12 MP, 4032x3024, as a phone saves them) of validation items drawn
 by the photo benchmark's renderers (every renderer and level in turn), written once into --folder. Then,
@@ -11,7 +11,7 @@ with nothing else running:
 Each reports images per second; the fast rows are checked to give the serial top-1 on every file.
 Results go to benchmarks/results/tagging-cpu.json.
 
-    python benchmarks/tagging.py --whole-process --sizes 20,120,1000
+    python -m benchmarks.tagging --whole-process --sizes 20,120,1000
 
 times whole processes instead, as a user meets them, start-up included (imports, loading the models, starting
 workers): `python -m fmnist.tag FOLDER` against a process that runs `Predictor.predict` on each file in turn,
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import ROOT, record
+from benchmarks._common import ROOT, record
 from photos import RENDERERS, render_item
 from PIL import Image
 from tqdm.auto import tqdm
@@ -91,8 +91,8 @@ def whole_process(args, files: list[Path]) -> None:
         folder = sized_folder(files, size, Path(args.folder + "-sized"))
         serial_csv, fast_csv = Path(f"/tmp/tag-serial-{size}.csv"), Path(f"/tmp/tag-fast-{size}.csv")
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--serial-process", str(folder), str(serial_csv), args.checkpoints],
-                       check=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "benchmarks.tagging", "--serial-process", str(folder), str(serial_csv),
+                        args.checkpoints], check=True, cwd=ROOT)
         serial_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "fmnist.tag", str(folder), "--out", str(fast_csv), "--checkpoints",

@@ -1,7 +1,7 @@
 """Training and inference throughput (images/s) of each model on one device, with fmnist's trainer
 step (device tensors, batched augmentation; bf16 autocast and channels_last on CUDA).
 
-    python benchmarks/throughput.py [--device auto] [--models deep_cnn,resnet] [--steps 30]
+    python -m benchmarks.throughput [--device auto] [--models deep_cnn,resnet] [--steps 30]
 """
 
 import argparse
@@ -9,7 +9,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _common import device, record, sync
+from benchmarks._common import device, record, sync
 
 from fmnist.data import AugmentConfig, DeviceLoader, Split, to_float
 from fmnist.models import MODEL_NAMES, build_model

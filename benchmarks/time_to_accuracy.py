@@ -1,7 +1,7 @@
 """Time to accuracy from a training run's own record: the training seconds (evaluation excluded) until
 the validation accuracy first reached each target, read from the per-epoch history in metrics.json.
 
-    python benchmarks/time_to_accuracy.py checkpoints/*/metrics.json [--targets 0.90,0.92,0.94]
+    python -m benchmarks.time_to_accuracy checkpoints/*/metrics.json [--targets 0.90,0.92,0.94]
 
 To time a fresh run, train first (python train.py --models NAME --out runs/tta ...) and point this at it.
 """
@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from _common import RESULTS
+from benchmarks._common import RESULTS
 
 from fmnist.reports import format_table
 

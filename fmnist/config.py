@@ -15,7 +15,7 @@ from .models import DEFAULT_MODELS, MODEL_NAMES, REGISTRY
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine")
-AUGMENT_FIELDS = ("shift_px", "hflip", "rotate_deg", "zoom", "erase_p", "photo_p")
+AUGMENT_FIELDS = ("shift_px", "hflip", "rotate_deg", "zoom", "erase_p", "photo_p", "print_p")
 RUNS_DIR = "runs"
 
 
@@ -43,7 +43,8 @@ class TrainConfig:
     zoom: float | None = None
     erase_p: float | None = None
     photo_p: float | None = None  # chance of photo-like degradations (fmnist.data.photo_degrade)
-    # domain randomisation: a cache of training items rendered as photos and preprocessed (fmnist.photo_data),
+    print_p: float | None = None  # chance of a print inside the silhouette (fmnist.prints)
+    # domain randomisation: a cache of training items rendered as photos and preprocessed (fmnist.photo.cache),
     # swapped in for a share of the training images
     photo_data: str | None = None
     photo_share: float = 0.0
@@ -85,13 +86,15 @@ class TrainConfig:
             raise ValueError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.erase_p is not None and not 0 <= self.erase_p <= 1:
             raise ValueError(f"--erase-p must be in [0, 1], got {self.erase_p}")
+        if self.print_p is not None and not 0 <= self.print_p <= 1:
+            raise ValueError(f"--print-p must be in [0, 1], got {self.print_p}")
         if self.photo_p is not None and not 0 <= self.photo_p <= 1:
             raise ValueError(f"--photo-p must be in [0, 1], got {self.photo_p}")
         if not 0 <= self.photo_share <= 1:
             raise ValueError(f"--photo-share must be in [0, 1], got {self.photo_share}")
         if self.photo_share > 0 and not self.photo_data:
             raise ValueError("--photo-share mixes in a photo data cache: give --photo-data PATH too "
-                             "(build one with python scripts/build_photo_data.py)")
+                             "(build one with python -m fmnist.photo.build)")
         if self.zoom is not None and not 0 <= self.zoom < 0.5:
             raise ValueError(f"--zoom must be in [0, 0.5), got {self.zoom}")
         if self.rotate_deg is not None and not 0 <= self.rotate_deg <= 45:

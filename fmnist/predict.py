@@ -17,7 +17,7 @@ from PIL import Image
 from . import CLASS_NAMES, checkpoint, hub, ood
 from .gallery import SimilarItems
 from .gradcam import grad_cam, overlay
-from .preprocess import ImageRejected, Preprocessed, outline, preprocess
+from .photo import ImageRejected, Preprocessed, outline, preprocess
 
 log = logging.getLogger(__name__)
 # Shape rules, set outside what the 60,000 training items show: their long-to-short side ratio is at most 7.0

@@ -72,7 +72,7 @@ def preflight(cfg: TrainConfig) -> dict:
         raise ValueError(f"--out {out}: cannot write there ({e})") from None
     resolved = {}
     if cfg.photo_data:
-        from .photo_data import load_photo_data
+        from .photo.cache import load_photo_data
 
         photo = load_photo_data(cfg.photo_data)
         resolved |= {"photo_train": photo.train, "photo_digest": photo.digest, "photo_command": photo.meta["command"]}

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from . import CLASS_NAMES, ood
-from .preprocess import ImageRejected, Preprocessed, preprocess
+from .photo import ImageRejected, Preprocessed, preprocess
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 CSV_HEADER = ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice"]
@@ -103,7 +103,7 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of single-threaded worker processes, started once and reused. Preprocessing's imports are made
     before the fork, so the workers start with them (and with nothing to load: the models stay here)."""
     if workers not in _pools:
-        from .preprocess import warm_up
+        from .photo import warm_up
 
         warm_up()
         _pools[workers] = ProcessPoolExecutor(workers, initializer=_worker_start, initargs=(os.getpid(),))

@@ -2,20 +2,18 @@
 examples/photos/: phone-like pictures of test items drawn by the photo benchmark's renderers, labelled as
 rendered, and one picture that is not a garment, to show the notice.
 
-    python scripts/make_examples.py
+    python -m scripts.make_examples
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from fmnist import CLASS_NAMES
+from fmnist.data import load_raw
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from fmnist import CLASS_NAMES  # noqa: E402
-from fmnist.data import load_raw  # noqa: E402
 
 # (renderer, level, class): a spread of scenes and classes; the first test item of the class is drawn
 PHOTOS = [("tint", "clean", 6), ("scenes", "everyday", 1), ("opaque", "everyday", 7), ("pattern", "textured", 0),
@@ -27,8 +25,8 @@ def slug(name: str) -> str:
 
 
 def main() -> None:
-    from photo_scenes import _flower
-    from photos import render_item
+    from fmnist.photo.render.non_garments import _flower
+    from fmnist.photo.render import render_item
 
     raw = load_raw()
     out = ROOT / "examples"

@@ -1,15 +1,13 @@
 import gzip
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from fmnist.data import DEBIAN_DIR, FILES
 
-from fmnist.data import DEBIAN_DIR, FILES  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_idx(path: Path, array: np.ndarray, magic: int | None = None, compress: bool = True) -> Path:

@@ -77,12 +77,9 @@ def test_the_api_names_every_output(client):
 def test_an_everyday_phone_photo_gets_its_class_and_shows_what_was_found(client, tmp_path):
     """A Fashion-MNIST test item rendered as an everyday phone picture (grey backdrop, lighting gradient,
     shadow, coloured garment, noise, JPEG), uploaded as a user would."""
-    import sys
-
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from photo_scenes import render_photo
+    from fmnist.photo.render import render_photo
 
     trouser = np.asarray(Image.open(EXAMPLES[1]).convert("L"))
     picture, _ = render_photo(trouser, "everyday", np.random.default_rng(3))

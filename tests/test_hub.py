@@ -234,12 +234,12 @@ def test_pull_from_a_prepopulated_hub_cache_offline(trained_root, tmp_path):
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(commit)
     shutil.copytree(trained_root / "mlp", repo / "snapshots" / commit / "mlp")
-    script = ("import sys, torch; sys.path.insert(0, %r)\n"
+    script = ("import torch\n"
               "from fmnist.hub import load_pretrained\n"
               "m, c = load_pretrained('alice/fmnist', 'mlp')\n"
-              "print(c['architecture'], m(torch.rand(1, 1, 28, 28)).shape[-1])") % str(ROOT)
+              "print(c['architecture'], m(torch.rand(1, 1, 28, 28)).shape[-1])")
     env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["mlp", "10"]
     # and a repo that is not in the cache fails with a clear error, not a hang

@@ -1,4 +1,4 @@
-"""Domain-randomised photo data: the cache scripts/build_photo_data.py writes (training items rendered as photos,
+"""Domain-randomised photo data: the cache python -m fmnist.photo.build writes (training items rendered as photos,
 through the real pipeline) and how training mixes it in."""
 
 import subprocess
@@ -10,9 +10,9 @@ import torch
 
 from conftest import ROOT, needs_real_data
 from fmnist.data import DeviceLoader, Split, load_raw, stratified_split
-from fmnist.photo_data import PhotoDataError, load_photo_data
+from fmnist.photo.cache import PhotoDataError, load_photo_data
 
-BUILD = [sys.executable, str(ROOT / "scripts" / "build_photo_data.py")]
+BUILD = [sys.executable, "-m", "fmnist.photo.build"]
 
 
 def build(out, *extra):
@@ -46,7 +46,7 @@ def test_the_cache_is_deterministic_and_never_draws_test_or_held_out_pictures(ti
     # each cached picture is the pipeline's 28x28 output, labelled as its source item
     assert a.train.images.shape[1:] == (28, 28) and a.train.images.dtype == torch.uint8
     assert torch.equal(a.train.labels, torch.from_numpy(raw_train.train_labels[train_sources].astype(np.int64)))
-    assert a.meta["command"].startswith("python scripts/build_photo_data.py")
+    assert a.meta["command"].startswith("python -m fmnist.photo.build")
 
 
 def test_the_loader_swaps_the_share_asked_for_and_labels_follow_their_pictures():
@@ -65,7 +65,7 @@ def test_the_loader_swaps_the_share_asked_for_and_labels_follow_their_pictures()
 
 
 def test_a_missing_or_broken_cache_is_refused_with_the_command_that_builds_it(tmp_path):
-    with pytest.raises(PhotoDataError, match="build_photo_data.py"):
+    with pytest.raises(PhotoDataError, match="fmnist.photo.build"):
         load_photo_data(tmp_path / "nope.npz")
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(PhotoDataError, match="cannot be read"):

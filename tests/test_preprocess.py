@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import needs_real_data, real_data_dir
-from fmnist.preprocess import MAX_PIXELS, ImageRejected, preprocess
+from fmnist.photo import MAX_PIXELS, ImageRejected, preprocess
 
 
 def _shop_photo(item28: np.ndarray, scale=8, canvas=(400, 300), at=(40, 60)) -> Image.Image:
@@ -131,13 +131,9 @@ def _iou(a, b) -> float:
 def test_the_item_box_is_found_in_everyday_photos(seed):
     """Grey or tinted backdrop, lighting gradient, soft shadow, coloured garment, noise, JPEG: the box found
     overlaps the item's true box with IoU >= 0.8, for one item of each of several classes."""
-    import sys
-
-    from conftest import ROOT
     from fmnist.data import load_raw
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from photo_scenes import render_photo
+    from fmnist.photo.render import render_photo
 
     raw = load_raw(real_data_dir(), allow_download=False)
     rng = np.random.default_rng(seed)
@@ -264,13 +260,9 @@ def test_a_heic_with_an_exif_orientation_is_turned_upright():
 @pytest.mark.parametrize("renderer", ["scenes", "tint", "opaque", "pattern"])
 def test_each_benchmark_renderer_draws_the_same_picture_for_the_same_seed(renderer):
     """The photo benchmark's renderers are replayable: a cell's pictures depend only on (seed, item)."""
-    import sys
-
-    from conftest import ROOT
     from fmnist.data import load_raw
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from photos import RENDERERS, render_item
+    from fmnist.photo.render import RENDERERS, render_item
 
     raw = load_raw(real_data_dir(), allow_download=False)
     level = RENDERERS[renderer][1][0]
@@ -353,15 +345,11 @@ def test_a_print_stronger_than_the_body_does_not_split_the_garment():
 def test_pale_garments_keep_their_body_in_every_renderer(renderer):
     """Every benchmark renderer's pale level (pastel and white garments on white and light-grey backdrops): the
     28x28 shows most of the data-set item's silhouette, as one item, for nearly every picture."""
-    import sys
-
     from scipy import ndimage as ndi
 
-    from conftest import ROOT
     from fmnist.data import load_raw
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from photos import render_item
+    from fmnist.photo.render import render_item
 
     raw = load_raw(real_data_dir(), allow_download=False)
     covers, single = [], []

@@ -25,9 +25,8 @@ def catalogue(tmp_path_factory):
     """A mixed folder: data-set images, phone-like renders (JPEG, one HEIC), non-garments and broken files."""
     from fmnist.data import load_raw
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from photo_scenes import non_garments
-    from photos import render_item
+    from fmnist.photo.render import non_garments
+    from fmnist.photo.render import render_item
 
     folder = tmp_path_factory.mktemp("catalogue")
     raw = load_raw(real_data_dir(), allow_download=False)
@@ -48,7 +47,7 @@ def catalogue(tmp_path_factory):
 @needs_real_data
 @pytest.mark.parametrize("workers", [0, 2])
 def test_the_fast_path_gives_what_predict_gives_on_every_file(predictor, catalogue, workers):
-    from fmnist.preprocess import ImageRejected
+    from fmnist.photo import ImageRejected
     from fmnist.tagging import catalogue_files, tag
 
     files = catalogue_files(catalogue)

@@ -1,8 +1,8 @@
 """Domain-randomised training data: training items rendered as photographs, then turned back into 28x28 by the
-app's own pipeline (fmnist.preprocess), so that a model can train on what the pipeline makes of photos.
+app's own pipeline (fmnist.photo), so that a model can train on what the pipeline makes of photos.
 
-    python scripts/build_photo_data.py                        # the default cache (train + val parts)
-    python scripts/build_photo_data.py --train-items 4000 --val-items 800 --workers 2   # what data/ holds
+    python -m fmnist.photo.build                        # the default cache (train + val parts)
+    python -m fmnist.photo.build --train-items 4000 --val-items 800 --workers 2   # what data/ holds
 
 - Items come from the training split only (the same seeded split train.py uses): the `train` part from its
   training items, the `val` part from its validation items (for choosing the mix). Test items are never drawn.
@@ -11,9 +11,9 @@ app's own pipeline (fmnist.preprocess), so that a model can train on what the pi
   part; the `val` part renders every renderer, so the held-out one can be reported separately.
 - Pictures the pipeline finds no item in are kept out of `train` (there is nothing to learn from a blank).
 - Written as one .npz (28x28 uint8 images, labels, renderer and level of each, the command, and the sha256 of
-  fmnist/preprocess.py that made them), to data/photo-data-v2.npz (kept in the repository, about 2.3 MB) unless
+  the pipeline's modules that made them, pipeline_sha256), to data/photo-data-v2.npz (kept in the repository, about 2.3 MB) unless
   --out says otherwise. Rendering and preprocessing run in worker processes.
-- A change to fmnist/preprocess.py makes the cache stale: rebuild it under a new name, and keep the old file
+- A change to the pipeline (fmnist/photo/, the modules of PIPELINE_MODULES) makes the cache stale: rebuild it under a new name, and keep the old file
   while a bundled model's card names it (v1: the watershed pipeline, which the bundled resnet trained on;
   v2: the graph-cut pipeline, with every renderer's `pale` level).
 """
@@ -21,6 +21,7 @@ app's own pipeline (fmnist.preprocess), so that a model can train on what the pi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -29,35 +30,44 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+from ..prints import print_item
+from .cache import DEFAULT_PATH, save_photo_data
+from .render import RENDERERS, tilt_item
 
-from fmnist.photo_data import DEFAULT_PATH, save_photo_data  # noqa: E402
+PIPELINE_MODULES = ("decode", "backdrop", "segment", "intensity", "pipeline")  # what turns a photo into 28x28
 
 HELD_OUT = ("opaque",)
 
 
 def _job(args):
     """Render one item with its own seed and preprocess it, in a worker process."""
-    from photos import RENDERERS  # the benchmark's renderers; imported in the worker
+    from .pipeline import preprocess
 
-    from fmnist.preprocess import preprocess
-
-    item, seed, index, renderers = args
+    item, seed, index, renderers, variation = args
     rng = np.random.default_rng([seed, 7919, index])
     renderer = renderers[rng.integers(len(renderers))]
     render, levels = RENDERERS[renderer]
     level = levels[rng.integers(len(levels))]
+    # the variations draw from a generator of their own, so that without them a picture is what it always was
+    vary = np.random.default_rng([seed, 4099, index])
+    printed = bool(vary.random() < variation["print_share"])
+    if printed:  # a printed garment: the print drawn inside the item's silhouette, then photographed
+        item = print_item(item, vary)
+    tilt = float(vary.uniform(-variation["tilt_deg"], variation["tilt_deg"])) \
+        if vary.random() < variation["tilt_share"] else 0.0
+    if tilt:  # an item laid down turned
+        item = tilt_item(item, tilt)
     pre = preprocess(render(item, level, rng))
-    return pre.pixels, pre.found_item, renderer, level
+    return pre.pixels, pre.found_item, renderer, level, printed, tilt
 
 
-def build(images, labels, indices, seed, renderers, workers, desc, keep_blank) -> dict:
-    jobs = [(images[i], seed, int(i), renderers) for i in indices]
-    out = {"images": [], "labels": [], "renderer": [], "level": [], "source_index": []}
+def build(images, labels, indices, seed, renderers, workers, desc, keep_blank, variation=None) -> dict:
+    variation = variation or {"print_share": 0.0, "tilt_share": 0.0, "tilt_deg": 0.0}
+    jobs = [(images[i], seed, int(i), renderers, variation) for i in indices]
+    out = {"images": [], "labels": [], "renderer": [], "level": [], "source_index": [], "printed": [], "tilt_deg": []}
     with ProcessPoolExecutor(workers) as pool:
-        for i, (pixels, found, renderer, level) in zip(indices, tqdm(pool.map(_job, jobs, chunksize=8),
-                                                                      total=len(jobs), desc=desc)):
+        for i, (pixels, found, renderer, level, printed, tilt) in zip(
+                indices, tqdm(pool.map(_job, jobs, chunksize=8), total=len(jobs), desc=desc)):
             if not found and not keep_blank:
                 continue
             out["images"].append(pixels)
@@ -65,13 +75,21 @@ def build(images, labels, indices, seed, renderers, workers, desc, keep_blank) -
             out["renderer"].append(renderer)
             out["level"].append(level)
             out["source_index"].append(int(i))
+            out["printed"].append(printed)
+            out["tilt_deg"].append(tilt)
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def main(argv=None) -> int:
-    from photos import RENDERERS
+def pipeline_sha256() -> str:
+    """One digest of the pipeline's source, module by module: a cache built by another pipeline is stale."""
+    digest = hashlib.sha256()
+    for name in PIPELINE_MODULES:
+        digest.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    return digest.hexdigest()
 
-    from fmnist.data import load_raw, sha256, stratified_split
+
+def main(argv=None) -> int:
+    from ..data import load_raw, stratified_split
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train-items", type=int, default=4000, help="training items to render (default %(default)s)")
@@ -79,6 +97,10 @@ def main(argv=None) -> int:
     p.add_argument("--held-out", default=",".join(HELD_OUT), help="renderers never used for the train part")
     p.add_argument("--seed", type=int, default=0, help="the split's seed (train.py's --seed) and the draws' seed")
     p.add_argument("--val-size", type=int, default=6000, help="train.py's --val-size")
+    p.add_argument("--print-share", type=float, default=0.0,
+                   help="share of items drawn as printed garments (fmnist.prints), in both parts")
+    p.add_argument("--tilt-share", type=float, default=0.0, help="share of items laid down turned, in both parts")
+    p.add_argument("--tilt-deg", type=float, default=30.0, help="the largest turn of a turned item (degrees)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=str(DEFAULT_PATH))
     args = p.parse_args(argv)
@@ -90,15 +112,16 @@ def main(argv=None) -> int:
     picked_train = np.sort(rng.choice(train_idx, min(args.train_items, len(train_idx)), replace=False))
     picked_val = np.sort(rng.choice(val_idx, min(args.val_items, len(val_idx)), replace=False))
     t0 = time.perf_counter()
+    variation = {"print_share": args.print_share, "tilt_share": args.tilt_share, "tilt_deg": args.tilt_deg}
     train = build(raw.train_images, raw.train_labels, picked_train, args.seed, train_renderers, args.workers,
-                  "train items", keep_blank=False)
+                  "train items", keep_blank=False, variation=variation)
     val = build(raw.train_images, raw.train_labels, picked_val, args.seed + 1, tuple(RENDERERS), args.workers,
-                "val items", keep_blank=True)
+                "val items", keep_blank=True, variation=variation)
     seconds = time.perf_counter() - t0
-    meta = {"command": "python scripts/build_photo_data.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    meta = {"command": "python -m fmnist.photo.build " + " ".join(sys.argv[1:] if argv is None else argv),
             "train_renderers": list(train_renderers), "held_out": held_out, "seed": args.seed,
             "val_size": args.val_size, "build_seconds": round(seconds, 1), "workers": args.workers,
-            "preprocess_sha256": sha256(ROOT / "fmnist" / "preprocess.py")}
+            "pipeline_sha256": pipeline_sha256(), "variation": variation}
     path = save_photo_data(args.out, train, val, meta)
     print(f"{len(train['labels'])} train + {len(val['labels'])} val pictures in {seconds:.0f} s -> {path} "
           f"({path.stat().st_size / 1e6:.1f} MB)")

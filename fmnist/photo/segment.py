@@ -1,0 +1,170 @@
+"""Finding the item: seeds where the picture surely differs from its backdrop (lightness, colour apart from
+shading, sharp edges), grown over the pale parts by a graph cut, then closed, filled and split into items."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backdrop import EDGE_FLOOR, backdrop_is_textured, border_ring, fit_backdrop
+from .decode import grey_of
+
+# Lightness in CIELAB L* units (0-100). A soft shadow darkens a light backdrop by up to ~20 L* units; a
+# garment that is not much darker than the backdrop is found by its edges or its colour.
+LIGHTNESS_STRONG = 22.0  # on a light backdrop; on a dark one shadows do not show, and noise sets the bar
+CHROMA_STRONG = 0.15  # in RGB-over-grey units: a muted colour (saturation 0.2) differs from grey by ~0.1-0.2
+EDGE_NOISE_FACTOR = 5.0  # an edge is this many times the backdrop's own gradient noise
+OTHER_ITEM_SHARE = 0.3  # a second region at least this share of the largest one counts as another item
+PART_GAP = 0.04  # regions closer than this share of the picture's side are parts of one item (sandal straps)
+INSIDE_SHARE = 0.6  # a region with this share of its box inside the largest region's box is part of that item
+# A pixel within this many robust standard deviations of the backdrop's own variation (lightness, colour,
+# edges) is backdrop for certain: region growing starts from there (3 sigma, the usual bound of noise)
+BACKDROP_SPREAD = 3.0
+TEXTURE_QUANTILE = 99  # on a textured backdrop, item cues must exceed this percentile of the ring's own
+TEXTURE_SIZE = 0.015  # on a textured backdrop, detail thinner than this share of the picture's side is wiped out
+GRABCUT_ROUNDS = 3  # GrabCut's rounds of refitting its colour models: the cut settles by the third
+
+
+def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The item mask at this resolution, and what the segmentation measured.
+
+    On a textured backdrop the item is found on a median-filtered copy, which wipes out lines and grain
+    thinner than TEXTURE_SIZE while a garment keeps its body; the intensity still comes from the picture."""
+    from scipy import ndimage as ndi
+    from skimage import color, filters
+
+    h, w, _ = rgb.shape
+    lab = color.rgb2lab(rgb)
+    picture_grey = grey_of(rgb)  # the intensity's source, on a textured backdrop too
+    textured = backdrop_is_textured(lab)
+    if textured:
+        from skimage.filters.rank import median
+        from skimage.morphology import disk
+
+        size = max(1, round(TEXTURE_SIZE * max(h, w) / 2))
+        rgb = np.stack([median((rgb[..., c] * 255).round().astype(np.uint8), disk(size)) for c in range(3)],
+                       axis=2) / 255.0
+        lab = color.rgb2lab(rgb)
+    grey = grey_of(rgb)
+    backdrop, explained = fit_backdrop(np.concatenate([lab, grey[..., None], rgb], axis=2))
+    d_light = lab[..., 0] - backdrop[..., 0]  # CIELAB lightness difference
+    # colour apart from shading: each pixel's RGB over its own grey, against the backdrop's. A shadow scales
+    # all three channels alike and leaves this unchanged; a red shirt on a grey table changes it a lot.
+    hue = (rgb + 0.05) / (grey[..., None] + 0.05)  # a neutral grey is (1, 1, 1) at any lightness
+    backdrop_hue = (backdrop[..., 4:7] + 0.05) / (backdrop[..., 3:4] + 0.05)
+    d_chroma = np.linalg.norm(hue - backdrop_hue, axis=2)
+    light_backdrop = float(np.median(backdrop[..., 0])) > 50
+    # sharp edges: the gradient of the lightness difference, against the backdrop's own gradient noise
+    edges = filters.sobel(filters.gaussian(d_light, sigma=1.0))
+    noise = float(np.median(edges[explained])) if explained.any() else float(np.median(edges))
+    light_noise = 1.4826 * float(np.median(np.abs(d_light[explained]))) if explained.any() else 0.0
+    light_bar = LIGHTNESS_STRONG if light_backdrop else max(6 * light_noise, 3.0)
+    chroma_noise = 1.4826 * float(np.median(d_chroma[explained])) if explained.any() else 0.0
+    # each cue as a multiple of its bar: above 1 a pixel is surely item (a seed)
+    edge_bar = max(EDGE_NOISE_FACTOR * noise, EDGE_FLOOR)
+    chroma_bar = max(CHROMA_STRONG, 4 * chroma_noise)
+    if textured:  # what the texture itself reaches on the border ring (grout, grain) is not item either
+        ring = border_ring(h, w)
+        light_bar = max(light_bar, float(np.percentile(np.abs(d_light[ring]), TEXTURE_QUANTILE)))
+        chroma_bar = max(chroma_bar, float(np.percentile(d_chroma[ring], TEXTURE_QUANTILE)))
+        edge_bar = max(edge_bar, float(np.percentile(edges[ring], TEXTURE_QUANTILE)))
+    evidence = np.maximum.reduce([np.abs(d_light) / light_bar, d_chroma / chroma_bar, edges / edge_bar])
+    strong = evidence > 1
+    # region growing: the seeds grow over the pixels that differ from the backdrop more than the backdrop
+    # varies (a pale garment's body, a faint shadow), by a graph cut (_grow). Such a pixel is probably item when
+    # it has a colour of its own or is lighter than the backdrop, or lies within the seeds' outline; one that
+    # is only darker, outside the outline, is probably a shadow, and starts on the backdrop's side.
+    light_spread = BACKDROP_SPREAD * light_noise + 1.0
+    coloured = d_chroma >= BACKDROP_SPREAD * chroma_noise + 0.02
+    backdrop_like = (np.abs(d_light) < light_spread) & ~coloured & (edges <= BACKDROP_SPREAD * noise)
+    only_darker = (d_light <= -light_spread) & ~coloured
+    # a 28x28 data-set image is exact already: its faint pixels stay as they are; on a textured backdrop
+    # growth would run along the texture's lines (grout) as along a pale body, so there the seeds are the item
+    if min(h, w) >= 64 and not textured:
+        strong = _grow(strong, backdrop_like & ~strong, only_darker & ~strong, rgb)
+    # close gaps in outlines, fill what they enclose, drop specks (sizes relative to the picture)
+    r = max(1, round(0.012 * max(h, w)))
+    mask = closed(strong, r)
+    mask = ndi.binary_fill_holes(mask)
+    if min(h, w) >= 64:
+        mask = ndi.binary_opening(mask, iterations=max(1, r // 2))
+    labels, n = ndi.label(mask)
+    info = {"light_backdrop": light_backdrop, "grey": picture_grey, "backdrop_grey": backdrop[..., 3],
+            "d_chroma": d_chroma, "items": 0, "found": False}
+    if n == 0:
+        return np.zeros((h, w), bool), info
+    areas = ndi.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))
+    order = np.argsort(-areas)
+    min_area = max(4, 0.002 * h * w)  # specks
+    if areas[order[0]] < min_area:
+        return np.zeros((h, w), bool), info
+    # regions within a small gap of the largest are parts of the same item; others of comparable size are
+    # further items
+    near = ndi.distance_transform_edt(labels != order[0] + 1) <= max(2.0, PART_GAP * max(h, w))
+    joined = set(np.unique(labels[near & (labels > 0)]).tolist())
+    # and so are regions lying mostly within its box: the pieces of a print or a fold that came apart from the
+    # garment's faint body (two garments side by side have boxes apart)
+    boxes = ndi.find_objects(labels)
+    main = boxes[order[0]]
+    for i, b in enumerate(boxes):
+        inside = [max(0, min(b[k].stop, main[k].stop) - max(b[k].start, main[k].start)) for k in (0, 1)]
+        if inside[0] * inside[1] >= INSIDE_SHARE * (b[0].stop - b[0].start) * (b[1].stop - b[1].start):
+            joined.add(i + 1)
+    joined = np.asarray(sorted(joined))
+    item = np.isin(labels, joined)
+    others = [areas[i] for i in order[1:] if i + 1 not in joined]
+    info["items"] = 1 + int(np.sum(np.asarray(others) >= max(min_area, OTHER_ITEM_SHARE * areas[order[0]])))
+    info["found"] = True
+    return item, info
+
+def closed(mask: np.ndarray, r: int) -> np.ndarray:
+    """A morphological closing over gaps of up to 2r pixels; padded first, so that the picture's edge closes
+    nothing."""
+    from scipy import ndimage as ndi
+
+    return ndi.binary_closing(np.pad(mask, r), iterations=r)[r:-r, r:-r]
+
+def _grow(seeds: np.ndarray, backdrop: np.ndarray, shadow_like: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Item seeds grown by a graph cut (OpenCV's GrabCut), seeded from what is certain: the seeds are item,
+    the backdrop-like pixels backdrop, and the undecided pixels joined to a seed probably item. GrabCut fits a
+    colour model to each side and cuts where the two models and the picture's edges agree, so a pale body
+    whose colour differs from the backdrop's stays item even where its outline has gaps. (A marker watershed
+    on the colour gradient, used before, let the backdrop flood such a body through the outline's weakest
+    point: README, "Pale garments", and benchmarks/results/photos-val-pale-{before,after}-cpu.json.)
+
+    shadow_like pixels (only darker than the backdrop) start on the backdrop's side unless they lie within
+    the seeds' outline: a soft shadow beside the item stays out, a pale grey body inside its outline stays in."""
+    import cv2
+    from scipy import ndimage as ndi
+    from skimage import morphology
+
+    if not backdrop.any():  # nothing is surely backdrop (a data-set image: item on pure black): keep the seeds
+        return seeds
+    seeds = morphology.remove_small_objects(seeds, max_size=max(4, seeds.size // 20000))  # specks seed nothing
+    if not seeds.any():
+        return seeds
+    # only pixels joined to a seed through undecided ones are probably item: work inside their box
+    labels, _ = ndi.label(~backdrop)
+    reach = np.isin(labels, np.unique(labels[seeds]))
+    rows, cols = np.flatnonzero(reach.any(1)), np.flatnonzero(reach.any(0))
+    pad = 8  # px: a margin of backdrop around the item for the backdrop's colour model
+    top, bottom = max(0, rows[0] - pad), min(seeds.shape[0], rows[-1] + pad + 1)
+    left, right = max(0, cols[0] - pad), min(seeds.shape[1], cols[-1] + pad + 1)
+    box = (slice(top, bottom), slice(left, right))
+    # within the outline: the seeds closed over gaps of up to ~5 % of the picture's side, holes filled
+    r = max(2, round(0.025 * max(seeds.shape)))
+    outline = ndi.binary_fill_holes(closed(seeds[box], r))
+    shadow = shadow_like[box] & ~outline
+    marks = np.where(seeds[box], cv2.GC_FGD, np.where(backdrop[box] | shadow, cv2.GC_BGD,
+                     np.where(reach[box], cv2.GC_PR_FGD, cv2.GC_PR_BGD))).astype(np.uint8)
+    if not (marks == cv2.GC_BGD).any():
+        return seeds
+    bgr = np.ascontiguousarray((rgb[box] * 255).round().astype(np.uint8)[..., ::-1])
+    models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)  # GrabCut's two colour models
+    # GrabCut starts its colour models with k-means from OpenCV's per-thread random generator: seeded here, a
+    # picture's mask depends on the picture alone, not on what this thread cut before (a batch worker and the
+    # app's own request gave probabilities 3e-5 apart)
+    cv2.setRNGSeed(0)
+    cv2.grabCut(bgr, marks, None, *models, GRABCUT_ROUNDS, cv2.GC_INIT_WITH_MASK)
+    grown = seeds.copy()
+    grown[box] = (marks == cv2.GC_FGD) | (marks == cv2.GC_PR_FGD)
+    return grown
