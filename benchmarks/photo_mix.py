@@ -40,6 +40,13 @@ def accuracy_by_renderer(model, val: dict) -> dict:
     out = {"photo_all": float(right.mean())}
     for r in sorted(set(val["renderer"].tolist())):
         out[f"photo_{r}"] = float(right[val["renderer"] == r].mean())
+    if "tilt_deg" in val:  # the cache's turned items (python -m fmnist.photo.build --tilt-share)
+        turned = np.abs(val["tilt_deg"]) >= 15
+        if turned.any():
+            out["photo_tilted_15_30"] = float(right[turned].mean())
+            out["photo_upright"] = float(right[val["tilt_deg"] == 0].mean())
+    if "printed" in val and val["printed"].any():
+        out["photo_printed"] = float(right[val["printed"]].mean())
     return out
 
 
@@ -90,23 +97,25 @@ def main():
     printed = printed_val(val_images)
     rows = []
     for mix in args.mixes.split(","):
-        photo_p, share, print_p = ([float(v) for v in mix.split(":")] + [0.0])[:3]
-        name = f"p{photo_p:g}-s{share:g}" + (f"-print{print_p:g}" if print_p else "")
+        photo_p, share, print_p, rotate = ([float(v) for v in mix.split(":")] + [0.0, 0.0])[:4]
+        name = f"p{photo_p:g}-s{share:g}" + (f"-print{print_p:g}" if print_p else "") + (f"-rot{rotate:g}" if rotate else "")
         out = Path(args.out) / name
         cmd = [sys.executable, "train.py", "--models", args.model, "--epochs", str(args.epochs), "--photo-p",
-               str(photo_p), "--print-p", str(print_p), "--out", str(out)]
+               str(photo_p), "--print-p", str(print_p), "--rotate-deg", str(rotate), "--out", str(out)]
         if share > 0:
             cmd += ["--photo-data", args.photo_data, "--photo-share", str(share)]
         print(" ".join(cmd[1:]), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         model, _ = checkpoint.load_folder(out / args.model)
         metrics = json.loads((out / args.model / "metrics.json").read_text())
-        rows.append({"mix": name, "photo_p": photo_p, "photo_share": share, "print_p": print_p,
+        rows.append({"mix": name, "photo_p": photo_p, "photo_share": share, "print_p": print_p, "rotate_deg": rotate,
                      "val_28x28": metrics["val"]["accuracy"], **accuracy_by_renderer(model.eval(), photo.val),
                      **val_scores(model, val_images, val_labels, printed)})
         print(rows[-1], flush=True)
-    renderers = sorted(k for k in rows[0] if k.startswith("photo_") and k not in ("photo_p", "photo_share"))
-    extra = [(k, k.replace("_", " "), ".3f") for k in rows[0] if k.startswith(("recall_", "printed"))]
+    renderers = sorted(k for k in rows[0] if k.startswith("photo_") and k not in ("photo_p", "photo_share")
+                       and not k.startswith(("photo_tilted", "photo_upright", "photo_printed")))
+    extra = [(k, k.replace("_", " "), ".3f") for k in rows[0]
+             if k.startswith(("recall_", "printed", "photo_tilted", "photo_upright", "photo_printed"))]
     counts = {r: int(np.sum(photo.val["renderer"] == r[6:])) for r in renderers if r != "photo_all"}
     path = record(args.out_name, rows, torch.device("cpu"),
                   {"model": args.model, "epochs": args.epochs, "photo_data": photo.meta, "val_pictures": counts,

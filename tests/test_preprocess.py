@@ -361,3 +361,19 @@ def test_pale_garments_keep_their_body_in_every_renderer(renderer):
         single.append(out.found_item and out.items == 1)
     assert np.mean(single) >= 11 / 12 and np.median(covers) > 0.8 and np.mean(np.asarray(covers) > 0.6) >= 10 / 12, \
         np.round(covers, 2)
+
+
+@pytest.mark.parametrize("angle", [-28, 25])
+def test_an_item_turned_by_up_to_30_degrees_is_turned_back(angle):
+    """A long item (a trouser leg's shape) laid down turned: the pipeline measures the turn and undoes it, so the
+    28x28 shows it upright and as long as it is."""
+    item = Image.new("L", (140, 420), 60)
+    photo = Image.new("L", (800, 800), 225)
+    turned = item.rotate(angle, expand=True, fillcolor=0)
+    mask = Image.new("L", (140, 420), 255).rotate(angle, expand=True, fillcolor=0)
+    photo.paste(turned, ((800 - turned.width) // 2, (800 - turned.height) // 2), mask)
+    pre = preprocess(photo.convert("RGB"))
+    assert abs(abs(pre.tilt_deg) - abs(angle)) <= 2
+    assert pre.aspect == pytest.approx(3.0, rel=0.15)
+    cols = np.flatnonzero((pre.pixels > 40).any(0))
+    assert cols[-1] - cols[0] + 1 <= 12  # upright: about a third of its 28 px height wide
