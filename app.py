@@ -19,6 +19,7 @@ import gradio as gr
 from PIL import Image
 
 from fmnist import checkpoint, hub
+from fmnist.gallery import contact_sheet
 from fmnist.predict import Predictor, load_models
 from fmnist.photo import ImageRejected
 from fmnist.tagging import CSV_HEADER, TagRow, tag, write_csv
@@ -38,6 +39,7 @@ CSS = """
 CONCURRENCY = 2  # two CPU cores on a free Space: a third request would only queue inside torch
 BATCH_WORKERS = 1  # a batch decodes in one process, leaving the other core to single pictures
 OUTPUT_MAX_AGE_S = 600
+PRUNE_EVERY_S = 10  # how often old answer files are looked for
 
 
 def load_predictor() -> tuple[Predictor, Path, str]:
@@ -63,11 +65,14 @@ class OutputFiles:
 
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="fmnist-app-"))
+        self._pruned = 0.0
 
     def save(self, image, stem: str) -> str:
-        self._prune()
+        if time.time() - self._pruned > PRUNE_EVERY_S:  # a scan of the folder, not one per file written
+            self._pruned = time.time()
+            self._prune()
         path = self.dir / f"{stem}-{uuid.uuid4().hex}.png"
-        image.save(path)
+        image.save(path, compress_level=1)  # lossless still; the default level 6 cost more than it saved here
         return str(path)
 
     def _prune(self) -> None:
@@ -112,7 +117,8 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
             the top-3 classes with calibrated probabilities; a Grad-CAM overlay of where the model looked; the
             28x28 image the model saw; the picture with the found item outlined; and a notice (empty when all is
             well) saying when the picture does not look like a garment, and why; and the 8 most similar training
-            images in the model's feature space, each with its class and cosine similarity.
+            images in the model's feature space as one picture (rows of four, nearest first), and their classes
+            and cosine similarities as text, nearest first.
         """
         # preprocess=False: the upload reaches us as Gradio's file record (already checked to be in its
         # upload folder), so that every bad file gets our own clear message rather than a decoder's
@@ -126,10 +132,11 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
             raise gr.Error(str(e), title="Cannot classify this picture") from None
         seen = p.model_input.resize((224, 224), resample=0)  # nearest: show the 28x28 pixels as they are
         notice = f"**Notice.** {p.notice}" if p.notice else ""
-        similar = [(outputs.save(img.resize((112, 112), resample=0), "similar"), f"{name} ({sim:.2f})")
-                   for img, name, sim in p.similar]
+        # the similar items as one picture and a line of text: one file instead of eight
+        similar = outputs.save(contact_sheet(p.similar), "similar") if p.similar else None
+        captions = " · ".join(f"{k}. {name} ({sim:.2f})" for k, (_, name, sim) in enumerate(p.similar, 1))
         return (dict(p.top3), outputs.save(p.overlay, "gradcam"), outputs.save(seen, "input"),
-                outputs.save(p.found, "found"), notice, similar)
+                outputs.save(p.found, "found"), notice, similar, captions)
 
     with gr.Tab("Classify"):
         with gr.Row():
@@ -146,16 +153,17 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
                     seen = gr.Image(label="What the model saw (28x28)", format="png", height=224, elem_id="model-input")
                     cam = gr.Image(label="Grad-CAM: where the model looked", format="png", height=224, elem_id="gradcam")
                 notice = gr.Markdown(label="Notice", show_label=True, elem_id="notice")
-                similar = gr.Gallery(label="Similar items: the 8 nearest training images in the model's "
-                                           "feature space (class, cosine similarity)", columns=4, height=300,
-                                     object_fit="contain", elem_id="similar")
+                similar = gr.Image(label="Similar items: the 8 nearest training images in the model's feature "
+                                         "space (class, cosine similarity)", format="png", elem_id="similar")
+                captions = gr.Markdown(label="Similar items, nearest first (class, cosine similarity)",
+                                       elem_id="similar-captions")
         examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
         gr.Examples(examples=[[e] for e in examples], inputs=[image], label="Fashion-MNIST test images, one per class")
         photos = sorted(str(p) for p in (EXAMPLES / "photos").glob("*.jpg"))
         gr.Examples(examples=[[e] for e in photos], inputs=[image],
                     label="Phone-like pictures of test items, rendered by the photo benchmark (not photographed), "
                           "and one picture that is not a garment")
-        button.click(classify, [image, model], [label, cam, seen, found, notice, similar], api_name="classify",
+        button.click(classify, [image, model], [label, cam, seen, found, notice, similar, captions], api_name="classify",
                      preprocess=False)
 
 

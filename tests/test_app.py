@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app_server import running_app
+from benchmarks._server import running_app
 from conftest import ROOT
 from fmnist import CLASS_NAMES
 
@@ -59,7 +59,7 @@ def default_model(client):
 
 
 def test_three_labels_and_an_overlay_of_the_right_size(client):
-    label, overlay, seen, found, notice, similar = classify(client, EXAMPLES[0])
+    label, overlay, seen, found, notice, similar, captions = classify(client, EXAMPLES[0])
     assert len(label["confidences"]) == 3
     probs = [c["confidence"] for c in label["confidences"]]
     assert 0 < sum(probs) <= 1 + 1e-6 and probs == sorted(probs, reverse=True)
@@ -85,7 +85,7 @@ def test_an_everyday_phone_photo_gets_its_class_and_shows_what_was_found(client,
     picture, _ = render_photo(trouser, "everyday", np.random.default_rng(3))
     path = tmp_path / "phone.jpg"
     picture.save(path, quality=90)
-    label, overlay, seen, found, notice, similar = classify(client, path)
+    label, overlay, seen, found, notice, similar, captions = classify(client, path)
     assert label["label"] == "Trouser"
     assert max(Image.open(found).size) == 512  # the picture at the segmentation's working size, outlined
 
@@ -158,13 +158,14 @@ def test_eight_concurrent_clients_get_what_serial_calls_get(server, client):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(one, inputs))
-    for path, (label, overlay, seen, found, notice, similar) in zip(inputs, results):
+    for path, (label, overlay, seen, found, notice, similar, captions) in zip(inputs, results):
         ref = serial[path]
         assert label == ref[0] and notice == ref[4]
         # every image arrived whole and equal to the serial answer
         assert Image.open(overlay).tobytes() == Image.open(ref[1]).tobytes()
         assert Image.open(seen).tobytes() == Image.open(ref[2]).tobytes()
         assert Image.open(found).tobytes() == Image.open(ref[3]).tobytes()
+        assert Image.open(similar).tobytes() == Image.open(ref[5]).tobytes() and captions == ref[6]
 
 
 def _dropdown_names(url):
@@ -241,13 +242,14 @@ def test_a_training_image_uploaded_as_itself_finds_itself_first(client, tmp_path
     gallery = load_gallery(ROOT / "checkpoints")
     path = tmp_path / "gallery_item.png"
     Image.fromarray(gallery.images[1234]).save(path)
-    *_, similar = classify(client, path)
-    assert len(similar) == 8
-    image = similar[0]["image"]  # gradio_client gives the downloaded file's path
-    image = image if isinstance(image, str) else image["path"]
-    first = np.asarray(Image.open(image).convert("L").resize((28, 28), Image.Resampling.NEAREST))
+    *_, similar, captions = classify(client, path)
+    # one picture of 8 tiles (4 a row, 112 px each with an 18 px caption), and the captions as text
+    sheet = Image.open(similar).convert("L")
+    assert sheet.size == (4 * 112, 2 * (112 + 18))
+    first = np.asarray(sheet.crop((0, 0, 112, 112)).resize((28, 28), Image.Resampling.NEAREST))
     assert np.array_equal(first, gallery.images[1234])
-    assert similar[0]["caption"].startswith(CLASS_NAMES[int(gallery.labels[1234])])
+    parts = captions.split(" · ")
+    assert len(parts) == 8 and parts[0].startswith(f"1. {CLASS_NAMES[int(gallery.labels[1234])]} (")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -351,3 +353,24 @@ def test_a_single_picture_is_answered_while_a_batch_runs(client, server, tmp_pat
     assert not job.done(), "the batch ended before the single request was sent: the test proved nothing"
     *_, csv_path = job.result(timeout=300)
     assert len(_csv_rows(csv_path)) == 81
+
+
+def test_answer_files_older_than_their_age_are_removed_at_most_every_few_seconds(monkeypatch):
+    import os
+    import time
+
+    import app
+
+    outputs = app.OutputFiles()
+    old = outputs.dir / "gradcam-old.png"
+    old.write_bytes(b"x")
+    os.utime(old, (time.time() - app.OUTPUT_MAX_AGE_S - 5,) * 2)
+    outputs.save(Image.new("L", (4, 4)), "input")  # the first save looks
+    assert not old.exists()
+    old.write_bytes(b"x")
+    os.utime(old, (time.time() - app.OUTPUT_MAX_AGE_S - 5,) * 2)
+    outputs.save(Image.new("L", (4, 4)), "input")  # the next, within PRUNE_EVERY_S, does not scan again
+    assert old.exists()
+    monkeypatch.setattr(app, "PRUNE_EVERY_S", 0)
+    outputs.save(Image.new("L", (4, 4)), "input")
+    assert not old.exists() and len(list(outputs.dir.iterdir())) == 3

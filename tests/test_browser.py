@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app_server import running_app
+from benchmarks._server import running_app
 from conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -1,6 +1,7 @@
 """Domain-randomised photo data: the cache python -m fmnist.photo.build writes (training items rendered as photos,
 through the real pipeline) and how training mixes it in."""
 
+import json
 import subprocess
 import sys
 
@@ -76,3 +77,19 @@ def test_train_py_refuses_a_share_without_a_cache():
     out = subprocess.run([sys.executable, "train.py", "--models", "mlp", "--photo-share", "0.3"], capture_output=True,
                          text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 2 and "--photo-data" in out.stderr
+
+
+@needs_real_data
+def test_printed_and_turned_garments_enter_the_cache_only_when_asked(tiny_cache, tmp_path):
+    varied = tmp_path / "varied.npz"
+    proc = build(varied, "--print-share", "1", "--tilt-share", "1", "--tilt-deg", "30")
+    assert proc.returncode == 0, proc.stderr
+    with np.load(varied) as z, np.load(tiny_cache) as plain:
+        assert z["train_printed"].all() and z["val_printed"].all()
+        assert (np.abs(z["train_tilt_deg"]) <= 30).all() and (z["train_tilt_deg"] != 0).all()
+        assert not plain["train_printed"].any() and (plain["train_tilt_deg"] == 0).all()
+        # the same items, drawn otherwise: printed and turned pictures differ from the plain ones
+        assert np.array_equal(z["val_source_index"], plain["val_source_index"])
+        assert not np.array_equal(z["val_images"], plain["val_images"])
+    assert json.loads(str(np.load(varied)["meta"]))["variation"] == {"print_share": 1.0, "tilt_share": 1.0,
+                                                                      "tilt_deg": 30.0}

@@ -1,4 +1,5 @@
-"""Start the real app (python app.py) on a free loopback port for the tests, and stop it after."""
+"""Start the real app (python app.py) on a free loopback port, for the tests and the benchmarks that talk to it,
+and stop it after. app_dir: another checkout's app (a before/after comparison), run with this Python."""
 
 import os
 import socket
@@ -8,7 +9,9 @@ import time
 import urllib.request
 from contextlib import contextmanager
 
-from conftest import ROOT
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -18,13 +21,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(log_path, **env_overrides):
+def running_app(log_path, app_dir=None, **env_overrides):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "FMNIST_HUB_REPO"}
     env |= {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
             "GRADIO_ANALYTICS_ENABLED": "False", **env_overrides}
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log,
+        app_dir = Path(app_dir or ROOT)
+        proc = subprocess.Popen([sys.executable, str(app_dir / "app.py")], cwd=app_dir, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}/"
         deadline = time.time() + 180

@@ -1,0 +1,95 @@
+"""The app under load: many people sending phone photos at once, on loopback only, bounded in count and time.
+
+--clients clients (default 96) each send --per-client phone-like pictures (default 4; JPEGs of 1893x2201
+pixels, each a different rendered test item) at the same moment through gradio_client, to the running app
+(python app.py, started here on 127.0.0.1). It reports the answers per second (answers over the wall time until
+the last request ended), how many requests were refused and with what message, any other failure, and whether
+the app still answers afterwards. Every request has a deadline (--timeout-s); the run stops by itself.
+
+    python -m benchmarks.load [--clients 96] [--per-client 4] [--app-dir /other/checkout]
+"""
+
+import argparse
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks._common import record
+from benchmarks._server import running_app
+from fmnist.data import load_raw
+from fmnist.photo.render import render_photo
+from fmnist.reports import format_table
+
+SIZE = (1893, 2201)  # a phone picture, as the issue that asked for this benchmark measured
+
+
+def phone_pictures(folder: Path, n: int) -> list[Path]:
+    raw = load_raw(allow_download=False)
+    out = []
+    for i in range(n):
+        image, _ = render_photo(raw.test_images[i], "everyday", np.random.default_rng([7, i]))
+        path = folder / f"phone-{i}.jpg"
+        image.convert("RGB").resize(SIZE).save(path, quality=88)
+        out.append(path)
+    return out
+
+
+def one_client(url: str, pictures: list[Path], timeout_s: float) -> list[tuple[str, float]]:
+    """(outcome, seconds) per picture: "ok", or the error's first line."""
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    jobs = [(client.submit(handle_file(str(p)), "resnet", api_name="/classify"), time.perf_counter()) for p in pictures]
+    out = []
+    for job, t0 in jobs:
+        try:
+            job.result(timeout=timeout_s)
+            out.append(("ok", time.perf_counter() - t0))
+        except Exception as e:  # refusals and failures alike are counted by their message
+            out.append((f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:160],
+                        time.perf_counter() - t0))
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clients", type=int, default=96)
+    p.add_argument("--per-client", type=int, default=4)
+    p.add_argument("--timeout-s", type=float, default=300.0, help="each request's deadline")
+    p.add_argument("--app-dir", default=None, help="run this checkout's app.py instead of this one's")
+    p.add_argument("--out", default="load")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp) / "app.log", app_dir=args.app_dir) as url:
+        pictures = phone_pictures(Path(tmp), args.clients * args.per_client)
+        groups = [pictures[i::args.clients] for i in range(args.clients)]
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(args.clients) as pool:
+            results = [r for rs in pool.map(lambda g: one_client(url, g, args.timeout_s), groups) for r in rs]
+        wall = time.perf_counter() - t0
+        alive = urllib.request.urlopen(url, timeout=10).status == 200
+    outcomes = Counter(o for o, _ in results)
+    answered = [s for o, s in results if o == "ok"]
+    row = {"requests": len(results), "answered": len(answered), "wall_s": wall,
+           "answers_per_s": len(answered) / wall, "p50_answer_s": float(np.median(answered)) if answered else None,
+           "refused": sum(n for o, n in outcomes.items() if o != "ok" and "queue is full" in o.lower()),
+           "other_failures": sum(n for o, n in outcomes.items() if o != "ok" and "queue is full" not in o.lower()),
+           "alive_after": alive}
+    path = record(args.out, [row], torch.device("cpu"),
+                  {"clients": args.clients, "per_client": args.per_client, "picture_size": list(SIZE),
+                   "outcomes": dict(outcomes), "app_dir": args.app_dir or "."})
+    print(format_table([row], [("requests", "requests", "d"), ("answered", "answered", "d"),
+                               ("answers_per_s", "answers/s", ".2f"), ("p50_answer_s", "p50 answer s", ".1f"),
+                               ("refused", "refused (queue full)", "d"), ("other_failures", "other failures", "d"),
+                               ("wall_s", "wall s", ".0f")]))
+    print("outcomes:", dict(outcomes))
+    print(f"({path})")
+
+
+if __name__ == "__main__":
+    main()
