@@ -4,7 +4,7 @@ is then scored on validation items only: the 28x28 images, and the cache's rende
 pipeline turned them into 28x28, per renderer. The held-out renderer (opaque) never enters training, so its
 column is the honest estimate for pictures nobody tuned to.
 
-    python -m benchmarks.photo_mix --model basic_cnn --epochs 4       # on data/photo-data-v2.npz (the recipe was chosen on v1)
+    python -m benchmarks.photo_mix --model basic_cnn --epochs 4       # on data/photo-data-v3.npz
     python -m benchmarks.photo_mix --mixes 0.5:0,0.5:0.25,0:0.25,0.5:0.5     # photo_p:photo_share pairs
     python -m benchmarks.photo_mix --mixes 0.5:0.25:0,0.5:0.25:0.25,0.5:0.25:0.5 --out-name photo-mix-prints
                                                                               # ... :print_p (fmnist.prints)
@@ -98,7 +98,8 @@ def main():
     rows = []
     for mix in args.mixes.split(","):
         photo_p, share, print_p, rotate = ([float(v) for v in mix.split(":")] + [0.0, 0.0])[:4]
-        name = f"p{photo_p:g}-s{share:g}" + (f"-print{print_p:g}" if print_p else "") + (f"-rot{rotate:g}" if rotate else "")
+        name = (f"p{photo_p:g}-s{share:g}" + (f"-print{print_p:g}" if print_p else "")
+                + (f"-rot{rotate:g}" if rotate else ""))
         out = Path(args.out) / name
         cmd = [sys.executable, "train.py", "--models", args.model, "--epochs", str(args.epochs), "--photo-p",
                str(photo_p), "--print-p", str(print_p), "--rotate-deg", str(rotate), "--out", str(out)]

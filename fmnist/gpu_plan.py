@@ -53,6 +53,7 @@ BEST_SEEDS = (0, 1, 2)
 # the pipeline's own output of rendered training items; for the models the app leans on
 PHOTO_RECIPE_MODELS = ("deep_cnn", "resnet", "wide_resnet")
 PHOTO_SHARE = 0.25
+PRINT_P = 0.25  # prints inside the silhouette (fmnist.prints), chosen on validation: benchmarks/results/photo-mix-prints-cpu.json
 # --smoke: the same steps with tiny settings, on the CPU
 SMOKE_FLAGS = ["--limit", "600", "--epochs", "1", "--device", "cpu", "--batch-size", "128"]
 SMOKE_SPEEDRUN = ["--limit", "600", "--epochs", "1", "--device", "cpu", "--batch-size", "128", "--runs", "2"]
@@ -138,7 +139,7 @@ def plan_jobs(work: Path, photo_data: Path | None, smoke: bool, data_dir: Path |
         model = job.argv[1]
         job.argv += ["--weights-dtype", "float16"]  # half the bytes to bring back and bundle; metrics taken on them
         if photo_data is not None and model in PHOTO_RECIPE_MODELS:
-            job.argv += ["--photo-data", str(photo_data), "--photo-share", str(PHOTO_SHARE)]
+            job.argv += ["--photo-data", str(photo_data), "--photo-share", str(PHOTO_SHARE), "--print-p", str(PRINT_P)]
         job.argv += extra
     return jobs
 
@@ -396,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget-s", type=float, default=540.0, help="the whole call's time (default %(default)s)")
     p.add_argument("--parallel", type=int, help="training processes at once (default: all jobs; 2 with --smoke)")
     p.add_argument("--data-dir", help="the data set's folder (default: the carried .gpu/data, then the loader's places)")
-    p.add_argument("--photo-data", default="data/photo-data-v2.npz",
+    p.add_argument("--photo-data", default="data/photo-data-v3.npz",
                    help="the photo training cache (python -m fmnist.photo.build; the repository holds it)")
     return run_plan(p.parse_args(argv))
 

@@ -10,12 +10,14 @@ app's own pipeline (fmnist.photo), so that a model can train on what the pipelin
   flags always give the same bytes. The held-out renderer (`opaque`, by default) is never used for the `train`
   part; the `val` part renders every renderer, so the held-out one can be reported separately.
 - Pictures the pipeline finds no item in are kept out of `train` (there is nothing to learn from a blank).
-- Written as one .npz (28x28 uint8 images, labels, renderer and level of each, the command, and the sha256 of
-  the pipeline's modules that made them, pipeline_sha256), to data/photo-data-v2.npz (kept in the repository, about 2.3 MB) unless
-  --out says otherwise. Rendering and preprocessing run in worker processes.
-- A change to the pipeline (fmnist/photo/, the modules of PIPELINE_MODULES) makes the cache stale: rebuild it under a new name, and keep the old file
-  while a bundled model's card names it (v1: the watershed pipeline, which the bundled resnet trained on;
-  v2: the graph-cut pipeline, with every renderer's `pale` level).
+- Written as one .npz (28x28 uint8 images, labels, renderer, level, print and turn of each, the command, and the
+  sha256 of the pipeline's modules that made them), to data/photo-data-v3.npz (kept in the repository, 2.4 MB)
+  unless --out says otherwise. Rendering and preprocessing run in worker processes.
+- --print-share draws that share of items as printed garments (fmnist.prints), --tilt-share lays that share down
+  turned by up to --tilt-deg; the repository's v3 was built with 0.3, 0.3 and 30 (the command is in the file).
+- A change to the pipeline (PIPELINE_MODULES of fmnist/photo/) makes the cache stale: rebuild it under a new name,
+  and keep the old file while a bundled model's card names it (v1: the watershed pipeline, which the bundled
+  resnet trained on; v3: the graph-cut pipeline, turns undone up to 30 degrees, printed and turned garments).
 """
 
 from __future__ import annotations
