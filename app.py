@@ -21,7 +21,7 @@ from PIL import Image
 from fmnist import checkpoint, hub
 from fmnist.gallery import contact_sheet
 from fmnist.predict import Predictor, load_models
-from fmnist.photo import ImageRejected
+from fmnist.photo import ImageRejected, warm_up
 from fmnist.tagging import CSV_HEADER, TagRow, tag, write_csv
 from fmnist.uploads import MAX_PICTURE_BYTES, BatchRejected, batch_items, limits_text
 
@@ -239,6 +239,9 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     predictor, folder, source = load_predictor()
+    # the pipeline's lazy imports, made once before requests arrive: two first requests importing
+    # skimage.morphology at the same moment failed one of them ("partially initialized module", benchmarks.load)
+    warm_up()
     log.info("serving %s from %s", ", ".join(predictor.models), source)
     demo = build_demo(predictor, folder, source)
     # mcp_server: the classify function is also an MCP tool at /gradio_api/mcp/ (the gradio[mcp] extra)
