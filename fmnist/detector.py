@@ -20,10 +20,12 @@ log = logging.getLogger(__name__)
 # The share of real validation items that get no notice. The issue asks for 95 %; 96 % leaves a margin so
 # that unseen items (the test set) stay under 5 % notices too.
 NOTICE_PASS_RATE = 0.96
-# The share of rendered validation photos (renderers the photo data trained on) under the limit: the issue asks for
-# at most 5 % of garment pictures flagged in every cell; 97 % pooled leaves a margin for the cells and renderers
-# that are harder than the pool.
-PHOTO_PASS_RATE = 0.97
+# The share of rendered validation photos (renderers the photo data trained on) that the limit must let through;
+# None: the limit comes from the validation items alone. With the Mahalanobis score alone no limit meets both the
+# garment and the non-garment target (benchmarks.notice_sweep, on validation): 0.97 flags 5-6 % of pale garments
+# but only about 65 % of non-garments (and a photo of a rocket, of coffee or an astronaut got no notice), so the
+# photos enter the statistics but not the limit until the detector has a second signal.
+PHOTO_PASS_RATE: float | None = None
 
 
 def val_through_pipeline(splits: Splits, cache: dict | None = None) -> tuple[torch.Tensor, np.ndarray]:
@@ -53,9 +55,9 @@ def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes
 
     Class means and the shared covariance come from training images and, with photo (a fmnist.photo.cache
     PhotoData), from the rendered training photos too, as the pipeline turned them into 28x28: what the model
-    sees of a photographed garment is then part of "a garment". The limit is the larger of two, each set on
-    validation only: the score that NOTICE_PASS_RATE of the validation items (through the photo pipeline, with
-    the picture rules) stay under, and the score that PHOTO_PASS_RATE of the rendered validation photos of the
+    sees of a photographed garment is then part of "a garment". The limit is set on validation only: the score
+    that NOTICE_PASS_RATE of the validation items (through the photo pipeline, with the picture rules) stay under;
+    and, when PHOTO_PASS_RATE is set, at least the score that share of the rendered validation photos of the
     renderers the photo data trained on stay under (its held-out renderers are left out, so that their notice
     rates stay an honest estimate)."""
     step = max(1, len(splits.train) // ood.FIT_IMAGES)
@@ -75,18 +77,22 @@ def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes
     entry = {"pass_rate": NOTICE_PASS_RATE, "val_flagged_by_picture_rules": float(flagged.mean()),
              "limit_from_val_items": limit}
     how_photos = ""
-    if photo is not None:
+    if photo is not None and PHOTO_PASS_RATE is not None:
         held_out = set(photo.meta.get("held_out", []))
-        keep = ~np.isin(photo.val["renderer"], list(held_out)) & (photo.val["images"].reshape(len(photo.val["images"]), -1).max(1) > 0)
+        found = photo.val["images"].reshape(len(photo.val["images"]), -1).max(1) > 0
+        keep = ~np.isin(photo.val["renderer"], list(held_out)) & found
         photo_scores = ood.mahalanobis_scores(ood.penultimate_features(
             model, torch.from_numpy(photo.val["images"][keep].astype(np.uint8))), stats).numpy()
         photo_limit = float(np.quantile(photo_scores, PHOTO_PASS_RATE))
         entry |= {"photo_pass_rate": PHOTO_PASS_RATE, "limit_from_val_photos": photo_limit,
-                  "photo_data": photo.digest, "fit_photos": int(len(photo.train)), "val_photos": int(keep.sum())}
+                  "val_photos": int(keep.sum())}
         limit = max(limit, photo_limit)
-        how_photos = (f" and {len(photo.train):,} rendered training photos; the limit is also at least the score "
+        how_photos = (f"; the limit is also at least the score "
                       f"{100 * PHOTO_PASS_RATE:.0f} % of {int(keep.sum()):,} rendered validation photos stay under "
                       f"(held-out renderers left out: {', '.join(sorted(held_out)) or 'none'})")
+    if photo is not None:
+        entry |= {"photo_data": photo.digest, "fit_photos": int(len(photo.train))}
+        how_photos = f" and {len(photo.train):,} rendered training photos" + how_photos
     ood.save_detector(folder, stats)
     return entry | {"mahalanobis": limit,
                     "how": f"squared Mahalanobis distance of the penultimate features to the nearest class mean (Lee "

@@ -235,14 +235,13 @@ def test_a_conversion_that_costs_accuracy_leaves_the_folder_as_it_was(tmp_path, 
     assert json.loads((tmp_path / "mlp" / "config.json").read_text())["weights_dtype"] == "float32"
 
 
-def test_the_notice_is_fitted_and_set_on_rendered_photos_too(tmp_path):
+def test_the_notice_is_fitted_on_rendered_photos_and_can_be_set_on_them(tmp_path, monkeypatch):
     """The not-a-garment detector of a run sees what the model sees of photographed garments: its statistics
-    include the rendered training photos, and its limit lets PHOTO_PASS_RATE of the rendered validation photos
-    through (the held-out renderer's photos play no part)."""
+    include the rendered training photos. Its limit comes from the validation items; with PHOTO_PASS_RATE set, it
+    also lets that share of the rendered validation photos through (the held-out renderer plays no part)."""
     import numpy as np
 
-    from fmnist import ood
-    from fmnist.detector import PHOTO_PASS_RATE
+    from fmnist import detector, ood
     from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
 
     run_train("--models", "mlp", "--limit", "1000", "--epochs", "1", "--out", str(tmp_path))
@@ -250,9 +249,14 @@ def test_the_notice_is_fitted_and_set_on_rendered_photos_too(tmp_path):
     entry = config["notice_threshold"]
     photo = load_photo_data(DEFAULT_PATH)
     assert entry["fit_photos"] == len(photo.train) and entry["photo_data"] == photo.digest
+    assert entry["mahalanobis"] == entry["limit_from_val_items"]  # PHOTO_PASS_RATE is None by default
+    monkeypatch.setattr(detector, "PHOTO_PASS_RATE", 0.97)
+    splits = load_splits(real_data_dir(), limit=1000, seed=0, allow_download=False)
+    (tmp_path / "again").mkdir()
+    entry = detector.fit_detector(model, splits, tmp_path / "again", 10, photo=photo)
     assert entry["mahalanobis"] == max(entry["limit_from_val_items"], entry["limit_from_val_photos"])
     used = ~np.isin(photo.val["renderer"], photo.meta["held_out"]) & (photo.val["images"].max(axis=(1, 2)) > 0)
     assert entry["val_photos"] == int(used.sum())
     scores = ood.mahalanobis_scores(ood.penultimate_features(model, torch.from_numpy(photo.val["images"][used])),
-                                    ood.load_detector(tmp_path / "mlp")).numpy()
-    assert (scores <= entry["mahalanobis"]).mean() >= PHOTO_PASS_RATE - 0.002
+                                    ood.load_detector(tmp_path / "again")).numpy()
+    assert (scores <= entry["mahalanobis"]).mean() >= 0.97 - 0.002
