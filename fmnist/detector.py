@@ -3,6 +3,7 @@ set on validation items as the app sees them (through the photo pipeline, with t
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -104,8 +105,12 @@ def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes
 
 def detector_photos(path: str | None):
     """The rendered photos a detector is fitted and set on: the run's --photo-data, else the repository's photo
-    data when it is there (None without either)."""
-    path = Path(path) if path else DEFAULT_PATH
+    data when it is there (None without either). Read once per process: a run of several models fits several."""
+    return _photos_at(Path(path) if path else DEFAULT_PATH)
+
+
+@functools.lru_cache(maxsize=2)
+def _photos_at(path: Path):
     return load_photo_data(path) if path.is_file() else None
 
 
