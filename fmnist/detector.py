@@ -1,5 +1,6 @@
-"""The not-a-garment detector of a trained model: a Mahalanobis rule on its penultimate features, its limit
-set on validation items as the app sees them (through the photo pipeline, with the picture rules)."""
+"""The not-a-garment detector of a trained model: a Mahalanobis rule on its penultimate features and, when it is
+fitted with rendered photos and pictures of things, an outlier head beside it; their limits set on validation as
+the app sees it (items and photos through the photo pipeline, with the picture rules)."""
 
 from __future__ import annotations
 
@@ -13,20 +14,24 @@ import torch
 from . import checkpoint, ood
 from .config import TrainConfig
 from .data import Splits
+from .photo import outliers
 from .photo.cache import DEFAULT_PATH, load_photo_data
 from .runs import existing_checkpoints
 
 log = logging.getLogger(__name__)
 
 # The share of real validation items that get no notice. The issue asks for 95 %; 96 % leaves a margin so
-# that unseen items (the test set) stay under 5 % notices too.
+# that unseen items (the test set) stay under 5 % notices too. (The rule of a detector fitted without photos.)
 NOTICE_PASS_RATE = 0.96
-# The share of rendered validation photos (renderers the photo data trained on) that the limit must let through;
-# None: the limit comes from the validation items alone. With the Mahalanobis score alone no limit meets both the
-# garment and the non-garment target (benchmarks.notice_sweep, on validation): 0.97 flags 5-6 % of pale garments
-# but only about 65 % of non-garments (and a photo of a rocket, of coffee or an astronaut got no notice), so the
-# photos enter the statistics but not the limit until the detector has a second signal.
-PHOTO_PASS_RATE: float | None = None
+# With rendered photos and pictures of things (fmnist.photo.outliers), two rules, each set on validation
+# (benchmarks.notice_sweep: validation items, the photo data's validation photos, non-garments of seeds 1 and 2):
+# - the outlier head's limit lets through 97.5 % of the rendered validation photos (held-out renderers left out);
+# - the Mahalanobis limit, only for what is far from everything, lets through 99.5 % of them;
+# each limit also lets through at least ITEM_PASS_RATE of the validation items. With the Mahalanobis rule alone no
+# limit met both targets (0.97 of photos: 5-6 % of pale garments flagged but about 65 % of non-garments).
+ITEM_PASS_RATE = 0.98
+OUTLIER_PHOTO_PASS_RATE = 0.975
+MAHALANOBIS_PHOTO_PASS_RATE = 0.995
 
 
 def val_through_pipeline(splits: Splits, cache: dict | None = None) -> tuple[torch.Tensor, np.ndarray]:
@@ -51,56 +56,85 @@ def val_through_pipeline(splits: Splits, cache: dict | None = None) -> tuple[tor
 
 
 def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes: int,
-                 cache: dict | None = None, photo=None) -> dict:
-    """Fit the Mahalanobis detector and set its limit; writes detector.safetensors, returns the config entry.
+                 cache: dict | None = None, photo=None, things=None) -> dict:
+    """Fit the detector and set its limits; writes detector.safetensors, returns the config entry.
 
     Class means and the shared covariance come from training images and, with photo (a fmnist.photo.cache
     PhotoData), from the rendered training photos too, as the pipeline turned them into 28x28: what the model
-    sees of a photographed garment is then part of "a garment". The limit is set on validation only: the score
-    that NOTICE_PASS_RATE of the validation items (through the photo pipeline, with the picture rules) stay under;
-    and, when PHOTO_PASS_RATE is set, at least the score that share of the rendered validation photos of the
-    renderers the photo data trained on stay under (its held-out renderers are left out, so that their notice
-    rates stay an honest estimate)."""
+    sees of a photographed garment is then part of "a garment". Without photo (or without things, the
+    fmnist.photo.outliers pixels), the Mahalanobis limit is the score that NOTICE_PASS_RATE of the validation items
+    (through the photo pipeline, with the picture rules) stay under. With both, an outlier head learns garments
+    against things, and each rule's limit comes from validation: items and rendered validation photos of the
+    renderers the photo data trained on (its held-out renderers are left out, so that their notice rates stay an
+    honest estimate)."""
     step = max(1, len(splits.train) // ood.FIT_IMAGES)
     fit_images, fit_labels = splits.train.images[::step], splits.train.labels[::step]
     feats = ood.penultimate_features(model, fit_images)
     labels = fit_labels.cpu()
     if photo is not None:
-        feats = torch.cat([feats, ood.penultimate_features(model, photo.train.images)])
-        labels = torch.cat([labels, photo.train.labels.cpu()])
+        photo_feats = ood.penultimate_features(model, photo.train.images)
+        feats, labels = torch.cat([feats, photo_feats]), torch.cat([labels, photo.train.labels.cpu()])
     stats = ood.as_stored(ood.fit_mahalanobis(feats, labels, n_classes))
     seen, flagged = val_through_pipeline(splits, cache)
-    scores = ood.mahalanobis_scores(ood.penultimate_features(model, seen), stats).numpy()
-    # the detector may flag only what the picture rules leave of the allowed share
-    allowed = int((1 - NOTICE_PASS_RATE) * len(scores)) - int(flagged.sum())
-    rest = np.sort(scores[~flagged])[::-1]
-    limit = float(rest[allowed]) if 0 <= allowed < len(rest) else float(rest[0])
-    entry = {"pass_rate": NOTICE_PASS_RATE, "val_flagged_by_picture_rules": float(flagged.mean()),
-             "limit_from_val_items": limit}
-    how_photos = ""
-    if photo is not None and PHOTO_PASS_RATE is not None:
+    val_feats = ood.penultimate_features(model, seen)
+    entry = {"val_flagged_by_picture_rules": float(flagged.mean())}
+    if photo is None or things is None:
+        scores = ood.mahalanobis_scores(val_feats, stats).numpy()
+        limit = item_limit(scores, flagged, NOTICE_PASS_RATE)
+        how = ("" if photo is None else f" and {len(photo.train):,} rendered training photos") + (
+            f"; the limit is set so that {100 * NOTICE_PASS_RATE:.0f} % of the {len(scores):,} validation items "
+            f"passed through the photo pipeline get no notice from this rule and the picture rules together")
+        entry |= {"pass_rate": NOTICE_PASS_RATE, "limit_from_val_items": limit}
+    else:
+        things_pixels, things_digest = things
+        items = fit_images[::max(1, len(fit_images) // len(photo.train))][:len(photo.train)]
+        stats |= ood.as_stored(ood.fit_outlier_head(
+            torch.cat([ood.penultimate_features(model, items), photo_feats]),
+            ood.penultimate_features(model, torch.from_numpy(things_pixels))))
         held_out = set(photo.meta.get("held_out", []))
         found = photo.val["images"].reshape(len(photo.val["images"]), -1).max(1) > 0
         keep = ~np.isin(photo.val["renderer"], list(held_out)) & found
-        photo_scores = ood.mahalanobis_scores(ood.penultimate_features(
-            model, torch.from_numpy(photo.val["images"][keep].astype(np.uint8))), stats).numpy()
-        photo_limit = float(np.quantile(photo_scores, PHOTO_PASS_RATE))
-        entry |= {"photo_pass_rate": PHOTO_PASS_RATE, "limit_from_val_photos": photo_limit,
-                  "val_photos": int(keep.sum())}
-        limit = max(limit, photo_limit)
-        how_photos = (f"; the limit is also at least the score "
-                      f"{100 * PHOTO_PASS_RATE:.0f} % of {int(keep.sum()):,} rendered validation photos stay under "
-                      f"(held-out renderers left out: {', '.join(sorted(held_out)) or 'none'})")
+        photo_val = ood.penultimate_features(model, torch.from_numpy(photo.val["images"][keep].astype(np.uint8)))
+        limits = {}
+        for rule, score, rate in (("mahalanobis", ood.mahalanobis_scores, MAHALANOBIS_PHOTO_PASS_RATE),
+                                  ("outlier", ood.outlier_scores, OUTLIER_PHOTO_PASS_RATE)):
+            limits[rule] = max(item_limit(score(val_feats, stats).numpy(), flagged, ITEM_PASS_RATE),
+                               float(np.quantile(score(photo_val, stats).numpy(), rate)))
+        on_items = ((ood.mahalanobis_scores(val_feats, stats).numpy() > limits["mahalanobis"])
+                    | (ood.outlier_scores(val_feats, stats).numpy() > limits["outlier"]) | flagged)
+        limit = limits["mahalanobis"]
+        entry |= {"outlier": limits["outlier"], "pass_rate": float(1 - on_items.mean()),
+                  "item_pass_rate": ITEM_PASS_RATE, "photo_pass_rates": {
+                      "mahalanobis": MAHALANOBIS_PHOTO_PASS_RATE, "outlier": OUTLIER_PHOTO_PASS_RATE},
+                  "val_photos": int(keep.sum()), "things": things_digest, "fit_things": int(len(things_pixels))}
+        how = (f" and {len(photo.train):,} rendered training photos; an outlier head (logistic regression on the "
+               f"same features) learns {len(items) + len(photo.train):,} of those items and photos against "
+               f"{len(things_pixels):,} pictures of things that are not garments ({outliers.COMMAND}). A "
+               f"picture gets the notice when either score is above its limit: the outlier head's lets "
+               f"{100 * OUTLIER_PHOTO_PASS_RATE:.1f} % and the distance's {100 * MAHALANOBIS_PHOTO_PASS_RATE:.1f} % "
+               f"of {int(keep.sum()):,} rendered validation photos through (held-out renderers left out: "
+               f"{', '.join(sorted(held_out)) or 'none'}), and each at least {100 * ITEM_PASS_RATE:.0f} % of the "
+               f"{len(val_feats):,} validation items passed through the photo pipeline; together with the picture "
+               f"rules {100 * entry['pass_rate']:.1f} % of those items get no notice")
     if photo is not None:
         entry |= {"photo_data": photo.digest, "fit_photos": int(len(photo.train))}
-        how_photos = f" and {len(photo.train):,} rendered training photos" + how_photos
     ood.save_detector(folder, stats)
     return entry | {"mahalanobis": limit,
                     "how": f"squared Mahalanobis distance of the penultimate features to the nearest class mean (Lee "
                            f"et al. 2018); class means and shared covariance from {len(fit_images):,} training images"
-                           f"{how_photos}; the limit is set so that {100 * NOTICE_PASS_RATE:.0f} % of the "
-                           f"{len(scores):,} validation items passed through the photo pipeline get no notice from "
-                           f"this rule and the picture rules together"}
+                           + how}
+
+
+def item_limit(scores: np.ndarray, flagged: np.ndarray, pass_rate: float) -> float:
+    """The score under which pass_rate of the validation items stay, the picture rules' notices counted in."""
+    allowed = int((1 - pass_rate) * len(scores)) - int(flagged.sum())
+    rest = np.sort(scores[~flagged])[::-1]
+    return float(rest[allowed]) if 0 <= allowed < len(rest) else float(rest[0])
+
+
+def detector_things():
+    """The pictures of things an outlier head learns from, and their digest (None when the file is not there)."""
+    return outliers.load()
 
 
 def detector_photos(path: str | None):
@@ -120,9 +154,10 @@ def refit_detectors(cfg: TrainConfig) -> list[str]:
     repository's photo data, when it is there).
     Weights and metrics stay as they are; config.json gains the threshold, and detector.safetensors appears."""
     done = []
-    photo = detector_photos(cfg.photo_data)
+    photo, things = detector_photos(cfg.photo_data), detector_things()
     for name, folder, model, config, splits in existing_checkpoints(cfg, allow_limit=False):
-        config["notice_threshold"] = fit_detector(model, splits, folder, len(config["class_names"]), photo=photo)
+        config["notice_threshold"] = fit_detector(model, splits, folder, len(config["class_names"]), photo=photo,
+                                                  things=things)
         config["notice_threshold"]["fitted_after_training"] = True
         checkpoint.atomic_write_json(folder / checkpoint.CONFIG_NAME, config)
         log.info("%s: detector fitted, threshold %.1f", name, config["notice_threshold"]["mahalanobis"])

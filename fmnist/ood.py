@@ -6,6 +6,12 @@ sharing one covariance (fitted on training images, shrunk with Ledoit-Wolf so th
 a picture's score is its squared distance to the nearest class mean. The threshold is the score that a
 chosen share of validation items stays under, so that share of real items passes. The statistics are
 stored beside the checkpoint as safetensors, never pickled.
+
+A second signal, outlier exposure (Hendrycks et al. 2019, "Deep Anomaly Detection with Outlier Exposure"): a
+logistic regression on the same features, garments (training items and rendered training photos) against
+pictures of things that are not garments (fmnist.photo.outliers). Photographed garments sit far from the data
+set's class means, as do most things; the regression learns the directions in which things differ, so that the
+Mahalanobis limit can let photographed garments through.
 """
 
 from __future__ import annotations
@@ -51,6 +57,26 @@ def mahalanobis_scores(feats: torch.Tensor, stats: dict[str, torch.Tensor]) -> t
     diff = feats.double()[:, None, :] - stats["means"].double()[None]  # (N, C, D)
     d2 = torch.einsum("ncd,de,nce->nc", diff, stats["precision"].double(), diff)
     return d2.min(1).values
+
+
+def fit_outlier_head(garments: torch.Tensor, things: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Standardisation and logistic-regression weights: a positive score says "a thing, not a garment"."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = torch.cat([garments, things]).double()
+    y = torch.cat([torch.zeros(len(garments)), torch.ones(len(things))]).numpy()
+    mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
+    # C=0.1: strong regularisation, as a few hundred things meet a feature space of up to 1024 dimensions
+    clf = LogisticRegression(C=0.1, max_iter=2000, class_weight="balanced").fit(((x - mean) / scale).numpy(), y)
+    return {"oe_mean": mean, "oe_scale": scale, "oe_weight": torch.from_numpy(clf.coef_[0]),
+            "oe_bias": torch.tensor([clf.intercept_[0]], dtype=torch.float64)}
+
+
+def outlier_scores(feats: torch.Tensor, stats: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """(N,) the outlier head's logit of "not a garment", or None for a detector without the head."""
+    if "oe_weight" not in stats:
+        return None
+    return ((feats.double() - stats["oe_mean"]) / stats["oe_scale"]) @ stats["oe_weight"] + stats["oe_bias"][0]
 
 
 def as_stored(stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

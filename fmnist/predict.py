@@ -53,6 +53,7 @@ class Prediction:
     found: Image.Image | None = None  # the picture with the found item's outline and box
     rules: list[str] = field(default_factory=list)  # the names of the notice rules that fired
     ood_score: float | None = None  # the detector's squared Mahalanobis distance
+    thing_score: float | None = None  # the detector's outlier head: its logit of "a thing, not a garment"
     # the nearest data-set images in the model's feature space: (28x28 image, class name, cosine similarity)
     similar: list[tuple[Image.Image, str, float]] = field(default_factory=list)
 
@@ -100,6 +101,22 @@ def load_models(source: str | Path, device: str = "cpu", only: str | None = None
     return loaded
 
 
+def detector_scores(entry: LoadedModel, feats: torch.Tensor) -> tuple[list, list]:
+    """Mahalanobis distances and outlier-head logits of (N, D) features, one of each per picture; None where the
+    checkpoint's detector lacks the part."""
+    none = [None] * len(feats)
+    if entry.detector is None:
+        return none, none
+    feats = feats.double().cpu()
+    thing = ood.outlier_scores(feats, entry.detector)
+    return ood.mahalanobis_scores(feats, entry.detector).tolist(), thing.tolist() if thing is not None else none
+
+
+def _beyond(entry: LoadedModel, rule: str, score: float | None) -> bool:
+    limit = entry.config.get("notice_threshold", {}).get(rule)
+    return score is not None and limit is not None and score > limit
+
+
 class Predictor:
     """Loads the models once; `predict` is safe to call from several threads at once."""
 
@@ -125,31 +142,39 @@ class Predictor:
         top3 = [(CLASS_NAMES[i], float(probs[i])) for i in order[:3]]
         with torch.inference_mode():
             feats = entry.model.penultimate(x).double().cpu()
-        score = float(ood.mahalanobis_scores(feats, entry.detector)[0]) if entry.detector is not None else None
+        (score,), (thing,) = detector_scores(entry, feats)
         similar = [(Image.fromarray(entry.similar.gallery.images[i]), CLASS_NAMES[label], sim)
                    for i, label, sim in entry.similar.nearest(feats)] if entry.similar is not None else []
-        rules = self.notice_rules(entry, pre, score)
+        rules = self.notice_rules(entry, pre, score, thing)
         return Prediction(top3=top3, probabilities={c: float(p) for c, p in zip(CLASS_NAMES, probs)},
                           overlay=overlay(pre.pixels, cam[0]), model_input=Image.fromarray(pre.pixels),
-                          notice=self.notice_text(rules, pre, entry, score), model=name, found=outline(pre),
-                          rules=rules, ood_score=score, similar=similar)
+                          notice=self.notice_text(rules, pre, entry, score, thing), model=name, found=outline(pre),
+                          rules=rules, ood_score=score, thing_score=thing, similar=similar)
 
     @staticmethod
-    def notice_rules(entry: LoadedModel, pre: Preprocessed, score: float | None) -> list[str]:
+    def notice_rules(entry: LoadedModel, pre: Preprocessed, score: float | None,
+                     thing: float | None = None) -> list[str]:
         """The names of the rules that fire for this picture, most basic first."""
         rules = picture_rules(pre)
         if rules == ["no item"]:
             return rules
-        threshold = entry.config.get("notice_threshold", {}).get("mahalanobis")
-        if score is not None and threshold is not None and score > threshold:
+        if _beyond(entry, "mahalanobis", score) or _beyond(entry, "outlier", thing):
             rules.insert(len([r for r in rules if r != "several items"]), "unlike any garment")
         return rules
 
     @staticmethod
-    def notice_text(rules: list[str], pre: Preprocessed, entry: LoadedModel, score: float | None) -> str | None:
+    def notice_text(rules: list[str], pre: Preprocessed, entry: LoadedModel, score: float | None,
+                    thing: float | None = None) -> str | None:
         if not rules:
             return None
-        pass_rate = entry.config.get("notice_threshold", {}).get("pass_rate", 0.95)
+        limits = entry.config.get("notice_threshold", {})
+        unlike = []
+        if _beyond(entry, "mahalanobis", score):
+            unlike.append(f"its features are farther from every class than a garment's would be (distance "
+                          f"{score:.0f} against a limit of {limits['mahalanobis']:.0f})")
+        if _beyond(entry, "outlier", thing):
+            unlike.append(f"they resemble the pictures of things that are not garments it learnt from (score "
+                          f"{thing:.1f} against a limit of {limits['outlier']:.1f})")
         says = {
             "no item": "No garment stands out from the background of this picture, so the answer above means "
                        "little. Photograph a single item on a plain background.",
@@ -157,10 +182,8 @@ class Predictor:
                                "like a scene or a close-up, not one garment on a backdrop.",
             "shape": f"What was found is {pre.aspect:.1f} times as long as it is wide; no garment in the data set is "
                      f"more than 7 times.",
-            "unlike any garment": f"To the model this picture looks unlike every garment class: its features are "
-                                  f"farther from all of them than those of {100 * pass_rate:.0f} % of real items "
-                                  f"(distance {score:.0f} against a limit of "
-                                  f"{entry.config['notice_threshold']['mahalanobis']:.0f}).",
+            "unlike any garment": f"To the model this picture looks unlike every garment: {'; '.join(unlike)}. "
+                                  f"{100 * limits.get('pass_rate', 0.95):.0f} % of real items pass these limits.",
             "several items": f"The picture shows {pre.items} separate items; only the largest (outlined) was "
                              "classified.",
         }

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import CLASS_NAMES, ood
+from . import CLASS_NAMES
 from .photo import ImageRejected, Preprocessed, preprocess
+from .predict import detector_scores
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 CSV_HEADER = ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice"]
@@ -136,9 +137,8 @@ def classify_batch(predictor, pres: list[Preprocessed], model_name: str | None =
     feats = entry.model.penultimate(x)
     logits = entry.model.classify_features(feats)
     probs = torch.softmax(logits.float() / entry.config.get("temperature", 1.0), dim=1).cpu().numpy()
-    scores = (ood.mahalanobis_scores(feats.double().cpu(), entry.detector).tolist() if entry.detector is not None
-              else [None] * len(pres))
-    return [(p, predictor.notice_rules(entry, pre, s)) for p, pre, s in zip(probs, pres, scores)]
+    maha, things = detector_scores(entry, feats)
+    return [(p, predictor.notice_rules(entry, pre, m, t)) for p, pre, m, t in zip(probs, pres, maha, things)]
 
 
 def _row(name: str, probs: np.ndarray, rules: list[str], thumbnail: np.ndarray | None) -> TagRow:

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from . import checkpoint, gallery, metrics, plots, tracking
 from .config import TrainConfig, command_for
 from .data import DATASETS, EVAL_SHARE, DeviceLoader, Splits, load_splits
-from .detector import detector_photos, fit_detector
+from .detector import detector_photos, detector_things, fit_detector
 from .model_init import make_model
 from .models import REGISTRY, count_parameters
 from .reports import record_outputs
@@ -274,9 +274,11 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: 
 
     # The report is taken on the files as saved, so that the recorded numbers are the ones a user gets.
     saved_model, _ = checkpoint.load_folder(folder, device=dev)
+    # a --limit run (a smoke test) fits on the data set alone unless it names --photo-data
+    photo = (detector_photos(cfg.photo_data) if cfg.dataset == "fashion-mnist" and (cfg.limit is None or cfg.photo_data)
+             else None)
     config["notice_threshold"] = fit_detector(saved_model, splits, folder, len(spec.class_names), resolved,
-                                              photo=detector_photos(cfg.photo_data) if cfg.dataset == "fashion-mnist"
-                                              else None)
+                                              photo=photo, things=detector_things() if photo is not None else None)
     checkpoint.atomic_write_json(folder / checkpoint.CONFIG_NAME, config)
     # similar items: the gallery of training images beside the checkpoints, this model's features in its folder
     # (a --limit run's gallery is a quarter of its training images, as its validation and test sets are)

@@ -235,28 +235,37 @@ def test_a_conversion_that_costs_accuracy_leaves_the_folder_as_it_was(tmp_path, 
     assert json.loads((tmp_path / "mlp" / "config.json").read_text())["weights_dtype"] == "float32"
 
 
-def test_the_notice_is_fitted_on_rendered_photos_and_can_be_set_on_them(tmp_path, monkeypatch):
+def test_the_notice_is_fitted_on_rendered_photos_and_things_and_set_on_validation(tmp_path):
     """The not-a-garment detector of a run sees what the model sees of photographed garments: its statistics
-    include the rendered training photos. Its limit comes from the validation items; with PHOTO_PASS_RATE set, it
-    also lets that share of the rendered validation photos through (the held-out renderer plays no part)."""
+    include the rendered training photos, and an outlier head learns them against pictures of things. Each limit
+    lets through its share of the rendered validation photos (the held-out renderer plays no part) and at least
+    98 % of the validation items. A --limit run without --photo-data fits on the data set alone."""
     import numpy as np
 
     from fmnist import detector, ood
+    from fmnist.photo import outliers
     from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
 
-    run_train("--models", "mlp", "--limit", "1000", "--epochs", "1", "--out", str(tmp_path))
-    model, config = checkpoint.load_folder(tmp_path / "mlp")
+    run_train("--models", "mlp", "--limit", "1000", "--epochs", "1", "--out", str(tmp_path / "plain"))
+    plain = checkpoint.load_folder(tmp_path / "plain" / "mlp")[1]["notice_threshold"]
+    assert "fit_photos" not in plain and "outlier" not in plain
+    assert set(ood.load_detector(tmp_path / "plain" / "mlp")) == {"means", "precision"}
+
+    run_train("--models", "mlp", "--limit", "1000", "--epochs", "1", "--photo-data", str(DEFAULT_PATH),
+              "--out", str(tmp_path / "photos"))
+    model, config = checkpoint.load_folder(tmp_path / "photos" / "mlp")
     entry = config["notice_threshold"]
-    photo = load_photo_data(DEFAULT_PATH)
+    photo, (things, digest) = load_photo_data(DEFAULT_PATH), outliers.load()
     assert entry["fit_photos"] == len(photo.train) and entry["photo_data"] == photo.digest
-    assert entry["mahalanobis"] == entry["limit_from_val_items"]  # PHOTO_PASS_RATE is None by default
-    monkeypatch.setattr(detector, "PHOTO_PASS_RATE", 0.97)
-    splits = load_splits(real_data_dir(), limit=1000, seed=0, allow_download=False)
-    (tmp_path / "again").mkdir()
-    entry = detector.fit_detector(model, splits, tmp_path / "again", 10, photo=photo)
-    assert entry["mahalanobis"] == max(entry["limit_from_val_items"], entry["limit_from_val_photos"])
+    assert entry["fit_things"] == len(things) and entry["things"] == digest
+    stats = ood.load_detector(tmp_path / "photos" / "mlp")
     used = ~np.isin(photo.val["renderer"], photo.meta["held_out"]) & (photo.val["images"].max(axis=(1, 2)) > 0)
     assert entry["val_photos"] == int(used.sum())
-    scores = ood.mahalanobis_scores(ood.penultimate_features(model, torch.from_numpy(photo.val["images"][used])),
-                                    ood.load_detector(tmp_path / "again")).numpy()
-    assert (scores <= entry["mahalanobis"]).mean() >= 0.97 - 0.002
+    feats = ood.penultimate_features(model, torch.from_numpy(photo.val["images"][used]))
+    for rule, score, rate in (("mahalanobis", ood.mahalanobis_scores, detector.MAHALANOBIS_PHOTO_PASS_RATE),
+                              ("outlier", ood.outlier_scores, detector.OUTLIER_PHOTO_PASS_RATE)):
+        assert (score(feats, stats).numpy() <= entry[rule]).mean() >= rate - 0.002, rule
+    # the things it learnt from score higher than the garments, on the whole
+    thing_scores = ood.outlier_scores(ood.penultimate_features(model, torch.from_numpy(things)), stats).numpy()
+    assert np.median(thing_scores) > np.median(ood.outlier_scores(feats, stats).numpy())
+    assert 0.9 <= entry["pass_rate"] <= 1.0

@@ -1,0 +1,67 @@
+"""Pictures of things that are not garments, as the app's pipeline turns them into 28x28: what the not-a-garment
+detector learns "not a garment" from (outlier exposure, Hendrycks et al. 2019). Drawn here by
+fmnist.photo.render.non_garments with seeds of their own: seed 0 is the photo benchmark's test set and seeds 1 and
+2 the validation sets the detector's rules are chosen on, so none of those pictures is ever learnt from.
+
+    python -m fmnist.photo.outliers              # writes data/outliers-v1.npz (a minute or two)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..data import sha256
+
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "outliers-v1.npz"
+SEEDS = range(3, 9)
+COMMAND = "python -m fmnist.photo.outliers"
+
+
+def build(seeds=SEEDS) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 28, 28) uint8 pixels and (N,) kinds of the non-garments that reach the detector: those the picture
+    rules (no item, fills the frame, shape, several items) let through, as the app would."""
+    from tqdm import tqdm
+
+    from ..predict import picture_rules
+    from . import preprocess
+    from .render import non_garments
+
+    pictures = [pair for seed in seeds for pair in non_garments(seed=seed)]
+    pixels, kinds = [], []
+    for kind, picture in tqdm(pictures, desc="non-garments", unit="picture"):
+        pre = preprocess(picture)
+        if not picture_rules(pre):
+            pixels.append(pre.pixels)
+            kinds.append(kind.split(":")[0])
+    return np.stack(pixels), np.asarray(kinds)
+
+
+def load(path: str | Path = DEFAULT_PATH) -> tuple[np.ndarray, str] | None:
+    """The pixels and the file's sha256, or None when the file is not there."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        return z["pixels"], sha256(path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=str(DEFAULT_PATH))
+    args = p.parse_args(argv)
+    pixels, kinds = build()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, pixels=pixels, kinds=kinds, seeds=np.asarray(list(SEEDS)))
+    tmp.replace(out)
+    print(f"{out}: {len(pixels)} pictures of {len(set(kinds.tolist()))} kinds ({out.stat().st_size / 1e3:.0f} kB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
