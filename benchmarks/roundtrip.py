@@ -13,7 +13,6 @@ Each for a data-set image (28x28 PNG) and a phone photo (a 12 MP JPEG of a rende
 """
 
 import argparse
-import shutil
 import statistics
 import tempfile
 import time
@@ -25,12 +24,10 @@ from PIL import Image
 
 from benchmarks._common import ROOT, record
 from benchmarks._server import running_app
+from scripts.screenshot import CHROMIUM, FLAGS
 from fmnist.photo.render import render_photo
 from fmnist.reports import format_table
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
 IMAGES = ("#found img", "#model-input img", "#gradcam img", "#similar img")
 
 

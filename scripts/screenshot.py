@@ -2,6 +2,7 @@
 
     python scripts/screenshot.py URL OUT.png [--wait-s 8] [--width 1400] [--height 1000]
     python scripts/screenshot.py --trackio PROJECT OUT.png     # starts `trackio show --project PROJECT` first
+    python -m scripts.screenshot --app PICTURE docs/app.png    # the app answering PICTURE (the README's picture)
 
 With --trackio, the dashboard is started on a free loopback port (TRACKIO_DIR as in the environment),
 shot once its plots have drawn, and stopped.
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -23,8 +25,7 @@ def shoot(url: str, out: str, wait_s: float, width: int, height: int) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=FLAGS,
-                                     headless=True)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         page = browser.new_page(viewport={"width": width, "height": height})
         page.goto(url, wait_until="networkidle", timeout=120_000)
         page.wait_for_timeout(wait_s * 1000)
@@ -32,15 +33,45 @@ def shoot(url: str, out: str, wait_s: float, width: int, height: int) -> None:
         browser.close()
 
 
+def shoot_app(picture: str, out: str, width: int, height: int) -> None:
+    """Start the app, upload picture, click Classify, and shoot the page once the answer and its images show."""
+    import tempfile
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from benchmarks._server import running_app
+
+    with tempfile.TemporaryDirectory() as tmp, running_app(os.path.join(tmp, "app.log")) as url, \
+            sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(url, wait_until="networkidle")
+            page.locator("input[type=file]").first.set_input_files(picture)
+            page.get_by_role("button", name="Classify").click()
+            expect(page.locator("#top3").get_by_role("meter")).to_have_count(3, timeout=60_000)
+            for img in page.locator("#gradcam img, #model-input img").element_handles():
+                page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=img)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=out, full_page=False)
+        finally:
+            browser.close()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", help="a URL, or with --trackio the project name")
     p.add_argument("out")
     p.add_argument("--trackio", action="store_true")
+    p.add_argument("--app", action="store_true", help="target is a picture to upload to the app")
     p.add_argument("--wait-s", type=float, default=8)
     p.add_argument("--width", type=int, default=1400)
     p.add_argument("--height", type=int, default=1000)
     args = p.parse_args()
+    if args.app:
+        shoot_app(args.target, args.out, args.width, args.height)
+        print(f"wrote {args.out}")
+        return 0
     if not args.trackio:
         shoot(args.target, args.out, args.wait_s, args.width, args.height)
         return 0

@@ -374,3 +374,19 @@ def test_answer_files_older_than_their_age_are_removed_at_most_every_few_seconds
     monkeypatch.setattr(app, "PRUNE_EVERY_S", 0)
     outputs.save(Image.new("L", (4, 4)), "input")
     assert not old.exists() and len(list(outputs.dir.iterdir())) == 3
+
+
+def test_the_readmes_gradio_client_snippet_runs_against_the_server(server, monkeypatch, capsys):
+    """The README's "From Python" snippet, word for word but for the server's address, run as a user would."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### From Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert 'Client("http://127.0.0.1:7860/")' in code
+    monkeypatch.chdir(ROOT)
+    namespace = {}
+    exec(code.replace("http://127.0.0.1:7860/", server), namespace)
+    assert namespace["top3"]["label"] == "Ankle boot" and len(namespace["top3"]["confidences"]) >= 3
+    assert not namespace["notice"] and all(Path(namespace[k]).is_file() for k in ("gradcam", "seen", "found", "similar"))
+    assert capsys.readouterr().out.startswith("Ankle boot [('Ankle boot', ")

@@ -1,21 +1,18 @@
 """A real headless Chromium (Debian's) uploads an example, clicks Classify, and sees three labels and
 the Grad-CAM overlay. The screenshot is kept in artifacts/ for people to look at."""
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from benchmarks._server import running_app
+from scripts.screenshot import CHROMIUM, FLAGS
 from conftest import ROOT
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
     pytest.mark.skipif(not any((ROOT / "checkpoints").glob("*/model.safetensors")), reason="no bundled checkpoints"),
 ]
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 def test_upload_classify_and_see_the_overlay(tmp_path):

@@ -1,0 +1,71 @@
+"""The README and docs/ say what is true: every `python train.py ...` and `python -m fmnist...` command in them
+parses with the real parsers, the models table is what the files say, and the README stays short."""
+
+import argparse
+import importlib
+import re
+import shlex
+
+import pytest
+
+from conftest import ROOT
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+COMMAND = re.compile(r"python (train\.py|-m fmnist[\w.]*)((?:[^`\n#]|\\\n)*)")
+
+
+def commands() -> list[tuple[str, str, list[str]]]:
+    found = []
+    for path in DOCS:
+        text = path.read_text().replace("\\\n", " ")
+        for m in COMMAND.finditer(text):
+            args = m.group(2).strip().rstrip(")").replace("[", " ").replace("]", " ")
+            args = shlex.split(args.split(" | ")[0].split(";")[0])
+            if args:  # a bare `python -m fmnist.tag` in prose names the program; it is no command to parse
+                found.append((path.name, m.group(1), args))
+    return found
+
+
+class Parsed(Exception):
+    pass
+
+
+def test_the_docs_name_commands():
+    names = {(doc, target) for doc, target, _ in commands()}
+    assert ("README.md", "train.py") in names and len(commands()) >= 20
+
+
+@pytest.mark.parametrize("doc,target,args", commands(), ids=lambda v: v if isinstance(v, str) else " ".join(v)[:60])
+def test_every_command_in_the_docs_parses(doc, target, args, monkeypatch):
+    if target == "train.py":
+        import train
+
+        train.parse_args(args)  # argparse exits 2 on a flag or value it does not know
+        return
+    original = argparse.ArgumentParser.parse_args
+
+    def parse_then_stop(self, argv=None, namespace=None):
+        original(self, argv, namespace)
+        raise Parsed
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
+    module = importlib.import_module(target.removeprefix("-m "))
+    with pytest.raises(Parsed):
+        module.main(args)
+
+
+def test_the_models_table_is_what_the_files_say():
+    from scripts import readme_table
+
+    readme = (ROOT / "README.md").read_text()
+    assert readme_table.BEGIN in readme and readme_table.with_table(readme) == readme
+    for row in readme_table.rows():
+        assert f"{100 * row['accuracy']:.2f} %" in readme and f"{row['parameters']:,}" in readme
+    training = (ROOT / "docs" / "training.md").read_text()
+    assert readme_table.with_metrics_table(training) == training
+    assert readme_table.main(["--check"]) == 0
+
+
+def test_the_readme_is_short():
+    body = (ROOT / "README.md").read_text().split("\n---\n", 1)[1]
+    assert len(body.strip().splitlines()) <= 200
