@@ -5,10 +5,14 @@
     python -m benchmarks.photo_grid --levels pale --per-cell 6 --out docs/photo_grid_pale.png
 
 The items are the first of a seeded stratified draw of test items, the same for every renderer, so the grid
-shows the pipeline as it is, not picked examples.
+shows the pipeline as it is, not picked examples. Below every level, the everyday level of scenes, tint and
+opaque once more with the items turned by up to 30 degrees, and once with a print inside their silhouette
+(fmnist.prints, the generator the photo data uses; --no-extra leaves these rows out).
 """
 
 import argparse
+
+import numpy as np
 
 from benchmarks._common import ROOT
 from fmnist.photo.render import RENDERERS, render_item
@@ -17,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from fmnist import CLASS_NAMES
 from fmnist.data import load_raw, stratified_split
 from fmnist.predict import Predictor
+from fmnist.prints import print_item
 
 TILE = 150
 
@@ -28,22 +33,28 @@ def main():
     p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
     p.add_argument("--out", default=str(ROOT / "docs" / "photo_grid.png"))
     p.add_argument("--levels", default=None, help="only these levels, comma-separated (default: every level)")
+    p.add_argument("--no-extra", action="store_true", help="without the turned and printed rows")
     args = p.parse_args()
     wanted = None if args.levels is None else set(args.levels.split(","))
     predictor = Predictor.from_source(args.checkpoints)
     raw = load_raw(allow_download=False)
     items = stratified_split(raw.test_labels, 100, args.seed)[1]
-    cells = [(r, lv) for r, (_, levels) in RENDERERS.items() for lv in levels if wanted is None or lv in wanted]
+    cells = [(r, lv, "") for r, (_, levels) in RENDERERS.items() for lv in levels if wanted is None or lv in wanted]
+    if not args.no_extra:
+        cells += [(r, "everyday", variant) for variant in ("turned", "printed") for r in ("scenes", "tint", "opaque")]
     font = ImageFont.load_default(size=13)
     label_w = 120
     grid = Image.new("RGB", (label_w + args.per_cell * 2 * TILE, len(cells) * (TILE + 34)), "white")
     draw = ImageDraw.Draw(grid)
-    for row, (renderer, level) in enumerate(cells):
+    for row, (renderer, level, variant) in enumerate(cells):
         y = row * (TILE + 34)
-        draw.text((6, y + TILE // 2 - 10), f"{renderer}\n{level}", fill="black", font=font)
+        draw.text((6, y + TILE // 2 - 10), f"{renderer}\n{level}\n{variant}", fill="black", font=font)
         for k in range(args.per_cell):
             i = int(items[(row * 7 + k * 13) % len(items)])
-            picture = render_item(renderer, level, raw.test_images[i], args.seed, i)
+            item = raw.test_images[i]
+            if variant == "printed":
+                item = print_item(item, np.random.default_rng([args.seed, 71, i]))
+            picture = render_item(renderer, level, item, args.seed, i, tilt_deg=30.0 if variant == "turned" else 0.0)
             pred = predictor.predict(picture)
             shown = ImageOps.exif_transpose(picture).convert("RGB")
             shown.thumbnail((TILE, TILE))

@@ -20,6 +20,7 @@ import io
 from pathlib import Path
 
 CHUNK = 32  # pictures per task: enough to batch the model, small enough to spread over workers
+CONNECT_TIMEOUT = "30s"  # how long to try a scheduler before saying it cannot be reached
 
 _predictors: dict[str, object] = {}  # per worker process: checkpoints -> Predictor, loaded once
 
@@ -76,7 +77,7 @@ def tag_sources(sources: list[str], names: list[str], out_csv: Path, checkpoints
         cluster = None
     try:
         try:
-            client = Client(cluster if cluster is not None else address, timeout="30s")
+            client = Client(cluster if cluster is not None else address, timeout=CONNECT_TIMEOUT)
         except OSError as e:
             raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {e}") from None
         with client:

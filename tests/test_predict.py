@@ -74,6 +74,19 @@ def test_the_notice_names_the_rule_that_fired(predictor):
     assert predictor.notice_rules(entry, pre, limit * 0.9) == []
     assert predictor.notice_rules(entry, pre, limit * 1.1) == ["unlike any garment"]
     assert "**unlike any garment**" in predictor.notice_text(["unlike any garment"], pre, entry, limit * 1.1)
+    # the second signal: the outlier head's score alone, past its own limit, fires the same rule and says why
+    thing_limit = entry.config["notice_threshold"]["outlier"]
+    assert predictor.notice_rules(entry, pre, limit * 0.9, thing_limit - 0.5) == []
+    assert predictor.notice_rules(entry, pre, limit * 0.9, thing_limit + 0.5) == ["unlike any garment"]
+    text = predictor.notice_text(["unlike any garment"], pre, entry, limit * 0.9, thing_limit + 0.5)
+    assert "pictures of things" in text and "farther from every class" not in text
+
+
+def test_the_bundled_detectors_have_both_signals(predictor):
+    for entry in predictor.models.values():
+        assert {"oe_weight", "oe_bias", "oe_mean", "oe_scale", "means", "precision"} <= set(entry.detector)
+        limits = entry.config["notice_threshold"]
+        assert limits["fit_things"] > 500 and limits["fit_photos"] > 3000 and limits["pass_rate"] >= 0.95
 
 
 def test_several_items_are_counted_and_the_largest_classified(predictor):

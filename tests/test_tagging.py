@@ -95,8 +95,11 @@ def test_dask_on_a_local_cluster_writes_the_single_machine_csv(catalogue, tmp_pa
     assert len(ours) > 10 and ours == theirs
 
 
-def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch):
     pytest.importorskip("dask.distributed")
+    from fmnist import cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "3s")  # the same error, without the default's 30 s of tries
     (tmp_path / "a.png").write_bytes(b"")
     code = tag_main([str(tmp_path), "--out", str(tmp_path / "t.csv"), "--checkpoints", str(CHECKPOINTS),
                      "--engine", "dask", "--address", "tcp://127.0.0.1:9"])

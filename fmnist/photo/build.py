@@ -16,8 +16,8 @@ app's own pipeline (fmnist.photo), so that a model can train on what the pipelin
 - --print-share draws that share of items as printed garments (fmnist.prints), --tilt-share lays that share down
   turned by up to --tilt-deg; the repository's v3 was built with 0.3, 0.3 and 30 (the command is in the file).
 - A change to the pipeline (PIPELINE_MODULES of fmnist/photo/) makes the cache stale: rebuild it under a new name,
-  and keep the old file while a bundled model's card names it (v1: the watershed pipeline, which the bundled
-  resnet trained on; v3: the graph-cut pipeline, turns undone up to 30 degrees, printed and turned garments).
+  and keep the old file while a bundled model's card names it (v3: the graph-cut pipeline, turns undone up to 30
+  degrees, printed and turned garments).
 """
 
 from __future__ import annotations
