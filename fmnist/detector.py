@@ -155,9 +155,11 @@ def refit_detectors(cfg: TrainConfig) -> list[str]:
     Weights and metrics stay as they are; config.json gains the threshold, and detector.safetensors appears."""
     done = []
     photo, things = detector_photos(cfg.photo_data), detector_things()
+    caches: dict = {}  # one pass of the validation items through the pipeline per split, not per model
     for name, folder, model, config, splits in existing_checkpoints(cfg, allow_limit=False):
-        config["notice_threshold"] = fit_detector(model, splits, folder, len(config["class_names"]), photo=photo,
-                                                  things=things)
+        split = (config["seed"], config["train_config"]["val_size"], config["train_config"].get("limit"))
+        config["notice_threshold"] = fit_detector(model, splits, folder, len(config["class_names"]),
+                                                  cache=caches.setdefault(split, {}), photo=photo, things=things)
         config["notice_threshold"]["fitted_after_training"] = True
         checkpoint.atomic_write_json(folder / checkpoint.CONFIG_NAME, config)
         log.info("%s: detector fitted, threshold %.1f", name, config["notice_threshold"]["mahalanobis"])
