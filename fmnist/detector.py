@@ -95,13 +95,13 @@ def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes
         found = photo.val["images"].reshape(len(photo.val["images"]), -1).max(1) > 0
         keep = ~np.isin(photo.val["renderer"], list(held_out)) & found
         photo_val = ood.penultimate_features(model, torch.from_numpy(photo.val["images"][keep].astype(np.uint8)))
-        limits = {}
+        limits, on_items = {}, flagged.copy()
         for rule, score, rate in (("mahalanobis", ood.mahalanobis_scores, MAHALANOBIS_PHOTO_PASS_RATE),
                                   ("outlier", ood.outlier_scores, OUTLIER_PHOTO_PASS_RATE)):
-            limits[rule] = max(item_limit(score(val_feats, stats).numpy(), flagged, ITEM_PASS_RATE),
+            on_val = score(val_feats, stats).numpy()
+            limits[rule] = max(item_limit(on_val, flagged, ITEM_PASS_RATE),
                                float(np.quantile(score(photo_val, stats).numpy(), rate)))
-        on_items = ((ood.mahalanobis_scores(val_feats, stats).numpy() > limits["mahalanobis"])
-                    | (ood.outlier_scores(val_feats, stats).numpy() > limits["outlier"]) | flagged)
+            on_items |= on_val > limits[rule]
         limit = limits["mahalanobis"]
         entry |= {"outlier": limits["outlier"], "pass_rate": float(1 - on_items.mean()),
                   "item_pass_rate": ITEM_PASS_RATE, "photo_pass_rates": {
