@@ -16,10 +16,11 @@ import uuid
 from pathlib import Path
 
 import gradio as gr
+import torch
 from PIL import Image
 
 from fmnist import checkpoint, hub
-from fmnist.gallery import contact_sheet
+from fmnist.answer import answer_sheet
 from fmnist.predict import Predictor, load_models
 from fmnist.photo import ImageRejected, warm_up
 from fmnist.tagging import CSV_HEADER, TagRow, tag, write_csv
@@ -34,7 +35,6 @@ MAX_UPLOAD = "200mb"  # a batch's zip; one picture is held to MAX_PICTURE_BYTES 
 # A 28x28 upload (such as the examples) would show 28 pixels wide: scale small pictures up, crisply.
 CSS = """
 #garment img { min-width: 60%; min-height: 60%; object-fit: contain; image-rendering: pixelated; }
-#model-input img { image-rendering: pixelated; }
 """
 CONCURRENCY = 2  # two CPU cores on a free Space: a third request would only queue inside torch
 BATCH_WORKERS = 1  # a batch decodes in one process, leaving the other core to single pictures
@@ -114,11 +114,11 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
             model_name: which model to use: resnet (the most accurate), deep_cnn, basic_cnn, mlp or mobilenet.
 
         Returns:
-            the top-3 classes with calibrated probabilities; a Grad-CAM overlay of where the model looked; the
-            28x28 image the model saw; the picture with the found item outlined; and a notice (empty when all is
-            well) saying when the picture does not look like a garment, and why; and the 8 most similar training
-            images in the model's feature space as one picture (rows of four, nearest first), and their classes
-            and cosine similarities as text, nearest first.
+            the top-3 classes with calibrated probabilities; one picture of the answer (700 px wide): the
+            picture with the found item outlined, the 28x28 image the model saw and a Grad-CAM overlay of where
+            it looked side by side (224 px each), and beneath them the 8 most similar training images in the
+            model's feature space, nearest first; a notice (empty when all is well) saying when the picture does
+            not look like a garment, and why; and the similar items' classes and cosine similarities as text.
         """
         # preprocess=False: the upload reaches us as Gradio's file record (already checked to be in its
         # upload folder), so that every bad file gets our own clear message rather than a decoder's
@@ -130,13 +130,12 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
             p = predictor.predict(path, model_name)
         except ImageRejected as e:
             raise gr.Error(str(e), title="Cannot classify this picture") from None
-        seen = p.model_input.resize((224, 224), resample=0)  # nearest: show the 28x28 pixels as they are
         notice = f"**Notice.** {p.notice}" if p.notice else ""
-        # the similar items as one picture and a line of text: one file instead of eight
-        similar = outputs.save(contact_sheet(p.similar), "similar") if p.similar else None
+        # every picture of the answer in one file: each output file costs a write, a copy into Gradio's cache
+        # and a fetch, and four of them took longer than the model (fmnist/answer.py)
+        sheet = outputs.save(answer_sheet(p.found, p.model_input, p.overlay, p.similar), "answer")
         captions = " · ".join(f"{k}. {name} ({sim:.2f})" for k, (_, name, sim) in enumerate(p.similar, 1))
-        return (dict(p.top3), outputs.save(p.overlay, "gradcam"), outputs.save(seen, "input"),
-                outputs.save(p.found, "found"), notice, similar, captions)
+        return dict(p.top3), sheet, notice, captions
 
     with gr.Tab("Classify"):
         with gr.Row():
@@ -147,14 +146,9 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
                 button = gr.Button("Classify", variant="primary")
             with gr.Column():
                 label = gr.Label(num_top_classes=3, label="Top 3 (calibrated probabilities)", elem_id="top3")
-                with gr.Row():
-                    found = gr.Image(label="What was found (outline and box)", format="png", height=224,
-                                     elem_id="found")
-                    seen = gr.Image(label="What the model saw (28x28)", format="png", height=224, elem_id="model-input")
-                    cam = gr.Image(label="Grad-CAM: where the model looked", format="png", height=224, elem_id="gradcam")
                 notice = gr.Markdown(label="Notice", show_label=True, elem_id="notice")
-                similar = gr.Image(label="Similar items: the 8 nearest training images in the model's feature "
-                                         "space (class, cosine similarity)", format="png", elem_id="similar")
+                sheet = gr.Image(label="What was found, what the model saw, where it looked (Grad-CAM), and the most "
+                                       "similar training items", format="png", elem_id="answer")
                 captions = gr.Markdown(label="Similar items, nearest first (class, cosine similarity)",
                                        elem_id="similar-captions")
         examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
@@ -163,7 +157,7 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
         gr.Examples(examples=[[e] for e in photos], inputs=[image],
                     label="Phone-like pictures of test items, rendered by the photo benchmark (not photographed), "
                           "and one picture that is not a garment")
-        button.click(classify, [image, model], [label, cam, seen, found, notice, similar, captions], api_name="classify",
+        button.click(classify, [image, model], [label, sheet, notice, captions], api_name="classify",
                      preprocess=False)
 
 
@@ -238,6 +232,9 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # CONCURRENCY requests run at once, one core each: two torch threads per request would only fight over
+    # the cores (one thread was no slower for a single answer: benchmarks/results/roundtrip-cpu.json)
+    torch.set_num_threads(1)
     predictor, folder, source = load_predictor()
     # the pipeline's lazy imports, made once before requests arrive: two first requests importing
     # skimage.morphology at the same moment failed one of them ("partially initialized module", benchmarks.load)

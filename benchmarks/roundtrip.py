@@ -1,8 +1,8 @@
 """The app's answer as people and programs get it: one classify request's round trip on the running app
 (python app.py on loopback), two ways:
-- Chromium (Debian's, headless, through Playwright): from the click on Classify until every image of the answer
-  is shown (what was found, what the model saw, Grad-CAM, similar items: new files, loaded; the top-3 arrives in
-  the same message);
+- Chromium (Debian's, headless, through Playwright): from the click on Classify until the answer's picture is
+  shown (what was found, what the model saw, Grad-CAM and the similar items, one new file, loaded; the top-3
+  arrives in the same message);
 - gradio_client: from the call until it returns, every output file downloaded.
 Each for a data-set image (28x28 PNG) and a phone photo (a 12 MP JPEG of a rendered item), medians and p90 over
 --runs after two warm-up requests. The app runs alone on this machine's cores; nothing else should run beside it.
@@ -28,7 +28,7 @@ from scripts.screenshot import CHROMIUM, FLAGS
 from fmnist.photo.render import render_photo
 from fmnist.reports import format_table
 
-IMAGES = ("#found img", "#model-input img", "#gradcam img", "#similar img")
+IMAGES = ("#answer img",)
 
 
 def pictures(folder: Path) -> dict[str, Path]:

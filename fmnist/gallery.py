@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -193,23 +192,6 @@ class SimilarItems:
         sims = self.features @ q
         top = torch.topk(sims, min(k, len(sims)))
         return [(int(i), int(self.gallery.labels[i]), float(v)) for v, i in zip(top.values, top.indices)]
-
-
-def contact_sheet(items: list[tuple[Image.Image, str, float]], columns: int = 4, tile: int = 112) -> Image.Image:
-    """The similar items as one picture: tiles of `tile` px (nearest-neighbour, so the 28x28 pixels show as they
-    are), in rows of `columns`, each captioned with its class and cosine similarity. One file to send instead of
-    one per item (the app's answer wrote, cached and fetched eleven files; now four)."""
-    from PIL import ImageDraw
-
-    caption = 18
-    rows = max(1, -(-len(items) // columns))
-    sheet = Image.new("RGB", (columns * tile, rows * (tile + caption)), (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
-    for k, (image, name, sim) in enumerate(items):
-        x, y = (k % columns) * tile, (k // columns) * (tile + caption)
-        sheet.paste(image.convert("RGB").resize((tile, tile), Image.Resampling.NEAREST), (x, y))
-        draw.text((x + 4, y + tile + 3), f"{name} {sim:.2f}", fill=(20, 20, 20))
-    return sheet
 
 
 def write_galleries(cfg: TrainConfig) -> list[str]:

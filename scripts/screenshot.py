@@ -50,7 +50,7 @@ def shoot_app(picture: str, out: str, width: int, height: int) -> None:
             page.locator("input[type=file]").first.set_input_files(picture)
             page.get_by_role("button", name="Classify").click()
             expect(page.locator("#top3").get_by_role("meter")).to_have_count(3, timeout=60_000)
-            for img in page.locator("#gradcam img, #model-input img").element_handles():
+            for img in page.locator("#answer img").element_handles():
                 page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=img)
             page.wait_for_timeout(1000)
             page.screenshot(path=out, full_page=False)

@@ -58,14 +58,25 @@ def default_model(client):
     return _default["name"]
 
 
-def test_three_labels_and_an_overlay_of_the_right_size(client):
-    label, overlay, seen, found, notice, similar, captions = classify(client, EXAMPLES[0])
+def _panel(sheet_path, k: int) -> np.ndarray:
+    """Panel k of the answer's picture (0 found, 1 model input, 2 Grad-CAM) back at 28x28, grey."""
+    from fmnist.answer import panel_box
+
+    return np.asarray(Image.open(sheet_path).convert("L").crop(panel_box(k)).resize((28, 28), Image.Resampling.NEAREST))
+
+
+def test_three_labels_and_one_picture_showing_what_the_model_saw(client):
+    from fmnist.answer import WIDTH
+    from fmnist.predict import Predictor
+
+    label, sheet, notice, captions = classify(client, EXAMPLES[0])
     assert len(label["confidences"]) == 3
     probs = [c["confidence"] for c in label["confidences"]]
     assert 0 < sum(probs) <= 1 + 1e-6 and probs == sorted(probs, reverse=True)
-    assert Image.open(overlay).size == (280, 280)
-    assert Image.open(seen).size == (224, 224)
-    assert Image.open(found).size[0] >= 28 and notice == ""  # a data-set item: no notice
+    assert Image.open(sheet).width == WIDTH and notice == ""  # a data-set item: no notice
+    # the middle panel is the model's input, pixel for pixel
+    seen = Predictor.from_source(ROOT / "checkpoints", only=default_model(client)).predict(EXAMPLES[0]).model_input
+    assert np.array_equal(_panel(sheet, 1), np.asarray(seen))
 
 
 def test_the_api_names_every_output(client):
@@ -85,9 +96,13 @@ def test_an_everyday_phone_photo_gets_its_class_and_shows_what_was_found(client,
     picture, _ = render_photo(trouser, "everyday", np.random.default_rng(3))
     path = tmp_path / "phone.jpg"
     picture.save(path, quality=90)
-    label, overlay, seen, found, notice, similar, captions = classify(client, path)
+    label, sheet, notice, captions = classify(client, path)
     assert label["label"] == "Trouser"
-    assert max(Image.open(found).size) == 512  # the picture at the segmentation's working size, outlined
+    # the first panel shows the photo (a light backdrop), outlined in red where the item was found
+    from fmnist.answer import panel_box
+
+    found = np.asarray(Image.open(sheet).convert("RGB").crop(panel_box(0)), dtype=int)
+    assert np.median(found) > 100 and ((found[..., 0] > 180) & (found[..., 1] < 120)).sum() > 50
 
 
 def test_dropdown_defaults_to_the_most_accurate_model_and_shows_accuracies(client):
@@ -158,14 +173,11 @@ def test_eight_concurrent_clients_get_what_serial_calls_get(server, client):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(one, inputs))
-    for path, (label, overlay, seen, found, notice, similar, captions) in zip(inputs, results):
+    for path, (label, sheet, notice, captions) in zip(inputs, results):
         ref = serial[path]
-        assert label == ref[0] and notice == ref[4]
-        # every image arrived whole and equal to the serial answer
-        assert Image.open(overlay).tobytes() == Image.open(ref[1]).tobytes()
-        assert Image.open(seen).tobytes() == Image.open(ref[2]).tobytes()
-        assert Image.open(found).tobytes() == Image.open(ref[3]).tobytes()
-        assert Image.open(similar).tobytes() == Image.open(ref[5]).tobytes() and captions == ref[6]
+        assert label == ref[0] and notice == ref[2] and captions == ref[3]
+        # the answer's picture arrived whole and equal to the serial answer's
+        assert Image.open(sheet).tobytes() == Image.open(ref[1]).tobytes()
 
 
 def _dropdown_names(url):
@@ -242,12 +254,12 @@ def test_a_training_image_uploaded_as_itself_finds_itself_first(client, tmp_path
     gallery = load_gallery(ROOT / "checkpoints")
     path = tmp_path / "gallery_item.png"
     Image.fromarray(gallery.images[1234]).save(path)
-    *_, similar, captions = classify(client, path)
-    # one picture of 8 tiles (4 a row, 112 px each with an 18 px caption), and the captions as text
-    sheet = Image.open(similar).convert("L")
-    assert sheet.size == (4 * 112, 2 * (112 + 18))
-    first = np.asarray(sheet.crop((0, 0, 112, 112)).resize((28, 28), Image.Resampling.NEAREST))
-    assert np.array_equal(first, gallery.images[1234])
+    from fmnist.answer import tile_box
+
+    _, sheet, _, captions = classify(client, path)
+    # the nearest item, first of the answer picture's row of 8 tiles, is the upload; the captions as text
+    first = Image.open(sheet).convert("L").crop(tile_box(0)).resize((28, 28), Image.Resampling.NEAREST)
+    assert np.array_equal(np.asarray(first), gallery.images[1234])
     parts = captions.split(" · ")
     assert len(parts) == 8 and parts[0].startswith(f"1. {CLASS_NAMES[int(gallery.labels[1234])]} (")
 
@@ -388,5 +400,5 @@ def test_the_readmes_gradio_client_snippet_runs_against_the_server(server, monke
     namespace = {}
     exec(code.replace("http://127.0.0.1:7860/", server), namespace)
     assert namespace["top3"]["label"] == "Ankle boot" and len(namespace["top3"]["confidences"]) >= 3
-    assert not namespace["notice"] and all(Path(namespace[k]).is_file() for k in ("gradcam", "seen", "found", "similar"))
+    assert not namespace["notice"] and Path(namespace["answer"]).is_file()
     assert "\nAnkle boot [('Ankle boot', " in capsys.readouterr().out  # after gradio_client's "Loaded as API"

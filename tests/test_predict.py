@@ -33,7 +33,7 @@ def test_prediction_has_everything_the_app_shows(predictor):
     probs = [pr for _, pr in p.top3]
     assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
     assert abs(sum(p.probabilities.values()) - 1) < 1e-5
-    assert p.overlay.size == (280, 280) and p.model_input.size == (28, 28)
+    assert p.overlay.size == (224, 224) and p.model_input.size == (28, 28)
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)

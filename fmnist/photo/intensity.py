@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import morph
+
 MAX_TILT_DEG = 30  # larger turns are not undone; 30 against 20 on items turned up to 30 degrees (validation, resnet):
 # scenes/tint/opaque everyday 87.3/89.3/84.7 -> 87.3/91.3/86.0 %, upright items 93.3/93.3/88.7 -> 93.3/93.3/88.0 %
 # (benchmarks/results/photos-val-{tilt30,upright}-max{20,30}-cpu.json, 150 items a cell)
@@ -18,7 +20,6 @@ def without_wires(mask: np.ndarray, intensity: np.ndarray) -> np.ndarray:
     hook, a string, a cable. No part of a data-set item is that thin. Measured on the visible pixels (the
     mask itself is a little wider than what it found); an item that is all thin lines (a white garment found
     by its outline alone) is left as it is."""
-    from scipy import ndimage as ndi
     from skimage.morphology import disk
 
     visible = mask & (intensity > VISIBLE_SHARE * intensity.max())
@@ -28,11 +29,11 @@ def without_wires(mask: np.ndarray, intensity: np.ndarray) -> np.ndarray:
     radius = int(round(WIRE_WIDTH * (max(np.ptp(ys), np.ptp(xs)) + 1) / 28 / 2))
     if radius < 1:
         return mask
-    opened = ndi.binary_opening(visible, disk(radius))
+    opened = morph.opening(visible, disk(radius))
     if opened.sum() < 0.5 * visible.sum():
         return mask
     # what survives, and the mask pixels next to it (the item's dim inside and edge), but no wire
-    return mask & ndi.binary_dilation(opened, disk(2 * radius))
+    return mask & morph.dilate(opened, disk(2 * radius))
 
 def best_tilt(mask: np.ndarray) -> float:
     """The rotation (degrees, within MAX_TILT_DEG) that makes the item's axis-aligned box smallest, or 0

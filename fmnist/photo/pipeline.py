@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
+from . import morph
 from .decode import open_image, to_rgb
 from .intensity import VISIBLE_SHARE, best_tilt, item_intensity, without_wires
 from .segment import segment
@@ -141,11 +142,9 @@ def preprocess(source, margin_frac: float = 0.0, deskew: bool = True) -> Preproc
 
 def outline(pre: Preprocessed, colour=(255, 40, 40)) -> Image.Image:
     """The picture at working size with the found item's outline and box drawn on it."""
-    from scipy import ndimage as ndi
-
     view = pre.view.copy()
     if pre.found_item and pre.mask is not None:
-        edge = pre.mask & ~ndi.binary_erosion(pre.mask, iterations=2)
+        edge = pre.mask & ~morph.erode(pre.mask, iterations=2)
         view[edge] = colour
     image = Image.fromarray(view)
     if pre.found_item and pre.mask is not None:

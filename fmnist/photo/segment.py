@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import morph
 from .backdrop import EDGE_FLOOR, backdrop_is_textured, border_ring, fit_backdrop
 from .decode import grey_of
 
@@ -86,7 +87,7 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     mask = closed(strong, r)
     mask = ndi.binary_fill_holes(mask)
     if min(h, w) >= 64:
-        mask = ndi.binary_opening(mask, iterations=max(1, r // 2))
+        mask = morph.opening(mask, iterations=max(1, r // 2))
     labels, n = ndi.label(mask)
     info = {"light_backdrop": light_backdrop, "grey": picture_grey, "backdrop_grey": backdrop[..., 3],
             "d_chroma": d_chroma, "items": 0, "found": False}
@@ -119,9 +120,7 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
 def closed(mask: np.ndarray, r: int) -> np.ndarray:
     """A morphological closing over gaps of up to 2r pixels; padded first, so that the picture's edge closes
     nothing."""
-    from scipy import ndimage as ndi
-
-    return ndi.binary_closing(np.pad(mask, r), iterations=r)[r:-r, r:-r]
+    return morph.closing(np.pad(mask, r), iterations=r)[r:-r, r:-r]
 
 def _grow(seeds: np.ndarray, backdrop: np.ndarray, shadow_like: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     """Item seeds grown by a graph cut (OpenCV's GrabCut), seeded from what is certain: the seeds are item,
