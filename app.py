@@ -148,7 +148,8 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
                 label = gr.Label(num_top_classes=3, label="Top 3 (calibrated probabilities)", elem_id="top3")
                 notice = gr.Markdown(label="Notice", show_label=True, elem_id="notice")
                 sheet = gr.Image(label="What was found, what the model saw, where it looked (Grad-CAM), and the most "
-                                       "similar training items", format="png", elem_id="answer")
+                                       "similar training items", format="png", elem_id="answer",
+                                 show_label=False)  # the picture has its own titles
                 captions = gr.Markdown(label="Similar items, nearest first (class, cosine similarity)",
                                        elem_id="similar-captions")
         examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
