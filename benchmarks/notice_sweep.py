@@ -7,7 +7,9 @@ each variant: the share of validation photos flagged, by renderer and for pale g
 and of two validation sets of non-garments (seeds 1 and 2; the photo benchmark's test set is seed 0), the
 picture rules included.
 
-    python -m benchmarks.notice_sweep [--model resnet]
+    python -m benchmarks.notice_sweep [--model resnet] [--things data/outliers-v1.npz ...] [--out notice-sweep-val]
+
+--things names the outlier files the head learns from (several are joined): to compare sets of things.
 """
 
 import argparse
@@ -18,7 +20,7 @@ import torch
 from benchmarks._common import record
 from fmnist import checkpoint, ood
 from fmnist.data import load_splits
-from fmnist.detector import ITEM_PASS_RATE, NOTICE_PASS_RATE, item_limit, val_through_pipeline
+from fmnist.detector import ITEM_PASS_RATE, NOTICE_PASS_RATE, fit_statistics, item_limit, val_through_pipeline
 from fmnist.photo import outliers, preprocess
 from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
 from fmnist.photo.render import non_garments
@@ -34,20 +36,15 @@ VAL_SEEDS = (1, 2)
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="resnet")
+    p.add_argument("--things", nargs="+", default=["data/outliers-v1.npz"])
+    p.add_argument("--out", default="notice-sweep-val")
     args = p.parse_args()
     torch.set_grad_enabled(False)
     model, _ = checkpoint.load_folder(f"checkpoints/{args.model}")
     splits = load_splits(allow_download=False)
     photo = load_photo_data(DEFAULT_PATH)
-    things, _ = outliers.load()
-    step = max(1, len(splits.train) // ood.FIT_IMAGES)
-    fit_images = splits.train.images[::step]
-    f_train, f_photo = ood.penultimate_features(model, fit_images), ood.penultimate_features(model, photo.train.images)
-    stats = ood.as_stored(ood.fit_mahalanobis(torch.cat([f_train, f_photo]),
-                                              torch.cat([splits.train.labels[::step], photo.train.labels]), 10))
-    items = f_train[::max(1, len(f_train) // len(f_photo))][:len(f_photo)]
-    stats |= ood.as_stored(ood.fit_outlier_head(torch.cat([items, f_photo]),
-                                                ood.penultimate_features(model, torch.from_numpy(things))))
+    things = np.concatenate([outliers.load(path)[0] for path in args.things])
+    stats, _ = fit_statistics(model, splits, 10, photo, things)
     seen, flagged = val_through_pipeline(splits)
     val = photo.val
     found = val["images"].reshape(len(val["images"]), -1).max(1) > 0
@@ -84,9 +81,10 @@ def main():
             row[f"non_garments_flagged_seed{seed}"] = 100 * float((flags[seed] | by_rules[seed]).mean())
         rows.append(row)
         print({k: (round(v, 1) if isinstance(v, float) else v) for k, v in row.items() if k != "limits"}, flush=True)
-    path = record("notice-sweep-val", rows, torch.device("cpu"),
+    path = record(args.out, rows, torch.device("cpu"),
                   {"model": args.model, "non_garments": {s: len(v) for s, v in by_rules.items()},
-                   "held_out": photo.meta["held_out"], "things": len(things)})
+                   "held_out": photo.meta["held_out"], "things": len(things),
+                   "things_files": args.things})
     print(f"({path})")
 
 

@@ -67,14 +67,7 @@ def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes
     against things, and each rule's limit comes from validation: items and rendered validation photos of the
     renderers the photo data trained on (its held-out renderers are left out, so that their notice rates stay an
     honest estimate)."""
-    step = max(1, len(splits.train) // ood.FIT_IMAGES)
-    fit_images, fit_labels = splits.train.images[::step], splits.train.labels[::step]
-    feats = ood.penultimate_features(model, fit_images)
-    labels = fit_labels.cpu()
-    if photo is not None:
-        photo_feats = ood.penultimate_features(model, photo.train.images)
-        feats, labels = torch.cat([feats, photo_feats]), torch.cat([labels, photo.train.labels.cpu()])
-    stats = ood.as_stored(ood.fit_mahalanobis(feats, labels, n_classes))
+    stats, counts = fit_statistics(model, splits, n_classes, photo, things[0] if things is not None else None)
     seen, flagged = val_through_pipeline(splits, cache)
     val_feats = ood.penultimate_features(model, seen)
     entry = {"val_flagged_by_picture_rules": float(flagged.mean())}
@@ -87,10 +80,6 @@ def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes
         entry |= {"pass_rate": NOTICE_PASS_RATE, "limit_from_val_items": limit}
     else:
         things_pixels, things_digest = things
-        items = fit_images[::max(1, len(fit_images) // len(photo.train))][:len(photo.train)]
-        stats |= ood.as_stored(ood.fit_outlier_head(
-            torch.cat([ood.penultimate_features(model, items), photo_feats]),
-            ood.penultimate_features(model, torch.from_numpy(things_pixels))))
         held_out = set(photo.meta.get("held_out", []))
         found = photo.val["images"].reshape(len(photo.val["images"]), -1).max(1) > 0
         keep = ~np.isin(photo.val["renderer"], list(held_out)) & found
@@ -108,7 +97,7 @@ def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes
                       "mahalanobis": MAHALANOBIS_PHOTO_PASS_RATE, "outlier": OUTLIER_PHOTO_PASS_RATE},
                   "val_photos": int(keep.sum()), "things": things_digest, "fit_things": int(len(things_pixels))}
         how = (f" and {len(photo.train):,} rendered training photos; an outlier head (logistic regression on the "
-               f"same features) learns {len(items) + len(photo.train):,} of those items and photos against "
+               f"same features) learns {counts['head_garments']:,} of those items and photos against "
                f"{len(things_pixels):,} pictures of things that are not garments ({outliers.COMMAND}). A "
                f"picture gets the notice when either score is above its limit: the outlier head's lets "
                f"{100 * OUTLIER_PHOTO_PASS_RATE:.1f} % and the distance's {100 * MAHALANOBIS_PHOTO_PASS_RATE:.1f} % "
@@ -121,8 +110,33 @@ def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes
     ood.save_detector(folder, stats)
     return entry | {"mahalanobis": limit,
                     "how": f"squared Mahalanobis distance of the penultimate features to the nearest class mean (Lee "
-                           f"et al. 2018); class means and shared covariance from {len(fit_images):,} training images"
+                           f"et al. 2018); class means and shared covariance from {counts['fit_images']:,} training images"
                            + how}
+
+
+def fit_statistics(model: torch.nn.Module, splits: Splits, n_classes: int, photo=None,
+                   things_pixels: np.ndarray | None = None) -> tuple[dict, dict]:
+    """The detector's stored statistics, and how many pictures each part learnt from.
+
+    The Mahalanobis class means and shared covariance come from every len(train) // ood.FIT_IMAGES-th training
+    image and, with photo, the rendered training photos. With photo and things_pixels (fmnist.photo.outliers),
+    the outlier head learns as many of those training images as there are photos, and the photos, against the
+    things."""
+    step = max(1, len(splits.train) // ood.FIT_IMAGES)
+    fit_images, labels = splits.train.images[::step], splits.train.labels[::step].cpu()
+    feats = ood.penultimate_features(model, fit_images)
+    counts = {"fit_images": len(fit_images)}
+    if photo is None:
+        return ood.as_stored(ood.fit_mahalanobis(feats, labels, n_classes)), counts
+    photo_feats = ood.penultimate_features(model, photo.train.images)
+    stats = ood.as_stored(ood.fit_mahalanobis(torch.cat([feats, photo_feats]),
+                                              torch.cat([labels, photo.train.labels.cpu()]), n_classes))
+    if things_pixels is not None:
+        items = feats[::max(1, len(feats) // len(photo_feats))][:len(photo_feats)]
+        stats |= ood.as_stored(ood.fit_outlier_head(torch.cat([items, photo_feats]),
+                                                    ood.penultimate_features(model, torch.from_numpy(things_pixels))))
+        counts["head_garments"] = len(items) + len(photo_feats)
+    return stats, counts
 
 
 def item_limit(scores: np.ndarray, flagged: np.ndarray, pass_rate: float) -> float:
