@@ -1,5 +1,5 @@
 """The not-a-garment notice's rules, chosen on validation only. Statistics from training images and rendered
-training photos; the outlier head learns those against pictures of things (fmnist.photo.outliers, seeds 3-8).
+training photos; the outlier head learns those against pictures of things (fmnist.photo.outliers, seeds 3-20).
 Each rule's limit lets through at least ITEM_PASS_RATE of the validation items (through the photo pipeline) and
 the given share of the photo data's rendered validation photos (held-out renderers left out); "-" means the
 limit comes from the items alone (at fmnist.detector's NOTICE_PASS_RATE for the Mahalanobis rule alone). For
@@ -7,7 +7,7 @@ each variant: the share of validation photos flagged, by renderer and for pale g
 and of two validation sets of non-garments (seeds 1 and 2; the photo benchmark's test set is seed 0), the
 picture rules included.
 
-    python -m benchmarks.notice_sweep [--model resnet] [--things data/outliers-v1.npz ...] [--out notice-sweep-val]
+    python -m benchmarks.notice_sweep [--model resnet] [--things data/outliers-v2.npz ...] [--out notice-sweep-val]
 
 --things names the outlier files the head learns from (several are joined): to compare sets of things.
 """
@@ -36,7 +36,7 @@ VAL_SEEDS = (1, 2)
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="resnet")
-    p.add_argument("--things", nargs="+", default=["data/outliers-v1.npz"])
+    p.add_argument("--things", nargs="+", default=["data/outliers-v2.npz"])
     p.add_argument("--out", default="notice-sweep-val")
     args = p.parse_args()
     torch.set_grad_enabled(False)
