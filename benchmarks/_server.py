@@ -21,7 +21,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(log_path, app_dir=None, **env_overrides):
+def running_app(log_path, app_dir=None, started: list | None = None, **env_overrides):
+    """Yields the app's URL once it answers; started, when given, receives the app's process."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "FMNIST_HUB_REPO"}
     env |= {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
@@ -30,6 +31,8 @@ def running_app(log_path, app_dir=None, **env_overrides):
         app_dir = Path(app_dir or ROOT)
         proc = subprocess.Popen([sys.executable, str(app_dir / "app.py")], cwd=app_dir, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
+        if started is not None:
+            started.append(proc)
         url = f"http://127.0.0.1:{port}/"
         deadline = time.time() + 180
         while True:

@@ -13,13 +13,16 @@ fetch the answer's picture.
   machine little, so the figure is the app's.
 - gradio_client: one gradio_client.Client per client, in threads. Each pending request has a thread that polls
   every 50 ms, each Client a heartbeat stream, and each upload and download a new connection; on two cores that
-  took more CPU than the app itself (51 s against the app's 46 s in a 47 s run), so the figure is mostly the
-  load generator's. Kept to compare with earlier runs (load-gradio-client-cpu.json).
+  takes as much CPU as the app itself or more, so the figure is mostly the load generator's. Kept to compare with
+  earlier runs (load-gradio-client-cpu.json).
+Each row records the CPU seconds the clients and the app used while the load ran.
 
     python -m benchmarks.load [--client http|gradio_client] [--clients 96] [--per-client 4] [--app-dir DIR]
 """
 
 import argparse
+import os
+import resource
 import tempfile
 import time
 import urllib.request
@@ -128,6 +131,15 @@ def one_client(url: str, pictures: list[Path], timeout_s: float) -> list[tuple[s
     return out
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds (user and system) used so far by this process, or by process pid (Linux /proc)."""
+    if pid is None:
+        use = resource.getrusage(resource.RUSAGE_SELF)
+        return use.ru_utime + use.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--client", choices=("http", "gradio_client"), default="http")
@@ -137,13 +149,17 @@ def main():
     p.add_argument("--app-dir", default=None, help="run this checkout's app.py instead of this one's")
     p.add_argument("--out", default="load")
     args = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp) / "app.log", app_dir=args.app_dir) as url:
+    app = []
+    with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp) / "app.log", app_dir=args.app_dir,
+                                                           started=app) as url:
         pictures = phone_pictures(Path(tmp), args.clients * args.per_client)
         groups = [pictures[i::args.clients] for i in range(args.clients)]
-        t0 = time.perf_counter()
         send = through_http if args.client == "http" else through_gradio_client
+        cpu0, app_cpu0, t0 = cpu_seconds(), cpu_seconds(app[0].pid), time.perf_counter()
         results = send(url, groups, args.timeout_s)
         wall = time.perf_counter() - t0
+        # what the clients and the app each took of the machine while the load ran (both on these cores)
+        generator_cpu, app_cpu = cpu_seconds() - cpu0, cpu_seconds(app[0].pid) - app_cpu0
         alive = urllib.request.urlopen(url, timeout=10).status == 200
     outcomes = Counter(o for o, _ in results)
     answered = [s for o, s in results if o == "ok"]
@@ -151,7 +167,7 @@ def main():
            "answers_per_s": len(answered) / wall, "p50_answer_s": float(np.median(answered)) if answered else None,
            "refused": sum(n for o, n in outcomes.items() if o != "ok" and "queue is full" in o.lower()),
            "other_failures": sum(n for o, n in outcomes.items() if o != "ok" and "queue is full" not in o.lower()),
-           "client": args.client,
+           "client": args.client, "generator_cpu_s": generator_cpu, "app_cpu_s": app_cpu,
            "alive_after": alive}
     path = record(args.out, [row], torch.device("cpu"),
                   {"client": args.client, "clients": args.clients, "per_client": args.per_client, "picture_size": list(SIZE),
@@ -159,7 +175,8 @@ def main():
     print(format_table([row], [("requests", "requests", "d"), ("answered", "answered", "d"),
                                ("answers_per_s", "answers/s", ".2f"), ("p50_answer_s", "p50 answer s", ".1f"),
                                ("refused", "refused (queue full)", "d"), ("other_failures", "other failures", "d"),
-                               ("wall_s", "wall s", ".0f")]))
+                               ("wall_s", "wall s", ".0f"), ("generator_cpu_s", "clients' CPU s", ".0f"),
+                               ("app_cpu_s", "app's CPU s", ".0f")]))
     print("outcomes:", dict(outcomes))
     print(f"({path})")
 

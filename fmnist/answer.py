@@ -2,7 +2,7 @@
 looked side by side, and the most similar training items beneath, each captioned.
 
 One file instead of four: every output file is written, copied into Gradio's cache and fetched by the browser
-or gradio_client (which opens a new connection for each, ~26 ms here), and that, not the model, was most of an
+or gradio_client (which opens a new connection for each: docs/benchmarks.md), and that, not the model, was most of an
 answer's time (docs/app.md, benchmarks/results/roundtrip-*.json).
 """
 
