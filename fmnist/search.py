@@ -107,9 +107,11 @@ def _fail_orphans(study, optuna) -> None:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if t.user_attrs.get("host") != host or t.user_attrs.get("pid") == os.getpid():
             continue
+        if "pid" not in t.user_attrs:
+            continue  # just asked by a worker that has not yet written its pid
         try:
             os.kill(int(t.user_attrs["pid"]), 0)
-        except (ProcessLookupError, KeyError, ValueError):
+        except (ProcessLookupError, ValueError):
             study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             log.info("trial #%d's process is gone: marked failed", t.number)
         except PermissionError:
@@ -122,6 +124,15 @@ def _counts(study, optuna) -> tuple[int, int, int]:
     done = sum(t.state in (S.COMPLETE, S.PRUNED) for t in trials)
     pruned = sum(t.state == S.PRUNED for t in trials)
     return done, pruned, sum(t.state == S.RUNNING for t in trials)
+
+
+def _surplus(study, trial, wanted: int, optuna) -> bool:
+    """Whether a trial just asked goes past the agreed number: two workers can both see one trial missing and
+    both ask. Trial numbers are handed out in order by the storage, so the trials numbered before this one
+    that are finished or running decide it, the same way for every worker."""
+    S = optuna.trial.TrialState
+    before = study.get_trials(deepcopy=False, states=(S.COMPLETE, S.PRUNED, S.RUNNING))
+    return sum(t.number < trial.number for t in before) >= wanted
 
 
 def _open_study(optuna, search: SearchConfig, cfg: TrainConfig, attempts: int = 5):
@@ -170,6 +181,11 @@ def run_search(cfg: TrainConfig, search: SearchConfig) -> SearchResult:
             log.info("timeout: no new trial after %.0f s", search.timeout_s)
             break
         trial = study.ask()
+        if _surplus(study, trial, search.trials, optuna):  # another worker asked for the last one first
+            trial.set_user_attr("surplus", True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            log.info("trial #%d not run: the study already holds its %d trials", trial.number, search.trials)
+            break
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
         train_settings, model_args = suggest(trial, search.model)

@@ -92,6 +92,23 @@ def test_two_workers_on_one_storage_finish_the_agreed_number_together(tmp_path):
     assert len({t.user_attrs["pid"] for t in trials}) == 2  # both workers ran trials
 
 
+def test_a_trial_asked_past_the_agreed_number_is_surplus_whoever_asks_first():
+    """The race the two workers above can run into: both see four of five trials and both ask. The one with the
+    higher number is surplus and the earlier one is not, whichever of them looks first."""
+    import optuna
+
+    from fmnist.search import _surplus
+
+    study = optuna.create_study()
+    first = [study.ask() for _ in range(4)]
+    study.tell(first[0], 1.0)
+    study.tell(first[1], state=optuna.trial.TrialState.PRUNED)
+    study.tell(first[2], state=optuna.trial.TrialState.FAIL)  # a failed trial is not one of the five
+    a, b, c = study.ask(), study.ask(), study.ask()
+    assert _surplus(study, c, 5, optuna)  # 0, 1, 3, a and b come before it
+    assert not _surplus(study, b, 5, optuna) and not _surplus(study, a, 5, optuna)
+
+
 def test_best_json_round_trips_into_train_params(tmp_path):
     best = {"model": "basic_cnn", "train_config": {"lr": 0.004, "weight_decay": 1e-4, "label_smoothing": 0.05,
                                                    "batch_size": 128, "shift_px": 1, "hflip": True, "rotate_deg": 5.0,
