@@ -2,6 +2,7 @@
 and the Dask engine (fmnist.cluster) writes the same CSV as one machine."""
 
 import csv
+import os
 import sys
 
 import pytest
@@ -89,10 +90,13 @@ def test_dask_on_a_local_cluster_writes_the_single_machine_csv(catalogue, tmp_pa
     pytest.importorskip("dask.distributed")
     here, there = tmp_path / "here.csv", tmp_path / "dask.csv"
     assert tag_main([str(catalogue), "--out", str(here), "--checkpoints", str(CHECKPOINTS), "--workers", "1"]) == 0
+    environ = dict(os.environ)
     assert tag_main([str(catalogue), "--out", str(there), "--checkpoints", str(CHECKPOINTS), "--engine", "dask",
                      "--cluster-workers", "2"]) == 0
     ours, theirs = list(csv.reader(here.open())), list(csv.reader(there.open()))
     assert len(ours) > 10 and ours == theirs
+    # the local cluster's nannies set OMP_NUM_THREADS=1 and more for their workers: not for this process
+    assert dict(os.environ) == environ
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch):
