@@ -7,9 +7,11 @@ each variant: the share of validation photos flagged, by renderer and for pale g
 and of two validation sets of non-garments (seeds 1 and 2; the photo benchmark's test set is seed 0), the
 picture rules included.
 
-    python -m benchmarks.notice_sweep [--model resnet] [--things data/outliers-v2.npz ...] [--out notice-sweep-val]
+    python -m benchmarks.notice_sweep [--model resnet] [--things data/outliers-v2.npz ...] [--head-c 3 ...]
+                                      [--out notice-sweep-val]
 
 --things names the outlier files the head learns from (several are joined): to compare sets of things.
+--head-c gives the outlier head's inverse regularisation strengths to try (fmnist.ood.OUTLIER_HEAD_C is shipped).
 """
 
 import argparse
@@ -19,6 +21,7 @@ import torch
 
 from benchmarks._common import record
 from fmnist import checkpoint, ood
+from fmnist.ood import OUTLIER_HEAD_C
 from fmnist.data import load_splits
 from fmnist.detector import ITEM_PASS_RATE, NOTICE_PASS_RATE, fit_statistics, item_limit, val_through_pipeline
 from fmnist.photo import outliers, preprocess
@@ -37,6 +40,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="resnet")
     p.add_argument("--things", nargs="+", default=["data/outliers-v2.npz"])
+    p.add_argument("--head-c", nargs="+", type=float, default=[OUTLIER_HEAD_C],
+                   help="the outlier head's C values to try (default: the shipped %(default)s)")
     p.add_argument("--out", default="notice-sweep-val")
     args = p.parse_args()
     torch.set_grad_enabled(False)
@@ -44,7 +49,6 @@ def main():
     splits = load_splits(allow_download=False)
     photo = load_photo_data(DEFAULT_PATH)
     things = np.concatenate([outliers.load(path)[0] for path in args.things])
-    stats, _ = fit_statistics(model, splits, 10, photo, things)
     seen, flagged = val_through_pipeline(splits)
     val = photo.val
     found = val["images"].reshape(len(val["images"]), -1).max(1) > 0
@@ -56,8 +60,21 @@ def main():
         pres = [preprocess(picture) for _, picture in non_garments(seed=seed)]
         by_rules[seed] = np.array([bool(picture_rules(pre)) for pre in pres])
         feats[seed] = ood.penultimate_features(model, torch.from_numpy(np.stack([pre.pixels for pre in pres])))
-    scores = {rule: {k: fn(f, stats).numpy() for k, f in feats.items()}
-              for rule, fn in (("mahalanobis", ood.mahalanobis_scores), ("outlier", ood.outlier_scores))}
+    rows = []
+    for head_c in args.head_c:
+        stats, _ = fit_statistics(model, splits, 10, photo, things, head_c)
+        scores = {rule: {k: fn(f, stats).numpy() for k, f in feats.items()}
+                  for rule, fn in (("mahalanobis", ood.mahalanobis_scores), ("outlier", ood.outlier_scores))}
+        rows += sweep(scores, feats, flagged, val, found, used, by_rules, head_c)
+    path = record(args.out, rows, torch.device("cpu"),
+                  {"model": args.model, "non_garments": {s: len(v) for s, v in by_rules.items()},
+                   "held_out": photo.meta["held_out"], "things": len(things),
+                   "things_files": args.things})
+    print(f"({path})")
+
+
+def sweep(scores, feats, flagged, val, found, used, by_rules, head_c) -> list[dict]:
+    """One row per VARIANTS entry: the limits it sets and what they flag."""
     rows = []
     for rates in VARIANTS:
         flags = {k: np.zeros(len(f), bool) for k, f in feats.items()}
@@ -72,7 +89,7 @@ def main():
                 limits[rule] = max(limits[rule], float(np.quantile(s["photos"][used], rate)))
             for k in flags:
                 flags[k] |= s[k] > limits[rule]
-        row = {"mahalanobis_photo_pass": rates[0], "outlier_photo_pass": rates[1], "limits": limits,
+        row = {"head_c": head_c, "mahalanobis_photo_pass": rates[0], "outlier_photo_pass": rates[1], "limits": limits,
                "items_flagged": 100 * float((flags["items"] | flagged).mean()),
                "photos_flagged_pale": 100 * float(flags["photos"][found & (val["level"] == "pale")].mean())}
         for r in sorted(set(val["renderer"].tolist())):
@@ -81,11 +98,7 @@ def main():
             row[f"non_garments_flagged_seed{seed}"] = 100 * float((flags[seed] | by_rules[seed]).mean())
         rows.append(row)
         print({k: (round(v, 1) if isinstance(v, float) else v) for k, v in row.items() if k != "limits"}, flush=True)
-    path = record(args.out, rows, torch.device("cpu"),
-                  {"model": args.model, "non_garments": {s: len(v) for s, v in by_rules.items()},
-                   "held_out": photo.meta["held_out"], "things": len(things),
-                   "things_files": args.things})
-    print(f"({path})")
+    return rows
 
 
 if __name__ == "__main__":

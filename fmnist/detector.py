@@ -115,7 +115,7 @@ def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes
 
 
 def fit_statistics(model: torch.nn.Module, splits: Splits, n_classes: int, photo=None,
-                   things_pixels: np.ndarray | None = None) -> tuple[dict, dict]:
+                   things_pixels: np.ndarray | None = None, head_c: float = ood.OUTLIER_HEAD_C) -> tuple[dict, dict]:
     """The detector's stored statistics, and how many pictures each part learnt from.
 
     The Mahalanobis class means and shared covariance come from every len(train) // ood.FIT_IMAGES-th training
@@ -134,7 +134,8 @@ def fit_statistics(model: torch.nn.Module, splits: Splits, n_classes: int, photo
     if things_pixels is not None:
         items = feats[::max(1, len(feats) // len(photo_feats))][:len(photo_feats)]
         stats |= ood.as_stored(ood.fit_outlier_head(torch.cat([items, photo_feats]),
-                                                    ood.penultimate_features(model, torch.from_numpy(things_pixels))))
+                                                    ood.penultimate_features(model, torch.from_numpy(things_pixels)),
+                                                    head_c))
         counts["head_garments"] = len(items) + len(photo_feats)
     return stats, counts
 

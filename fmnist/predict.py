@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from . import CLASS_NAMES, checkpoint, hub, ood
+from .answer import PANEL
 from .gallery import SimilarItems
 from .gradcam import grad_cam, overlay
 from .photo import ImageRejected, Preprocessed, outline, preprocess
@@ -46,7 +47,7 @@ def picture_rules(pre: Preprocessed) -> list[str]:
 class Prediction:
     top3: list[tuple[str, float]]  # (class name, calibrated probability), most likely first
     probabilities: dict[str, float]  # every class
-    overlay: Image.Image  # Grad-CAM over the input, 224x224 RGB (8 px per input pixel)
+    overlay: Image.Image  # Grad-CAM over the input, PANEL x PANEL RGB (224: 8 px per input pixel), as the answer shows it
     model_input: Image.Image  # the 28x28 grey image the model saw
     notice: str | None  # set when the picture does not look like a Fashion-MNIST item: which rules fired
     model: str
@@ -147,7 +148,7 @@ class Predictor:
                    for i, label, sim in entry.similar.nearest(feats)] if entry.similar is not None else []
         rules = self.notice_rules(entry, pre, score, thing)
         return Prediction(top3=top3, probabilities={c: float(p) for c, p in zip(CLASS_NAMES, probs)},
-                          overlay=overlay(pre.pixels, cam[0], size=224), model_input=Image.fromarray(pre.pixels),
+                          overlay=overlay(pre.pixels, cam[0], size=PANEL), model_input=Image.fromarray(pre.pixels),
                           notice=self.notice_text(rules, pre, entry, score, thing), model=name, found=outline(pre),
                           rules=rules, ood_score=score, thing_score=thing, similar=similar)
 
