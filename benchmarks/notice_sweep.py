@@ -21,9 +21,9 @@ import torch
 
 from benchmarks._common import record
 from fmnist import checkpoint, ood
-from fmnist.ood import OUTLIER_HEAD_C
 from fmnist.data import load_splits
 from fmnist.detector import ITEM_PASS_RATE, NOTICE_PASS_RATE, fit_statistics, item_limit, val_through_pipeline
+from fmnist.ood import OUTLIER_HEAD_C
 from fmnist.photo import outliers, preprocess
 from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
 from fmnist.photo.render import non_garments
