@@ -71,13 +71,11 @@ def tag_sources(sources: list[str], names: list[str], out_csv: Path, checkpoints
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ClusterUnavailable("--engine dask needs Dask: pip install 'dask[distributed]'") from None
-    environ = dict(os.environ)
-    if address is None:
-        # no dashboard (it would need bokeh and a port), one thread per worker process
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    else:
-        cluster = None
+    environ, cluster = dict(os.environ), None
     try:
+        if address is None:
+            # no dashboard (it would need bokeh and a port), one thread per worker process
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
         try:
             client = Client(cluster if cluster is not None else address, timeout=CONNECT_TIMEOUT)
         except OSError as e:
@@ -91,8 +89,9 @@ def tag_sources(sources: list[str], names: list[str], out_csv: Path, checkpoints
         if cluster is not None:
             cluster.close()
         # a local cluster's nannies write OMP_NUM_THREADS=1 (and MKL's, OpenBLAS's, MALLOC_TRIM_THRESHOLD_) into
-        # this process's environment for their workers, and leave it there: every process started from here
-        # afterwards would run torch on one thread (the README's quick run took 65 s instead of 30 in the suite)
+        # this process's environment as they start their workers (a cluster that fails to start too), and leave
+        # it there: every process started from here afterwards would run torch on one thread (the README's quick
+        # run took 65 s instead of 30 in the suite)
         os.environ.clear()
         os.environ.update(environ)
     write_csv([row for rows in results for row in rows], out_csv)
