@@ -319,6 +319,17 @@ def test_a_pale_garment_with_a_soft_outline_keeps_its_body(colour, blur):
     assert (body > 40).mean() > 0.9, out.pixels
 
 
+@pytest.mark.parametrize("grey, backdrop, blur", [(0.78, 0.95, 6), (0.75, 0.92, 8)], ids=["blur-6", "blur-8"])
+def test_a_grey_garment_with_a_soft_outline_is_not_taken_for_its_shadow(grey, backdrop, blur):
+    """A grey garment a little darker than a light table, its outline too soft to seed it: its body is darker
+    only, as a shadow is, but a shadow is never larger than the item that casts it (here only the collar is a
+    seed), so the body is found whole, not just its collar."""
+    shading, silhouette = _garment()
+    out = preprocess(_blend(_soft(silhouette, blur), shading[..., None] * np.full(3, grey), np.full(3, backdrop)))
+    assert out.found_item and out.items == 1 and _iou(out.box, (120, 60, 280, 260)) > 0.8, out.box
+    assert (out.pixels[8:24, 6:22] > 40).mean() > 0.9, out.pixels
+
+
 def test_a_garment_lighter_than_a_light_grey_table_is_seen_whole():
     """A white shirt on a light-grey table is lighter than the backdrop: its body shows, not just its collar."""
     shading, silhouette = _garment()

@@ -153,6 +153,12 @@ def _grow(seeds: np.ndarray, backdrop: np.ndarray, shadow_like: np.ndarray, rgb:
     r = max(2, round(0.025 * max(seeds.shape)))
     outline = ndi.binary_fill_holes(closed(seeds[box], r))
     shadow = shadow_like[box] & ~outline
+    # a shadow is cast by the item, so it is never larger than what the seeds outline: a darker region that
+    # is, is the body of a grey garment whose own edges are too soft to outline it
+    parts, n = ndi.label(shadow)
+    if n:
+        sizes = ndi.sum_labels(np.ones_like(parts), parts, index=np.arange(1, n + 1))
+        shadow &= ~np.isin(parts, 1 + np.flatnonzero(sizes > outline.sum()))
     marks = np.where(seeds[box], cv2.GC_FGD, np.where(backdrop[box] | shadow, cv2.GC_BGD,
                      np.where(reach[box], cv2.GC_PR_FGD, cv2.GC_PR_BGD))).astype(np.uint8)
     if not (marks == cv2.GC_BGD).any():
