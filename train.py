@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "inside its silhouette, 0 = off (fmnist.prints)")
     aug.add_argument("--photo-data", metavar="PATH",
                      help="domain randomisation: a cache of training items rendered as photos and preprocessed "
-                          "(the repository holds data/photo-data-v3.npz, from python -m fmnist.photo.build)")
+                          "(the repository holds data/photo-data-v4.npz, from python -m fmnist.photo.build)")
     aug.add_argument("--photo-share", type=_nonnegative_float, default=d.photo_share,
                      help="chance per training image of being swapped for a picture of --photo-data (default 0)")
     p.add_argument("--model-args", type=_json_object, default={}, help='JSON, e.g. \'{"mobilenet": {"img_size": 96}}\'')

@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget-s", type=float, default=540.0, help="the whole call's time (default %(default)s)")
     p.add_argument("--parallel", type=int, help="training processes at once (default: all jobs; 2 with --smoke)")
     p.add_argument("--data-dir", help="the data set's folder (default: the carried .gpu/data, then the loader's places)")
-    p.add_argument("--photo-data", default="data/photo-data-v3.npz",
+    p.add_argument("--photo-data", default="data/photo-data-v4.npz",
                    help="the photo training cache (python -m fmnist.photo.build; the repository holds it)")
     return run_plan(p.parse_args(argv))
 
