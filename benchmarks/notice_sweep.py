@@ -5,28 +5,32 @@ the given share of the photo data's rendered validation photos (held-out rendere
 limit comes from the items alone (at fmnist.detector's NOTICE_PASS_RATE for the Mahalanobis rule alone). For
 each variant: the share of validation photos flagged, by renderer and for pale garments, of validation items,
 and of two validation sets of non-garments (seeds 1 and 2; the photo benchmark's test set is seed 0), the
-picture rules included.
+picture rules included; and of pale garments, the level the photo data's validation part holds fewest of: the
+photo benchmark's `pale` level of every renderer, drawn on validation items (--pale-per-class a class and
+renderer, seed 6; the held-out renderer is reported, never used to choose).
 
     python -m benchmarks.notice_sweep [--model resnet] [--things data/outliers-v2.npz ...] [--head-c 3 ...]
-                                      [--out notice-sweep-val]
+                                      [--pale-per-class 30] [--out notice-sweep-val]
 
 --things names the outlier files the head learns from (several are joined): to compare sets of things.
 --head-c gives the outlier head's inverse regularisation strengths to try (fmnist.ood.OUTLIER_HEAD_C is shipped).
 """
 
 import argparse
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
 
 from benchmarks._common import record
+from benchmarks.photos import _job
 from fmnist import checkpoint, ood
-from fmnist.data import load_splits
+from fmnist.data import load_splits, stratified_split
 from fmnist.detector import ITEM_PASS_RATE, NOTICE_PASS_RATE, fit_statistics, item_limit, val_through_pipeline
 from fmnist.ood import OUTLIER_HEAD_C
 from fmnist.photo import outliers, preprocess
 from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
-from fmnist.photo.render import non_garments
+from fmnist.photo.render import RENDERERS, non_garments
 from fmnist.predict import picture_rules
 
 # (Mahalanobis photo pass rate, outlier-head photo pass rate); None: the Mahalanobis limit from the items alone,
@@ -34,6 +38,7 @@ from fmnist.predict import picture_rules
 VARIANTS = ((None, None), (0.95, None), (0.97, None), (None, 0.95), (None, 0.97), (0.99, 0.97), (0.995, 0.97),
             (0.99, 0.975), (0.995, 0.975), (0.995, 0.98))
 VAL_SEEDS = (1, 2)
+PALE_SEED = 6  # the photo benchmark draws its test pictures with seed 0, its validation runs with 1
 
 
 def main():
@@ -42,6 +47,8 @@ def main():
     p.add_argument("--things", nargs="+", default=["data/outliers-v2.npz"])
     p.add_argument("--head-c", nargs="+", type=float, default=[OUTLIER_HEAD_C],
                    help="the outlier head's C values to try (default: the shipped %(default)s)")
+    p.add_argument("--pale-per-class", type=int, default=30,
+                   help="validation items a class drawn at every renderer's pale level (0: none)")
     p.add_argument("--out", default="notice-sweep-val")
     args = p.parse_args()
     torch.set_grad_enabled(False)
@@ -60,6 +67,15 @@ def main():
         pres = [preprocess(picture) for _, picture in non_garments(seed=seed)]
         by_rules[seed] = np.array([bool(picture_rules(pre)) for pre in pres])
         feats[seed] = ood.penultimate_features(model, torch.from_numpy(np.stack([pre.pixels for pre in pres])))
+    if args.pale_per_class:
+        items = stratified_split(splits.val.labels.numpy(), 10 * args.pale_per_class, PALE_SEED)[1]
+        with ProcessPoolExecutor(2) as pool:
+            for r in RENDERERS:
+                jobs = [(r, "pale", splits.val.images[i].numpy(), PALE_SEED, int(i)) for i in items]
+                pres = [pre for pre, _ in pool.map(_job, jobs, chunksize=4)]
+                by_rules[f"pale_{r}"] = np.array([bool(picture_rules(pre)) for pre in pres])
+                pixels = torch.from_numpy(np.stack([pre.pixels for pre in pres]))
+                feats[f"pale_{r}"] = ood.penultimate_features(model, pixels)
     rows = []
     for head_c in args.head_c:
         stats, _ = fit_statistics(model, splits, 10, photo, things, head_c)
@@ -67,7 +83,8 @@ def main():
                   for rule, fn in (("mahalanobis", ood.mahalanobis_scores), ("outlier", ood.outlier_scores))}
         rows += sweep(scores, feats, flagged, val, found, used, by_rules, head_c)
     path = record(args.out, rows, torch.device("cpu"),
-                  {"model": args.model, "non_garments": {s: len(v) for s, v in by_rules.items()},
+                  {"model": args.model, "non_garments": {s: len(by_rules[s]) for s in VAL_SEEDS},
+                   "pale_per_renderer": 10 * args.pale_per_class, "pale_seed": PALE_SEED,
                    "held_out": photo.meta["held_out"], "things": len(things),
                    "things_files": args.things})
     print(f"({path})")
@@ -96,6 +113,8 @@ def sweep(scores, feats, flagged, val, found, used, by_rules, head_c) -> list[di
             row[f"photos_flagged_{r}"] = 100 * float(flags["photos"][found & (val["renderer"] == r)].mean())
         for seed in VAL_SEEDS:
             row[f"non_garments_flagged_seed{seed}"] = 100 * float((flags[seed] | by_rules[seed]).mean())
+        for key in (k for k in flags if str(k).startswith("pale_")):
+            row[f"{key}_flagged"] = 100 * float((flags[key] | by_rules[key]).mean())
         rows.append(row)
         print({k: (round(v, 1) if isinstance(v, float) else v) for k, v in row.items() if k != "limits"}, flush=True)
     return rows
