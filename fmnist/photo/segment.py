@@ -131,7 +131,9 @@ def _grow(seeds: np.ndarray, backdrop: np.ndarray, shadow_like: np.ndarray, rgb:
     point: README, "Pale garments", and benchmarks/results/photos-val-pale-{before,after}-cpu.json.)
 
     shadow_like pixels (only darker than the backdrop) start on the backdrop's side unless they lie within
-    the seeds' outline: a soft shadow beside the item stays out, a pale grey body inside its outline stays in."""
+    the seeds' outline or form a region larger than it: a soft shadow beside the item stays out, a pale grey body
+    inside its outline stays in, and so does a grey body whose outline is too soft to seed it (a shadow is never
+    larger than the item that casts it)."""
     import cv2
     from scipy import ndimage as ndi
     from skimage import morphology
