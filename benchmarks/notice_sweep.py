@@ -64,18 +64,14 @@ def main():
              "photos": ood.penultimate_features(model, torch.from_numpy(val["images"].astype(np.uint8)))}
     by_rules = {}
     for seed in VAL_SEEDS:
-        pres = [preprocess(picture) for _, picture in non_garments(seed=seed)]
-        by_rules[seed] = np.array([bool(picture_rules(pre)) for pre in pres])
-        feats[seed] = ood.penultimate_features(model, torch.from_numpy(np.stack([pre.pixels for pre in pres])))
+        by_rules[seed], feats[seed] = _seen(model, [preprocess(picture) for _, picture in non_garments(seed=seed)])
     if args.pale_per_class:
         items = stratified_split(splits.val.labels.numpy(), 10 * args.pale_per_class, PALE_SEED)[1]
         with ProcessPoolExecutor(2) as pool:
             for r in RENDERERS:
                 jobs = [(r, "pale", splits.val.images[i].numpy(), PALE_SEED, int(i)) for i in items]
                 pres = [pre for pre, _ in pool.map(_job, jobs, chunksize=4)]
-                by_rules[f"pale_{r}"] = np.array([bool(picture_rules(pre)) for pre in pres])
-                pixels = torch.from_numpy(np.stack([pre.pixels for pre in pres]))
-                feats[f"pale_{r}"] = ood.penultimate_features(model, pixels)
+                by_rules[f"pale_{r}"], feats[f"pale_{r}"] = _seen(model, pres)
     rows = []
     for head_c in args.head_c:
         stats, _ = fit_statistics(model, splits, 10, photo, things, head_c)
@@ -88,6 +84,12 @@ def main():
                    "held_out": photo.meta["held_out"], "things": len(things),
                    "things_files": args.things})
     print(f"({path})")
+
+
+def _seen(model, pres) -> tuple[np.ndarray, torch.Tensor]:
+    """For preprocessed pictures: whether the picture rules flag each, and the model's penultimate features."""
+    pixels = torch.from_numpy(np.stack([pre.pixels for pre in pres]))
+    return np.array([bool(picture_rules(pre)) for pre in pres]), ood.penultimate_features(model, pixels)
 
 
 def sweep(scores, feats, flagged, val, found, used, by_rules, head_c) -> list[dict]:
