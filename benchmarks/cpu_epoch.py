@@ -14,7 +14,8 @@ from benchmarks._common import device, record, sync
 from tqdm.auto import tqdm
 
 from fmnist.config import TrainConfig
-from fmnist.data import AugmentConfig, DeviceLoader, load_splits
+from fmnist.augment import AugmentConfig
+from fmnist.data import DeviceLoader, load_splits
 from fmnist.models import build_model
 from fmnist.reports import format_table
 from fmnist.training import train_one_epoch

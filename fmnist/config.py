@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import DATASETS, AugmentConfig
+from .augment import AugmentConfig
+from .data import DATASETS
 from .models import DEFAULT_MODELS, MODEL_NAMES, REGISTRY
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -42,7 +43,7 @@ class TrainConfig:
     rotate_deg: float | None = None
     zoom: float | None = None
     erase_p: float | None = None
-    photo_p: float | None = None  # chance of photo-like degradations (fmnist.data.photo_degrade)
+    photo_p: float | None = None  # chance of photo-like degradations (fmnist.augment.photo_degrade)
     print_p: float | None = None  # chance of a print inside the silhouette (fmnist.prints)
     # domain randomisation: a cache of training items rendered as photos and preprocessed (fmnist.photo.cache),
     # swapped in for a share of the training images

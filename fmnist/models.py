@@ -224,7 +224,7 @@ class MobileNet(FashionModel):
 #   (92.60 % vs 94.32 %): the photo pipeline undoes tilts instead (fmnist.photo).
 NO_AUGMENT = dict(shift_px=0, hflip=False, rotate_deg=0.0, zoom=0.0, erase_p=0.0, photo_p=0.0, print_p=0.0)
 SHIFT_FLIP = dict(shift_px=2, hflip=True, rotate_deg=0.0, zoom=0.0, erase_p=0.0, photo_p=0.0, print_p=0.0)
-# - the degradations a photo's preprocessing leaves (fmnist.data.photo_degrade), on half the images, for the two
+# - the degradations a photo's preprocessing leaves (fmnist.augment.photo_degrade), on half the images, for the two
 #   models the app leans on (README, "Training for photos")
 SHIFT_FLIP_PHOTO = SHIFT_FLIP | dict(photo_p=0.5)
 

@@ -6,7 +6,7 @@ it as a Shirt (many of the data set's shirts are checked flannel), so a striped 
 Drawn on every class alike, a print stops being a class cue and the silhouette has to decide. The silhouette is
 left as it was: a print changes the greys inside the item, never its outline or the black around it.
 
-`print_items` is the training augmentation (`--print-p`, fmnist.data.augment); `print_item` is the same for one
+`print_items` is the training augmentation (`--print-p`, fmnist.augment); `print_item` is the same for one
 uint8 28x28 item, which the rendered photo data draws as a printed garment (fmnist.photo.build).
 """
 
@@ -17,14 +17,12 @@ import math
 import numpy as np
 import torch
 
+from .augment import _uniform
+
 KINDS = ("stripes", "checks", "dots", "motifs")
 PERIOD_PX = (2.5, 9.0)  # of the 28x28: a pinstripe to a bold block stripe
 CONTRAST = (0.3, 0.9)  # how far the print pulls a pixel towards its ink
 SILHOUETTE = 0.04  # pixels above this (of 1) are the item; the data set's backdrop is exactly 0
-
-
-def _uniform(b: int, lo: float, hi: float, gen: torch.Generator, dev) -> torch.Tensor:
-    return (lo + (hi - lo) * torch.rand(b, device=dev, generator=gen))[:, None, None, None]
 
 
 def print_patterns(b: int, h: int, w: int, gen: torch.Generator, dev) -> torch.Tensor:

@@ -9,7 +9,7 @@ data's upload to the device (once, before all runs), the compile warm-up (one un
 throwaway model, reported on its own), and the validation accuracy taken after the clock stops.
 
 The trainer is lean rather than special: the whole split lives on the device as uint8, each batch is indexed,
-augmented on the device (fmnist.data.augment: shifts and flips drawn in one go) and fed in bfloat16 and
+augmented on the device (fmnist.augment: shifts and flips drawn in one go) and fed in bfloat16 and
 channels-last; the loss and accuracy stay on the device, so no step waits for the host. It serves any model of
 the registry (--models), and benchmarks/throughput.py reports its images/s against the floor the model's FLOPs
 and the chip's peak allow.
@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from .config import TrainConfig
-from .data import AugmentConfig, augment, load_splits, to_float
+from .augment import AugmentConfig, augment
+from .data import load_splits, to_float
 from .models import build_model
 from .runs import hardware, resolve_device
 from .training import _optimizer, _scheduler

@@ -11,7 +11,8 @@ import torch
 
 from conftest import needs_real_data, real_data_dir, write_idx
 from fmnist import data
-from fmnist.data import AugmentConfig, DataError, DeviceLoader, Split, augment, read_idx, stratified_split
+from fmnist.augment import AugmentConfig, augment, photo_degrade
+from fmnist.data import DataError, DeviceLoader, Split, read_idx, stratified_split
 
 
 def test_read_idx_hand_made_gzip_and_raw(tmp_path):
@@ -184,7 +185,7 @@ def _items(n=64):
 
 def test_photo_degradations_stay_images_of_the_item():
     x = _items()
-    y = data.photo_degrade(x, 1.0, _gen())
+    y = photo_degrade(x, 1.0, _gen())
     assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
     assert torch.allclose(y.amax((1, 2, 3)), torch.ones(64))  # stretched to the full range, as the pipeline does
     inside = x > 0
@@ -200,11 +201,11 @@ def test_photo_degradations_stay_images_of_the_item():
 
 def test_photo_degradations_follow_their_chance_and_the_generator():
     x = _items(400)
-    assert torch.equal(data.photo_degrade(x, 0.0, _gen()), x)
-    y = data.photo_degrade(x, 0.5, _gen(1))
+    assert torch.equal(photo_degrade(x, 0.0, _gen()), x)
+    y = photo_degrade(x, 0.5, _gen(1))
     share = (y != x).flatten(1).any(1).float().mean()
     assert 0.4 < share < 0.6
-    assert torch.equal(y, data.photo_degrade(x, 0.5, _gen(1)))  # replayable: resumed runs see the same batches
+    assert torch.equal(y, photo_degrade(x, 0.5, _gen(1)))  # replayable: resumed runs see the same batches
     assert torch.equal(augment(x, AugmentConfig(shift_px=0, hflip=False, photo_p=0.5), _gen(1)), y)
 
 
@@ -269,9 +270,9 @@ def test_rotation_and_zoom_keep_the_item_and_can_be_switched_off():
     x = torch.zeros(64, 1, 28, 28)
     x[:, :, 6:22, 10:18] = 1.0  # a tall bar
     gen = torch.Generator().manual_seed(0)
-    off = data.augment(x, data.AugmentConfig(shift_px=0, hflip=False), gen)
+    off = augment(x, AugmentConfig(shift_px=0, hflip=False), gen)
     assert torch.equal(off, x)
-    on = data.augment(x, data.AugmentConfig(shift_px=0, hflip=False, rotate_deg=15, zoom=0.15), gen)
+    on = augment(x, AugmentConfig(shift_px=0, hflip=False, rotate_deg=15, zoom=0.15), gen)
     assert on.shape == x.shape and 0 <= on.min() and on.max() <= 1
     mass = on.sum((1, 2, 3)) / x[0].sum()
     assert ((mass > 0.7) & (mass < 1.4)).all()  # scaled by at most 1.15 squared, nothing lost off the frame

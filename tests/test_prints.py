@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from fmnist.data import AugmentConfig, augment
+from fmnist.augment import AugmentConfig, augment
 from fmnist.prints import SILHOUETTE, print_item, print_items
 
 
