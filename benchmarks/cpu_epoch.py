@@ -10,11 +10,11 @@ import time
 
 import torch
 import torch.nn.functional as F
-from benchmarks._common import device, record, sync
 from tqdm.auto import tqdm
 
-from fmnist.config import TrainConfig
+from benchmarks._common import device, record, sync
 from fmnist.augment import AugmentConfig
+from fmnist.config import TrainConfig
 from fmnist.data import DeviceLoader, load_splits
 from fmnist.models import build_model
 from fmnist.reports import format_table

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+
 @dataclass
 class AugmentConfig:
     shift_px: int = 2  # pad by this many pixels, then crop 28x28 at a random offset; 0 turns it off

@@ -31,8 +31,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .config import TrainConfig
 from .augment import AugmentConfig, augment
+from .config import TrainConfig
 from .data import load_splits, to_float
 from .models import build_model
 from .runs import hardware, resolve_device
