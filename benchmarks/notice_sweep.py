@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from benchmarks._common import record
-from benchmarks.photos import _job
+from benchmarks.photos import render_job
 from fmnist import checkpoint, ood
 from fmnist.data import load_splits, stratified_split
 from fmnist.detector import ITEM_PASS_RATE, NOTICE_PASS_RATE, fit_statistics, item_limit, val_through_pipeline
@@ -70,7 +70,7 @@ def main():
         with ProcessPoolExecutor(2) as pool:
             for r in RENDERERS:
                 jobs = [(r, "pale", splits.val.images[i].numpy(), PALE_SEED, int(i)) for i in items]
-                pres = [pre for pre, _ in pool.map(_job, jobs, chunksize=4)]
+                pres = [pre for pre, _ in pool.map(render_job, jobs, chunksize=4)]
                 by_rules[f"pale_{r}"], feats[f"pale_{r}"] = _seen(model, pres)
     rows = []
     for head_c in args.head_c:

@@ -27,14 +27,14 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-from benchmarks._common import ROOT, record
 from PIL import Image
 from tqdm.auto import tqdm
 
+from benchmarks._common import ROOT, record
 from fmnist.data import load_raw, load_splits, stratified_split
-from fmnist.predict import Predictor
 from fmnist.photo import preprocess
 from fmnist.photo.render import RENDERERS, non_garments, render_item
+from fmnist.predict import Predictor
 from fmnist.reports import format_table
 from fmnist.tagging import classify_batch
 
@@ -43,7 +43,7 @@ def _slim(pre):
     return dataclasses.replace(pre, view=None, mask=None)  # what the models and the notice rules need
 
 
-def _job(args):
+def render_job(args):
     """Render (unless given a 28x28 item as is) and preprocess one picture, in a worker process."""
     renderer, level, item, seed, index, tilt_deg = (*args, 0.0)[:6]
     picture = Image.fromarray(item) if renderer == "raw" else render_item(renderer, level, item, seed, index, tilt_deg)
@@ -116,7 +116,7 @@ def main():
     with ProcessPoolExecutor(args.workers) as pool:
         for renderer, level in [("raw", "raw")] + cells:
             jobs = [(renderer, level, images[i], args.seed, int(i), args.tilt_deg) for i in items]
-            results = pool.map(_job, jobs, chunksize=4)
+            results = pool.map(render_job, jobs, chunksize=4)
             for i, (pre, s) in zip(items, tqdm(results, total=len(jobs), desc=f"{renderer}/{level}")):
                 seconds[renderer, level].append(s)
                 for m, (pred, rules) in classify(predictor, pre).items():
@@ -145,7 +145,7 @@ def main():
         val_idx = np.arange(min(args.val_items, len(val)))
         val_flagged = defaultdict(list)
         jobs = [("raw", "raw", val.images[i].numpy(), 0, int(i)) for i in val_idx]
-        for pre, _ in tqdm(pool.map(_job, jobs, chunksize=8), total=len(jobs), desc="validation"):
+        for pre, _ in tqdm(pool.map(render_job, jobs, chunksize=8), total=len(jobs), desc="validation"):
             for m, (_, rules) in classify(predictor, pre).items():
                 val_flagged[m].append(bool(rules))
         pictures = non_garments(args.seed)

@@ -19,10 +19,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-from benchmarks._common import ROOT, record
-from photos import RENDERERS, _job
 from tqdm.auto import tqdm
 
+from benchmarks._common import ROOT, record
+from benchmarks.photos import RENDERERS, render_job
 from fmnist.data import load_raw, load_splits, stratified_split
 from fmnist.gallery import NEIGHBOURS
 from fmnist.predict import Predictor
@@ -61,7 +61,7 @@ def main():
     cells = [(r, lv) for r, (_, levels) in RENDERERS.items() for lv in levels]
     jobs = [(r, lv, val.images[i].numpy(), 1, int(i)) for r, lv in cells for i in items]
     with ProcessPoolExecutor(args.workers) as pool:
-        photos = np.stack([pre.pixels for pre, _ in tqdm(pool.map(_job, jobs, chunksize=4), total=len(jobs),
+        photos = np.stack([pre.pixels for pre, _ in tqdm(pool.map(render_job, jobs, chunksize=4), total=len(jobs),
                                                           desc="photo pictures")])
     rows = []
     for name, entry in predictor.models.items():
