@@ -6,7 +6,8 @@ For each model folder it writes the weights in the new dtype into a staged copy,
 would, and evaluates it on the test and validation splits it was trained with. Where the test accuracy moves by
 more than TOLERANCE the folder stays as it was; otherwise metrics.json records the new figures (and the old
 accuracy, under "converted"), the gallery features are taken from the converted model, and the folder replaces
-the old one whole. results.json and the model card are rebuilt from the folders afterwards.
+the old one whole. A folder whose weights are already in that dtype is left as it is, so its recorded figures
+before conversion stay. results.json and the model card are rebuilt from the folders afterwards.
 """
 
 from __future__ import annotations
@@ -32,11 +33,16 @@ def convert_weights(cfg: TrainConfig) -> list[dict]:
 
     dtype, rows = getattr(torch, cfg.weights_dtype), []
     found = gallery.load_gallery(cfg.out_dir)
-    if found is not None:  # rewritten in the current (compressed) layout; the same images, the same digest
-        gallery.save_gallery(cfg.out_dir, found.images, found.labels)
+    rewritten = False
     for name, folder, model, config, splits in existing_checkpoints(cfg, allow_limit=True):
         report = json.loads((folder / checkpoint.METRICS_NAME).read_text())
         before, old_dtype = report["test"]["accuracy"], config.get("weights_dtype", "float32")
+        if old_dtype == cfg.weights_dtype:  # already stored so: rewriting it would overwrite the recorded history
+            rows.append({"model": name, "from": old_dtype, "to": cfg.weights_dtype, "already": True})
+            continue
+        if found is not None and not rewritten:  # in the current (compressed) layout; the same images and digest
+            gallery.save_gallery(cfg.out_dir, found.images, found.labels)
+            rewritten = True
         staged = cfg.out_dir / checkpoint.STAGING_DIR / name
         shutil.rmtree(staged, ignore_errors=True)
         shutil.copytree(folder, staged)

@@ -219,6 +219,10 @@ def test_weights_converted_to_float16_are_kept_with_figures_that_evaluation_give
                                            config["temperature"])
     assert again["accuracy"] == recorded["test"]["accuracy"]
     assert abs(again["accuracy"] - recorded["converted"]["test_accuracy_before"]) <= 0.0005
+    stored = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    proc = run_train("--convert-weights", "--weights-dtype", "float16", "--models", "mlp", "--out", str(tmp_path))
+    assert "mlp        already float16; left as it is" in proc.stdout  # a second conversion keeps the history
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == stored
 
 
 def test_a_conversion_that_costs_accuracy_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
