@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from benchmarks._common import ROOT, record
-from photos import RENDERERS, render_item
 from PIL import Image
 from tqdm.auto import tqdm
 
+from benchmarks._common import ROOT, record
 from fmnist.data import load_splits
+from fmnist.photo.render import RENDERERS, render_item
 from fmnist.predict import Predictor
 from fmnist.reports import format_table
 from fmnist.tagging import INLINE_BELOW, catalogue_files, tag

@@ -5,6 +5,7 @@ rendered, and one picture that is not a garment, to show the notice.
     python -m scripts.make_examples
 """
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ def slug(name: str) -> str:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     from fmnist.photo.render.non_garments import _flower
     from fmnist.photo.render import render_item
 
