@@ -25,12 +25,14 @@ log = logging.getLogger(__name__)
 NOTICE_PASS_RATE = 0.96
 # With rendered photos and pictures of things (fmnist.photo.outliers), two rules, each set on validation
 # (benchmarks.notice_sweep: validation items, the photo data's validation photos, non-garments of seeds 1 and 2):
-# - the outlier head's limit lets through 97.5 % of the rendered validation photos (held-out renderers left out);
+# - the outlier head's limit lets through 98 % of the rendered validation photos (held-out renderers left out;
+#   97.5 % until resnet was retrained on photo data v4, where it flagged 5.3 % of validation pale garments on
+#   `scenes` and 5.5 % of `pattern` photos; notice-sweep-val-cpu.json);
 # - the Mahalanobis limit, only for what is far from everything, lets through 99.5 % of them;
 # each limit also lets through at least ITEM_PASS_RATE of the validation items. With the Mahalanobis rule alone no
 # limit met both targets (0.97 of photos: 5-6 % of pale garments flagged but about 65 % of non-garments).
 ITEM_PASS_RATE = 0.98
-OUTLIER_PHOTO_PASS_RATE = 0.975
+OUTLIER_PHOTO_PASS_RATE = 0.98
 MAHALANOBIS_PHOTO_PASS_RATE = 0.995
 
 

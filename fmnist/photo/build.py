@@ -16,9 +16,10 @@ app's own pipeline (fmnist.photo), so that a model can train on what the pipelin
 - --print-share draws that share of items as printed garments (fmnist.prints), --tilt-share lays that share down
   turned by up to --tilt-deg; the repository's v3 and v4 were built with 0.3, 0.3 and 30 (the command is in the file).
 - A change to the pipeline (PIPELINE_MODULES of fmnist/photo/) makes the cache stale: rebuild it under a new name,
-  and keep the old file while a bundled model's card names it (v3: the graph-cut pipeline, turns undone up to 30
-  degrees, printed and turned garments; the bundled resnet trained on it. v4: the same, by the pipeline that no
-  longer takes a grey garment's body for its shadow; the detectors are fitted on it, and new runs train on it).
+  and keep the old file while a recorded command names it (v3: the graph-cut pipeline, turns undone up to 30
+  degrees, printed and turned garments; the print recipe was chosen on it. v4: the same, by the pipeline that no
+  longer takes a grey garment's body for its shadow; the bundled resnet trained on it, the detectors are fitted
+  on it, and new runs train on it).
 """
 
 from __future__ import annotations
