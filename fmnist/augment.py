@@ -69,7 +69,8 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
     return x
 
 
-def _uniform(b: int, lo: float, hi: float, gen: torch.Generator, device) -> torch.Tensor:
+def uniform(b: int, lo: float, hi: float, gen: torch.Generator, device) -> torch.Tensor:
+    """(B, 1, 1, 1) draws from [lo, hi), one per image (also fmnist.prints')."""
     return (lo + (hi - lo) * torch.rand(b, device=device, generator=gen))[:, None, None, None]
 
 
@@ -90,24 +91,24 @@ def photo_degrade(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tens
     then the item is stretched to the full range again, as the pipeline does. x is (B, 1, H, W) in [0, 1]."""
     b, dev = x.shape[0], x.device
     apply = _chance(b, p, gen, dev)
-    cut = _uniform(b, 0.0, 0.25, gen, dev)
+    cut = uniform(b, 0.0, 0.25, gen, dev)
     y = ((x - cut) / (1 - cut)).clamp(0, 1)
-    y = y.pow(torch.exp(_uniform(b, -0.6, 0.6, gen, dev)))
+    y = y.pow(torch.exp(uniform(b, -0.6, 0.6, gen, dev)))
     pool = torch.nn.functional.max_pool2d
     solid = pool((x > 0.05).float(), 3, 1, 1)
     solid = -pool(-solid, 3, 1, 1)  # a closing: gaps of a pixel or two are filled
-    floor = _uniform(b, 0.0, 0.7, gen, dev) * _chance(b, 0.5, gen, dev)
+    floor = uniform(b, 0.0, 0.7, gen, dev) * _chance(b, 0.5, gen, dev)
     y = torch.maximum(y, floor * solid)
     kernel = torch.tensor([0.25, 0.5, 0.25], device=dev)
     kernel = (kernel[:, None] * kernel[None, :])[None, None]
     blurred = torch.nn.functional.conv2d(y, kernel, padding=1)
-    y = y + _uniform(b, 0.0, 1.0, gen, dev) * (blurred - y)
+    y = y + uniform(b, 0.0, 1.0, gen, dev) * (blurred - y)
     h, w = x.shape[-2:]
-    angle = _uniform(b, 0.0, 2 * math.pi, gen, dev)
+    angle = uniform(b, 0.0, 2 * math.pi, gen, dev)
     ys = torch.linspace(-0.5, 0.5, h, device=dev)[None, None, :, None]
     xs = torch.linspace(-0.5, 0.5, w, device=dev)[None, None, None, :]
     ramp = (torch.cos(angle) * xs + torch.sin(angle) * ys + 0.5).clamp(0, 1)
-    residue = _uniform(b, 0.0, 0.08, gen, dev) * ramp * (1 - pool(solid, 3, 1, 1))
+    residue = uniform(b, 0.0, 0.08, gen, dev) * ramp * (1 - pool(solid, 3, 1, 1))
     y = y + residue * _chance(b, 0.5, gen, dev)
     peak = y.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)
     y = (y / peak).clamp(0, 1)

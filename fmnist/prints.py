@@ -17,7 +17,7 @@ import math
 import numpy as np
 import torch
 
-from .augment import _uniform
+from .augment import uniform
 
 KINDS = ("stripes", "checks", "dots", "motifs")
 PERIOD_PX = (2.5, 9.0)  # of the 28x28: a pinstripe to a bold block stripe
@@ -29,19 +29,19 @@ def print_patterns(b: int, h: int, w: int, gen: torch.Generator, dev) -> torch.T
     """(B, 1, H, W) print coverage in [0, 1]: per image a kind, period, angle, phase and edge sharpness."""
     ys = torch.arange(h, device=dev, dtype=torch.float32)[None, None, :, None]
     xs = torch.arange(w, device=dev, dtype=torch.float32)[None, None, None, :]
-    angle = _uniform(b, 0.0, math.pi, gen, dev)
-    period = _uniform(b, *PERIOD_PX, gen, dev)
-    u = (xs * torch.cos(angle) + ys * torch.sin(angle)) * (2 * math.pi) / period + _uniform(b, 0, 2 * math.pi, gen, dev)
-    v = (-xs * torch.sin(angle) + ys * torch.cos(angle)) * (2 * math.pi) / period + _uniform(b, 0, 2 * math.pi, gen, dev)
-    sharp = _uniform(b, 1.5, 12.0, gen, dev)  # soft woven bands to hard printed edges
+    angle = uniform(b, 0.0, math.pi, gen, dev)
+    period = uniform(b, *PERIOD_PX, gen, dev)
+    u = (xs * torch.cos(angle) + ys * torch.sin(angle)) * (2 * math.pi) / period + uniform(b, 0, 2 * math.pi, gen, dev)
+    v = (-xs * torch.sin(angle) + ys * torch.cos(angle)) * (2 * math.pi) / period + uniform(b, 0, 2 * math.pi, gen, dev)
+    sharp = uniform(b, 1.5, 12.0, gen, dev)  # soft woven bands to hard printed edges
     stripes = torch.sigmoid(sharp * torch.sin(u))
     checks = 0.5 * (stripes + torch.sigmoid(sharp * torch.sin(v)))  # gingham: two crossing sets of bands
-    dots = torch.sigmoid(sharp * (torch.cos(u) * torch.cos(v) - _uniform(b, 0.2, 0.6, gen, dev)))
+    dots = torch.sigmoid(sharp * (torch.cos(u) * torch.cos(v) - uniform(b, 0.2, 0.6, gen, dev)))
     # motifs: large smooth blobs (flowers, camouflage, logos at 28x28 scale) from upsampled noise
     cells = int(torch.randint(3, 7, (1,), device=dev, generator=gen))
     noise = torch.rand(b, 1, cells, cells, device=dev, generator=gen)
     blobs = torch.nn.functional.interpolate(noise, size=(h, w), mode="bicubic", align_corners=False)
-    motifs = torch.sigmoid(sharp * 2 * (blobs - _uniform(b, 0.4, 0.7, gen, dev)))
+    motifs = torch.sigmoid(sharp * 2 * (blobs - uniform(b, 0.4, 0.7, gen, dev)))
     kind = torch.randint(0, len(KINDS), (b,), device=dev, generator=gen)[:, None, None, None]
     return torch.where(kind == 0, stripes, torch.where(kind == 1, checks, torch.where(kind == 2, dots, motifs)))
 
@@ -57,8 +57,8 @@ def print_items(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor
         return x
     coverage = print_patterns(b, h, w, gen, dev)
     ink = torch.where(torch.rand(b, 1, 1, 1, device=dev, generator=gen) < 0.5, 1.0,
-                      _uniform(b, 0.1, 0.3, gen, dev))
-    contrast = _uniform(b, *CONTRAST, gen, dev)
+                      uniform(b, 0.1, 0.3, gen, dev))
+    contrast = uniform(b, *CONTRAST, gen, dev)
     item = x > SILHOUETTE
     printed = x + contrast * coverage * (ink - x)
     printed = torch.where(item, printed.clamp_min(SILHOUETTE + 0.01), x)  # the silhouette stays whole

@@ -54,10 +54,10 @@ def test_every_command_in_the_docs_parses(doc, target, args, monkeypatch):
         raise Parsed
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
-    monkeypatch.setattr(sys, "argv", [target, *args])  # the benchmarks' main() reads its flags from there
+    monkeypatch.setattr(sys, "argv", [target, *args])  # every main() reads its flags from there by default
     module = importlib.import_module(target.removeprefix("-m "))  # from the repository root, as the docs run it
     with pytest.raises(Parsed):
-        module.main(args) if target.startswith("-m fmnist") else module.main()
+        module.main()
 
 
 def test_the_models_table_is_what_the_files_say():
