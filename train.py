@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "leaves (levels, gamma, colour floor, blur, residue), 0 = off")
     aug.add_argument("--print-p", type=float, help="chance per image of a print (stripes, checks, dots, motifs) "
                                                    "inside its silhouette, 0 = off (fmnist.prints)")
+    aug.add_argument("--print-faint", type=float, help="share of the prints on a faint body (a pale garment under a "
+                                                       "dark print: the print outshines the body), 0 = off")
     aug.add_argument("--photo-data", metavar="PATH",
                      help="domain randomisation: a cache of training items rendered as photos and preprocessed "
                           "(the repository holds data/photo-data-v4.npz, from python -m fmnist.photo.build)")

@@ -22,6 +22,7 @@ class AugmentConfig:
     erase_max_frac: float = 0.25  # largest side of the rectangle, as a fraction of 28
     photo_p: float = 0.0  # chance per image of the degradations a photo's preprocessing leaves (`photo_degrade`)
     print_p: float = 0.0  # chance per image of a print inside its silhouette (fmnist.prints)
+    print_faint: float = 0.0  # share of those prints on a faint body (a pale garment under a dark print)
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -31,7 +32,7 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
     if cfg.print_p > 0:  # first, on the item as the data set shows it; the geometry then moves print and all
         from .prints import print_items
 
-        x = print_items(x, cfg.print_p, gen)
+        x = print_items(x, cfg.print_p, gen, faint=cfg.print_faint)
     if cfg.shift_px > 0:
         p = cfg.shift_px
         padded = torch.nn.functional.pad(x, (p, p, p, p))

@@ -27,8 +27,34 @@ LIMIT_BYTES = 64 * 2**20  # what one call may send: tracked files, untracked-not
 TARGET_BYTES = 56 * 2**20  # room to spare for the wide resnet's folder once it is bundled
 # the first call: a budget that leaves a rerun inside the session's 15 device minutes (a start costs 1-2)
 BUDGET_S = 360
+CARRIED_DATA = ROOT / ".gpu" / "data"  # git-ignored; CARRY names .gpu
 CALL = {"command": f'PYTHONUNBUFFERED=1 bash scripts/gpu_train.sh --budget-s {BUDGET_S} --pack "$OUT"',
         "carry": list(CARRY), "timeout_s": BUDGET_S + 60}
+
+
+class NoData(RuntimeError):
+    """The data set is not on this machine: the call stops before spending its minutes."""
+
+
+def find_data(explicit: str | None = None) -> Path:
+    """The folder holding the real four files: --data-dir if given; else the carried .gpu/data, then the loader's
+    own places (never a download). Each is checked by the digests of its uncompressed bytes."""
+    from .data import DataError, find_data_dir, verify_files
+
+    candidates = [Path(explicit)] if explicit else [CARRIED_DATA]
+    if not explicit:
+        try:
+            candidates.append(find_data_dir(allow_download=False))
+        except DataError:
+            pass
+    seen = []
+    for folder in dict.fromkeys(candidates):
+        problems = verify_files(folder) if folder.is_dir() else [f"{folder} does not exist"]
+        if not problems:
+            return folder
+        seen.append(f"{folder}: {problems[0]}")
+    raise NoData("error: no Fashion-MNIST data set on this machine (" + "; ".join(seen) + "). On a machine that has "
+                 "it, run `python -m fmnist.gpu_call data`, then name .gpu in the call's carry list (docs/gpu.md).")
 
 
 def write_data(dest: Path, source: Path | None = None) -> list[Path]:
@@ -126,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="verb", required=True)
     d = sub.add_parser("data", help="write the data set as .xz into the carried folder")
-    d.add_argument("--out", type=Path, default=ROOT / ".gpu" / "data")
+    d.add_argument("--out", type=Path, default=CARRIED_DATA)
     d.add_argument("--from", dest="source", type=Path, help="the data set's folder (default: where the loader finds it)")
     s = sub.add_parser("size", help="the bytes a call sends; exit 1 above the 64 MiB limit")
     s.add_argument("--carry", nargs="*", default=list(CARRY))

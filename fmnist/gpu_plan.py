@@ -38,12 +38,12 @@ from pathlib import Path
 
 import torch
 
+from .gpu_call import NoData, find_data
 from .models import DEFAULT_MODELS
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
-CARRIED_DATA = ROOT / ".gpu" / "data"  # git-ignored; the call's carry list names .gpu
 LOG_TAIL_LINES = 15
 PART_BYTES = 15 * 1024 * 1024  # under the 16 MiB a returned file may take
 MAX_FILES = 8
@@ -54,6 +54,7 @@ BEST_SEEDS = (0, 1, 2)
 PHOTO_RECIPE_MODELS = ("deep_cnn", "resnet", "wide_resnet")
 PHOTO_SHARE = 0.25
 PRINT_P = 0.25  # prints inside the silhouette (fmnist.prints), chosen on validation: benchmarks/results/photo-mix-prints-cpu.json
+PRINT_FAINT = 0.5  # half of them on a faint body (a pale garment under a dark print): docs/training.md
 # --smoke: the same steps with tiny settings, on the CPU
 SMOKE_FLAGS = ["--limit", "600", "--epochs", "1", "--device", "cpu", "--batch-size", "128"]
 SMOKE_SPEEDRUN = ["--limit", "600", "--epochs", "1", "--device", "cpu", "--batch-size", "128", "--runs", "2"]
@@ -90,31 +91,6 @@ def mobilenet_flag() -> list[str]:
         return ["--no-pretrained"]
 
 
-class NoData(RuntimeError):
-    """The data set is not on this machine: the call stops before spending its minutes."""
-
-
-def find_data(explicit: str | None = None) -> Path:
-    """The folder holding the real four files: --data-dir if given; else the carried .gpu/data, then the loader's
-    own places (never a download). Each is checked by the digests of its uncompressed bytes."""
-    from .data import DataError, find_data_dir, verify_files
-
-    candidates = [Path(explicit)] if explicit else [CARRIED_DATA]
-    if not explicit:
-        try:
-            candidates.append(find_data_dir(allow_download=False))
-        except DataError:
-            pass
-    seen = []
-    for folder in dict.fromkeys(candidates):
-        problems = verify_files(folder) if folder.is_dir() else [f"{folder} does not exist"]
-        if not problems:
-            return folder
-        seen.append(f"{folder}: {problems[0]}")
-    raise NoData("error: no Fashion-MNIST data set on this machine (" + "; ".join(seen) + "). On a machine that has "
-                 "it, run `python -m fmnist.gpu_call data`, then name .gpu in the call's carry list (docs/gpu.md).")
-
-
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     try:
         return path.read_text(errors="replace").splitlines()[-lines:]
@@ -139,7 +115,8 @@ def plan_jobs(work: Path, photo_data: Path | None, smoke: bool, data_dir: Path |
         model = job.argv[1]
         job.argv += ["--weights-dtype", "float16"]  # half the bytes to bring back and bundle; metrics taken on them
         if photo_data is not None and model in PHOTO_RECIPE_MODELS:
-            job.argv += ["--photo-data", str(photo_data), "--photo-share", str(PHOTO_SHARE), "--print-p", str(PRINT_P)]
+            job.argv += ["--photo-data", str(photo_data), "--photo-share", str(PHOTO_SHARE), "--print-p", str(PRINT_P),
+                          "--print-faint", str(PRINT_FAINT)]
         job.argv += extra
     return jobs
 

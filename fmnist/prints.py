@@ -22,6 +22,10 @@ from .augment import uniform
 KINDS = ("stripes", "checks", "dots", "motifs")
 PERIOD_PX = (2.5, 9.0)  # of the 28x28: a pinstripe to a bold block stripe
 CONTRAST = (0.3, 0.9)  # how far the print pulls a pixel towards its ink
+# a faint body: a pale garment's own grey against a light backdrop is a small share of its dark print's, so once the
+# pipeline stretches the item to the full range the print is bright and the body dim (docs/pale_misses.png)
+FAINT_BODY = (0.15, 0.6)
+FAINT_CONTRAST = (0.7, 1.0)  # and its print stands out: what stands out most is the print
 SILHOUETTE = 0.04  # pixels above this (of 1) are the item; the data set's backdrop is exactly 0
 
 
@@ -46,10 +50,13 @@ def print_patterns(b: int, h: int, w: int, gen: torch.Generator, dev) -> torch.T
     return torch.where(kind == 0, stripes, torch.where(kind == 1, checks, torch.where(kind == 2, dots, motifs)))
 
 
-def print_items(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+def print_items(x: torch.Tensor, p: float, gen: torch.Generator, faint: float = 0.0) -> torch.Tensor:
     """Each item of x (B, 1, H, W) in [0, 1] printed with chance p; then stretched to the full range again, as
     the photo pipeline stretches every item. The ink is dark (towards 1: a dark print on a light garment) or
-    light (towards a faint grey: a light print on a dark garment), with its own contrast."""
+    light (towards a faint grey: a light print on a dark garment), with its own contrast. A share `faint` of
+    the printed items are pale garments: the body dimmed to FAINT_BODY of itself under a dark print of
+    FAINT_CONTRAST, so that the print is the brightest part and the silhouette must still decide. (Drawn after
+    everything else, so that faint=0 gives the prints it always gave.)"""
     b, _, h, w = x.shape
     dev = x.device
     apply = (torch.rand(b, device=dev, generator=gen) < p)[:, None, None, None]
@@ -59,8 +66,14 @@ def print_items(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor
     ink = torch.where(torch.rand(b, 1, 1, 1, device=dev, generator=gen) < 0.5, 1.0,
                       uniform(b, 0.1, 0.3, gen, dev))
     contrast = uniform(b, *CONTRAST, gen, dev)
+    body = x
+    if faint > 0:
+        pale = torch.rand(b, 1, 1, 1, device=dev, generator=gen) < faint
+        body = torch.where(pale, x * uniform(b, *FAINT_BODY, gen, dev), x)
+        ink = torch.where(pale, 1.0, ink)
+        contrast = torch.where(pale, uniform(b, *FAINT_CONTRAST, gen, dev), contrast)
     item = x > SILHOUETTE
-    printed = x + contrast * coverage * (ink - x)
+    printed = body + contrast * coverage * (ink - body)
     printed = torch.where(item, printed.clamp_min(SILHOUETTE + 0.01), x)  # the silhouette stays whole
     peak = printed.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
     return torch.where(apply, printed / peak, x)

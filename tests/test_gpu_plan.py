@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -65,6 +66,9 @@ def test_every_job_ran_with_its_command_and_figures(smoke):
 def test_the_real_plan_trains_the_best_model_for_three_seeds_and_summarises_them(tmp_path):
     jobs = gpu_plan.plan_jobs(tmp_path, None, smoke=False)
     assert [j.name for j in jobs if j.argv[1] == "wide_resnet"] == [f"wide_resnet-seed{s}" for s in (0, 1, 2)]
+    # the photo recipe, prints on faint bodies included, for the models the app leans on (the CPU's resnet's)
+    recipe = {j.name: " ".join(j.argv) for j in gpu_plan.plan_jobs(tmp_path, Path("p.npz"), smoke=False)}
+    assert "--print-p 0.25 --print-faint 0.5" in recipe["resnet"] and "--print-p" not in recipe["mlp"]
     plan = type("P", (), {"jobs": jobs})()
     for job, acc in zip([j for j in jobs if j.argv[1] == "wide_resnet"], (0.95, 0.96, 0.97)):
         job.state, job.result = "done", {"test_acc": acc, "val_acc": acc}
@@ -139,13 +143,13 @@ def test_without_the_data_set_the_call_stops_at_once_saying_what_to_carry(tmp_pa
 
 
 def test_files_that_are_not_the_real_data_set_are_refused(tiny_dataset):
-    with pytest.raises(gpu_plan.NoData, match="not the real file"):
-        gpu_plan.find_data(str(tiny_dataset))
+    with pytest.raises(gpu_call.NoData, match="not the real file"):
+        gpu_call.find_data(str(tiny_dataset))
 
 
 @needs_real_data
 def test_the_real_files_are_found_and_pass_their_digests():
-    assert gpu_plan.find_data(str(real_data_dir())) == real_data_dir()
+    assert gpu_call.find_data(str(real_data_dir())) == real_data_dir()
 
 
 @needs_real_data
