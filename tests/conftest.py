@@ -53,3 +53,21 @@ def kill_once_saved(proc, state, timeout_s: float = 300) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be interrupted"
+
+
+def shop_photo(item28: np.ndarray, scale=8, canvas=(400, 300), at=(40, 60)):
+    """A Fashion-MNIST item made back into a shop photo: dark on white, bigger, off-centre (RGB PIL image)."""
+    from PIL import Image
+
+    item = Image.fromarray(255 - item28).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    photo = Image.new("L", canvas, 255)
+    photo.paste(item, at)
+    return photo.convert("RGB")
+
+
+def block_item(h=20, w=10) -> np.ndarray:
+    """A 28x28 item: an h x w block at 200, centred on black."""
+    arr = np.zeros((28, 28), np.uint8)
+    top, left = (28 - h) // 2, (28 - w) // 2
+    arr[top:top + h, left:left + w] = 200
+    return arr
