@@ -54,7 +54,6 @@ BEST_SEEDS = (0, 1, 2)
 PHOTO_RECIPE_MODELS = ("deep_cnn", "resnet", "wide_resnet")
 PHOTO_SHARE = 0.25
 PRINT_P = 0.25  # prints inside the silhouette (fmnist.prints), chosen on validation: benchmarks/results/photo-mix-prints-cpu.json
-PRINT_FAINT = 0.5  # half of them on a faint body (a pale garment under a dark print): docs/training.md
 # --smoke: the same steps with tiny settings, on the CPU
 SMOKE_FLAGS = ["--limit", "600", "--epochs", "1", "--device", "cpu", "--batch-size", "128"]
 SMOKE_SPEEDRUN = ["--limit", "600", "--epochs", "1", "--device", "cpu", "--batch-size", "128", "--runs", "2"]
@@ -115,8 +114,7 @@ def plan_jobs(work: Path, photo_data: Path | None, smoke: bool, data_dir: Path |
         model = job.argv[1]
         job.argv += ["--weights-dtype", "float16"]  # half the bytes to bring back and bundle; metrics taken on them
         if photo_data is not None and model in PHOTO_RECIPE_MODELS:
-            job.argv += ["--photo-data", str(photo_data), "--photo-share", str(PHOTO_SHARE), "--print-p", str(PRINT_P),
-                          "--print-faint", str(PRINT_FAINT)]
+            job.argv += ["--photo-data", str(photo_data), "--photo-share", str(PHOTO_SHARE), "--print-p", str(PRINT_P)]
         job.argv += extra
     return jobs
 

@@ -66,9 +66,9 @@ def test_every_job_ran_with_its_command_and_figures(smoke):
 def test_the_real_plan_trains_the_best_model_for_three_seeds_and_summarises_them(tmp_path):
     jobs = gpu_plan.plan_jobs(tmp_path, None, smoke=False)
     assert [j.name for j in jobs if j.argv[1] == "wide_resnet"] == [f"wide_resnet-seed{s}" for s in (0, 1, 2)]
-    # the photo recipe, prints on faint bodies included, for the models the app leans on (the CPU's resnet's)
+    # the photo recipe for the models the app leans on (the bundled resnet's), not for the others
     recipe = {j.name: " ".join(j.argv) for j in gpu_plan.plan_jobs(tmp_path, Path("p.npz"), smoke=False)}
-    assert "--print-p 0.25 --print-faint 0.5" in recipe["resnet"] and "--print-p" not in recipe["mlp"]
+    assert "--photo-share 0.25 --print-p 0.25" in recipe["resnet"] and "--print-p" not in recipe["mlp"]
     plan = type("P", (), {"jobs": jobs})()
     for job, acc in zip([j for j in jobs if j.argv[1] == "wide_resnet"], (0.95, 0.96, 0.97)):
         job.state, job.result = "done", {"test_acc": acc, "val_acc": acc}
