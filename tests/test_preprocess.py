@@ -303,3 +303,26 @@ def test_opencv_morphology_is_scipys_pixel_for_pixel(op):
         structure, iterations = (morph.CROSS, int(rng.integers(1, 14))) if t % 2 else (disk(int(rng.integers(1, 5))), 1)
         assert np.array_equal(getattr(morph, op)(mask, structure, iterations),
                               reference(mask, structure, iterations=iterations)), (t, h, w, iterations)
+
+
+@pytest.mark.parametrize("colour, backdrop", [((0.80, 0.83, 0.95), (0.88, 0.87, 0.89)),
+                                              ((0.86, 0.97, 0.86), (0.93, 0.94, 0.93)),
+                                              ((0.86, 0.83, 0.82), (0.91, 0.91, 0.91))],
+                         ids=["lavender-on-grey", "mint-on-white", "beige-on-light-grey"])
+def test_a_faint_garment_that_passes_no_bar_is_found_against_the_backdrops_noise(colour, backdrop):
+    """A pale garment with a soft outline and no collar or print: it differs from the backdrop by less than a
+    shadow's lightness, a muted colour's chroma and a sharp edge's gradient, so no strong seed; yet by many
+    times the backdrop's own noise. With nothing else in the picture, that is the item, not "no item"."""
+    _, silhouette = _garment()
+    out = preprocess(_blend(_soft(silhouette, 5), np.asarray(colour) * np.ones((300, 400, 1)), backdrop, noise=0.005))
+    assert out.found_item and out.items == 1 and _iou(out.box, (120, 60, 280, 260)) > 0.85, out.box
+    assert (out.pixels[8:24, 6:22] > 40).mean() > 0.9, out.pixels
+
+
+def test_a_bare_table_under_uneven_light_has_no_item():
+    """The faint seeds are measured against the backdrop's own noise: a bare table lit from one side, with a
+    camera's noise, saved as a JPEG, still shows nothing."""
+    ys, xs = np.mgrid[0:300, 0:400]
+    light = 0.8 + 0.15 * xs / 400 + 0.03 * ys / 300
+    out = preprocess(_blend(np.zeros((300, 400)), np.zeros((300, 400, 3)), light[..., None] * np.asarray((1.0, 0.97, 0.93))))
+    assert not out.found_item

@@ -23,6 +23,12 @@ BACKDROP_SPREAD = 3.0
 TEXTURE_QUANTILE = 99  # on a textured backdrop, item cues must exceed this percentile of the ring's own
 TEXTURE_SIZE = 0.015  # on a textured backdrop, detail thinner than this share of the picture's side is wiped out
 GRABCUT_ROUNDS = 3  # GrabCut's rounds of refitting its colour models: the cut settles by the third
+# When nothing passes those bars (a pale, soft-edged item on white: a mint sneaker, a beige sandal), the seeds
+# are what differs from the backdrop by this many robust standard deviations of its own variation, as on a dark
+# backdrop; floors of FAINT_LIGHT L* units and FAINT_CHROMA keep a flat backdrop's rounding out
+FAINT_SIGMA = 6.0
+FAINT_LIGHT = 3.0
+FAINT_CHROMA = 0.03
 
 
 def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -69,7 +75,6 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
         chroma_bar = max(chroma_bar, float(np.percentile(d_chroma[ring], TEXTURE_QUANTILE)))
         edge_bar = max(edge_bar, float(np.percentile(edges[ring], TEXTURE_QUANTILE)))
     evidence = np.maximum.reduce([np.abs(d_light) / light_bar, d_chroma / chroma_bar, edges / edge_bar])
-    strong = evidence > 1
     # region growing: the seeds grow over the pixels that differ from the backdrop more than the backdrop
     # varies (a pale garment's body, a faint shadow), by a graph cut (_grow). Such a pixel is probably item when
     # it has a colour of its own or is lighter than the backdrop, or lies within the seeds' outline; one that
@@ -80,24 +85,19 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     only_darker = (d_light <= -light_spread) & ~coloured
     # a 28x28 data-set image is exact already: its faint pixels stay as they are; on a textured backdrop
     # growth would run along the texture's lines (grout) as along a pale body, so there the seeds are the item
-    if min(h, w) >= 64 and not textured:
-        strong = _grow(strong, backdrop_like & ~strong, only_darker & ~strong, rgb)
-    # close gaps in outlines, fill what they enclose, drop specks (sizes relative to the picture)
-    r = max(1, round(0.012 * max(h, w)))
-    mask = closed(strong, r)
-    mask = ndi.binary_fill_holes(mask)
-    if min(h, w) >= 64:
-        mask = morph.opening(mask, iterations=max(1, r // 2))
-    labels, n = ndi.label(mask)
+    grow = min(h, w) >= 64 and not textured
     info = {"light_backdrop": light_backdrop, "grey": picture_grey, "backdrop_grey": backdrop[..., 3],
-            "d_chroma": d_chroma, "items": 0, "found": False}
-    if n == 0:
+            "d_chroma": d_chroma, "items": 0, "found": False, "faint": False}
+    labels, areas = _regions(evidence > 1, backdrop_like, only_darker, rgb, grow)
+    if not len(areas) and grow:  # nothing passed the bars: the faint seeds, against the backdrop's own noise
+        faint = np.maximum(np.abs(d_light) / max(FAINT_SIGMA * light_noise, FAINT_LIGHT),
+                           d_chroma / max(FAINT_SIGMA * chroma_noise, FAINT_CHROMA)) > 1
+        labels, areas = _regions(faint | (evidence > 1), backdrop_like, only_darker, rgb, grow)
+        info["faint"] = bool(len(areas))
+    if not len(areas):
         return np.zeros((h, w), bool), info
-    areas = ndi.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))
     order = np.argsort(-areas)
     min_area = max(4, 0.002 * h * w)  # specks
-    if areas[order[0]] < min_area:
-        return np.zeros((h, w), bool), info
     # regions within a small gap of the largest are parts of the same item; others of comparable size are
     # further items
     near = ndi.distance_transform_edt(labels != order[0] + 1) <= max(2.0, PART_GAP * max(h, w))
@@ -116,6 +116,25 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     info["items"] = 1 + int(np.sum(np.asarray(others) >= max(min_area, OTHER_ITEM_SHARE * areas[order[0]])))
     info["found"] = True
     return item, info
+
+def _regions(seeds: np.ndarray, backdrop_like: np.ndarray, only_darker: np.ndarray, rgb: np.ndarray,
+             grow: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The seeds grown (when grow), their outlines closed, what they enclose filled and specks dropped (sizes
+    relative to the picture): (labelled regions, their areas), no areas when no region is larger than a speck."""
+    from scipy import ndimage as ndi
+
+    h, w = seeds.shape
+    if grow:
+        seeds = _grow(seeds, backdrop_like & ~seeds, only_darker & ~seeds, rgb)
+    r = max(1, round(0.012 * max(h, w)))
+    mask = ndi.binary_fill_holes(closed(seeds, r))
+    if min(h, w) >= 64:
+        mask = morph.opening(mask, iterations=max(1, r // 2))
+    labels, n = ndi.label(mask)
+    areas = ndi.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))
+    if n and areas.max() < max(4, 0.002 * h * w):  # specks only
+        return labels, areas[:0]
+    return labels, areas
 
 def closed(mask: np.ndarray, r: int) -> np.ndarray:
     """A morphological closing over gaps of up to 2r pixels; padded first, so that the picture's edge closes
