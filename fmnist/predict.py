@@ -178,7 +178,8 @@ class Predictor:
                           f"{thing:.1f} against a limit of {limits['outlier']:.1f})")
         says = {
             "no item": "No garment stands out from the background of this picture, so the answer above means "
-                       "little. Photograph a single item on a plain background.",
+                       "little. Photograph a single item on a plain background that differs from it in colour or "
+                       "lightness: a white shirt shows on a dark table, not on a white sheet.",
             "fills the frame": "What was found reaches all four edges and covers most of the picture: this looks "
                                "like a scene or a close-up, not one garment on a backdrop.",
             "shape": f"What was found is {pre.aspect:.1f} times as long as it is wide; no garment in the data set is "

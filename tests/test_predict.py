@@ -44,7 +44,7 @@ def test_the_default_model_gets_the_shipped_examples_right(predictor, example):
 
 def test_a_blank_picture_gets_a_notice(predictor):
     p = predictor.predict(Image.new("RGB", (200, 200), (255, 255, 255)))
-    assert p.rules == ["no item"] and "No garment stands out" in p.notice
+    assert p.rules == ["no item"] and "No garment stands out" in p.notice and "on a dark table" in p.notice
 
 
 def test_noise_gets_a_notice(predictor):

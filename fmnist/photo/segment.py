@@ -87,17 +87,16 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     # growth would run along the texture's lines (grout) as along a pale body, so there the seeds are the item
     grow = min(h, w) >= 64 and not textured
     info = {"light_backdrop": light_backdrop, "grey": picture_grey, "backdrop_grey": backdrop[..., 3],
-            "d_chroma": d_chroma, "items": 0, "found": False, "faint": False}
+            "d_chroma": d_chroma, "items": 0, "found": False}
     labels, areas = _regions(evidence > 1, backdrop_like, only_darker, rgb, grow)
     if not len(areas) and grow:  # nothing passed the bars: the faint seeds, against the backdrop's own noise
         faint = np.maximum(np.abs(d_light) / max(FAINT_SIGMA * light_noise, FAINT_LIGHT),
                            d_chroma / max(FAINT_SIGMA * chroma_noise, FAINT_CHROMA)) > 1
         labels, areas = _regions(faint | (evidence > 1), backdrop_like, only_darker, rgb, grow)
-        info["faint"] = bool(len(areas))
     if not len(areas):
         return np.zeros((h, w), bool), info
     order = np.argsort(-areas)
-    min_area = max(4, 0.002 * h * w)  # specks
+    min_area = _speck_area(h, w)
     # regions within a small gap of the largest are parts of the same item; others of comparable size are
     # further items
     near = ndi.distance_transform_edt(labels != order[0] + 1) <= max(2.0, PART_GAP * max(h, w))
@@ -117,6 +116,10 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     info["found"] = True
     return item, info
 
+def _speck_area(h: int, w: int) -> float:
+    """Regions smaller than this (pixels) are specks, not items."""
+    return max(4, 0.002 * h * w)
+
 def _regions(seeds: np.ndarray, backdrop_like: np.ndarray, only_darker: np.ndarray, rgb: np.ndarray,
              grow: bool) -> tuple[np.ndarray, np.ndarray]:
     """The seeds grown (when grow), their outlines closed, what they enclose filled and specks dropped (sizes
@@ -132,7 +135,7 @@ def _regions(seeds: np.ndarray, backdrop_like: np.ndarray, only_darker: np.ndarr
         mask = morph.opening(mask, iterations=max(1, r // 2))
     labels, n = ndi.label(mask)
     areas = ndi.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))
-    if n and areas.max() < max(4, 0.002 * h * w):  # specks only
+    if n and areas.max() < _speck_area(h, w):  # specks only
         return labels, areas[:0]
     return labels, areas
 
