@@ -13,7 +13,8 @@ backdrop; phone pictures do not. So the item is first found against a *modelled*
    in colour apart from shading (RGB over grey: a red shirt on a grey table of the same grey level), or
    sits on a sharp edge. A soft shadow is darker but has neither a new colour nor sharp edges. On a textured
    backdrop (grout, wood grain, a woven sheet: heavy-tailed edges on the border) the cues are read from a
-   median-filtered copy, and must pass what the texture reaches on the border.
+   median-filtered copy, and must pass what the texture reaches on the border. When no pixel passes (a
+   pale, soft-edged item on white), the seeds are what differs from the backdrop by many times its own noise.
 4. The seeds grow over every pixel that differs from the backdrop by more than its own noise (a pale
    garment's body) by a graph cut (OpenCV's GrabCut) seeded from what is certain: seeds are item, pixels
    within the backdrop's noise are backdrop, the rest is decided by colour models of the two and the edges
