@@ -326,3 +326,21 @@ def test_a_bare_table_under_uneven_light_has_no_item():
     light = 0.8 + 0.15 * xs / 400 + 0.03 * ys / 300
     out = preprocess(_blend(np.zeros((300, 400)), np.zeros((300, 400, 3)), light[..., None] * np.asarray((1.0, 0.97, 0.93))))
     assert not out.found_item
+
+
+@needs_real_data
+@pytest.mark.parametrize("index", [321, 818, 4628])
+def test_a_faint_body_that_its_shading_splits_into_specks_is_found_whole(index):
+    """A light-grey boot or top on white (validation items, the `scenes` renderer's pale level): only its sole
+    or hem is a seed, and its body is darker than the backdrop only, as a shadow is. Its shading splits those
+    darker pixels into specks, each smaller than the seeds' outline; measured as one region (gaps of SPECK_GAP
+    closed) the body is larger than any shadow the item could cast, so it is found whole, not as a line."""
+    from scipy import ndimage as ndi
+
+    from fmnist.data import load_splits
+    from fmnist.photo.render import render_item
+
+    item = load_splits(real_data_dir(), allow_download=False).val.images[index].numpy()
+    out = preprocess(render_item("scenes", "pale", item, 6, index))
+    silhouette = ndi.binary_fill_holes(item > 5)
+    assert out.found_item and ((out.pixels > 12) & silhouette).sum() > 0.7 * silhouette.sum(), out.pixels

@@ -22,6 +22,7 @@ INSIDE_SHARE = 0.6  # a region with this share of its box inside the largest reg
 BACKDROP_SPREAD = 3.0
 TEXTURE_QUANTILE = 99  # on a textured backdrop, item cues must exceed this percentile of the ring's own
 TEXTURE_SIZE = 0.015  # on a textured backdrop, detail thinner than this share of the picture's side is wiped out
+SPECK_GAP = 4  # px at the working size: darker pixels this close are one region when shadows are measured
 GRABCUT_ROUNDS = 3  # GrabCut's rounds of refitting its colour models: the cut settles by the third
 # When nothing passes those bars (a pale, soft-edged item on white: a mint sneaker, a beige sandal), the seeds
 # are what differs from the backdrop by this many robust standard deviations of its own variation, as on a dark
@@ -178,8 +179,9 @@ def _grow(seeds: np.ndarray, backdrop: np.ndarray, shadow_like: np.ndarray, rgb:
     outline = ndi.binary_fill_holes(closed(seeds[box], r))
     shadow = shadow_like[box] & ~outline
     # a shadow is cast by the item, so it is never larger than what the seeds outline: a darker region that
-    # is, is the body of a grey garment whose own edges are too soft to outline it
-    parts, n = ndi.label(shadow)
+    # is, is the body of a grey garment whose own edges are too soft to outline it. A region is measured with
+    # its gaps of a few pixels closed: a faint body's noise splits its darker pixels into specks
+    parts, n = ndi.label(closed(shadow, SPECK_GAP) & ~outline)
     if n:
         sizes = ndi.sum_labels(np.ones_like(parts), parts, index=np.arange(1, n + 1))
         shadow &= ~np.isin(parts, 1 + np.flatnonzero(sizes > outline.sum()))
