@@ -18,7 +18,9 @@ backdrop; phone pictures do not. So the item is first found against a *modelled*
 4. The seeds grow over every pixel that differs from the backdrop by more than its own noise (a pale
    garment's body) by a graph cut (OpenCV's GrabCut) seeded from what is certain: seeds are item, pixels
    within the backdrop's noise are backdrop, the rest is decided by colour models of the two and the edges
-   between them. A marker watershed on the edges alone lost pale bodies through gaps in their outline.
+   between them. A darker region outside the seeds' outline starts as a shadow, unless it is larger than
+   the outline (a shadow never is): then it is a grey garment's body. A marker watershed on the edges alone
+   lost pale bodies through gaps in their outline.
 5. The item is the largest connected region after closing small gaps, filling holes and dropping specks,
    with the regions near it or mostly within its box (a print's pieces). Other regions of comparable size
    are reported as further items.
