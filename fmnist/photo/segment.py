@@ -89,11 +89,12 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     grow = min(h, w) >= 64 and not textured
     info = {"light_backdrop": light_backdrop, "grey": picture_grey, "backdrop_grey": backdrop[..., 3],
             "d_chroma": d_chroma, "items": 0, "found": False}
-    labels, areas = _regions(evidence > 1, backdrop_like, only_darker, rgb, grow)
+    strong = evidence > 1
+    labels, areas = _regions(strong, backdrop_like, only_darker, rgb, grow)
     if not len(areas) and grow:  # nothing passed the bars: the faint seeds, against the backdrop's own noise
         faint = np.maximum(np.abs(d_light) / max(FAINT_SIGMA * light_noise, FAINT_LIGHT),
                            d_chroma / max(FAINT_SIGMA * chroma_noise, FAINT_CHROMA)) > 1
-        labels, areas = _regions(faint | (evidence > 1), backdrop_like, only_darker, rgb, grow)
+        labels, areas = _regions(faint | strong, backdrop_like, only_darker, rgb, grow)
     if not len(areas):
         return np.zeros((h, w), bool), info
     order = np.argsort(-areas)
