@@ -246,6 +246,41 @@ def test_a_print_stronger_than_the_body_does_not_split_the_garment():
     assert out.found_item and out.items == 1 and _iou(out.box, (120, 60, 280, 260)) > 0.85, (out.items, out.box)
 
 
+@pytest.mark.parametrize("garment, table, move", [((1.0, 0.86, 0.9), (0.72, 0.72, 0.7), (16, 12)),
+                                                  ((0.93, 0.95, 0.8), (0.8, 0.78, 0.8), (-14, 18)),
+                                                  ((0.2, 0.35, 0.7), (0.85, 0.84, 0.8), (12, -16))],
+                         ids=["pale-pink-on-grey", "cream-on-light-grey", "blue-on-beige"])
+def test_a_hard_shadow_beside_the_garment_is_not_part_of_it(garment, table, move):
+    """A lamp's hard shadow (the silhouette moved aside, 45 % darker, as sharp as the garment's edge) seeds like
+    the garment and used to stay in its mask; beside a pale garment it was then the darkest band the model
+    saw. The box is the garment's, and the 28x28 has no bright band along the side the shadow fell on."""
+    from scipy import ndimage as ndi
+
+    shading, silhouette = _garment()
+    shadow = ndi.shift(silhouette.astype(float), move, order=0)
+    backdrop = np.asarray(table)[None, None] * (1 - 0.45 * _soft(shadow > 0.5, 1.0))[..., None]
+    out = preprocess(_blend(_soft(silhouette, 1.0), shading[..., None] * np.asarray(garment), backdrop))
+    assert out.found_item and out.items == 1 and _iou(out.box, (120, 60, 280, 260)) > 0.9, out.box
+    rows, cols = np.flatnonzero(out.pixels.any(1)), np.flatnonzero(out.pixels.any(0))
+    far_row = rows[-1] if move[0] > 0 else rows[0]  # the garment's edge on the shadow's side
+    far_col = cols[-1] if move[1] > 0 else cols[0]
+    body = np.median(out.pixels[8:24, 6:22])
+    assert out.pixels[far_row].max() < 2 * body and out.pixels[:, far_col].max() < 2 * body, out.pixels
+
+
+@pytest.mark.parametrize("sole", [0.45, 0.6])
+def test_a_white_shoe_keeps_its_grey_sole(sole):
+    """What a shadow cast straight down shares with an item's own part: a white upper with a neutral grey sole
+    below it, on a neutral light-grey floor, is a darker band along one side, as the upper moved down would
+    uncover. A band along one side alone is kept: the box reaches the sole's bottom."""
+    silhouette = np.zeros((300, 400), bool)
+    silhouette[100:225, 100:300] = True
+    shoe = np.full((300, 400, 3), 0.98)
+    shoe[200:225] = sole
+    out = preprocess(_blend(_soft(silhouette, 1.0), shoe, (0.82, 0.82, 0.82)))
+    assert out.found_item and _iou(out.box, (100, 100, 300, 225)) > 0.9, out.box
+
+
 @needs_real_data
 @pytest.mark.parametrize("renderer", ["scenes", "tint", "opaque", "pattern"])
 def test_pale_garments_keep_their_body_in_every_renderer(renderer):

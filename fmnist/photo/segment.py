@@ -30,6 +30,12 @@ GRABCUT_ROUNDS = 3  # GrabCut's rounds of refitting its colour models: the cut s
 FAINT_SIGMA = 6.0
 FAINT_LIGHT = 3.0
 FAINT_CHROMA = 0.03
+# A lamp's hard shadow has sharp edges, so it seeds and joins the item; it is the item's silhouette moved aside.
+# Where the item's own part (lighter, or of a colour of its own) is most of the mask, the only-darker band
+# outside it goes when the silhouette, moved by up to CAST_REACH of its size, covers at least CAST_MATCH of it
+CAST_REACH = 0.15
+CAST_MATCH = 0.5
+CAST_SIDE = 0.01  # and the move is at least this share of the item's size along both axes
 
 
 def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -113,10 +119,71 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
             joined.add(i + 1)
     joined = np.asarray(sorted(joined))
     item = np.isin(labels, joined)
+    if grow:
+        unshaded = _unlike_shade(rgb, grey, backdrop, explained)
+        item = without_cast_shadow(item, (d_light <= -light_spread) & ~unshaded, (d_light >= light_spread) | unshaded)
     others = [areas[i] for i in order[1:] if i + 1 not in joined]
     info["items"] = 1 + int(np.sum(np.asarray(others) >= max(min_area, OTHER_ITEM_SHARE * areas[order[0]])))
     info["found"] = True
     return item, info
+
+def _unlike_shade(rgb: np.ndarray, grey: np.ndarray, backdrop: np.ndarray, explained: np.ndarray) -> np.ndarray:
+    """Pixels that no shading of the backdrop explains. A shadow scales the backdrop's RGB down: each pixel is
+    measured against the backdrop scaled to the pixel's own grey, relative to that grey (nearly the same for
+    any depth of shadow, unlike the colour cue's offset ratios, which a deep shadow on a tinted table exceeds), and must differ by more than the backdrop's
+    own spread of it, plus a floor of 0.03 (JPEG's colour at a sharp edge)."""
+    scaled = backdrop[..., 4:7] * ((grey + 0.01) / (backdrop[..., 3] + 0.01))[..., None]
+    off = np.linalg.norm(rgb - scaled, axis=2) / (grey + 0.05)
+    spread = 1.4826 * float(np.median(off[explained])) if explained.any() else 0.0
+    return off >= BACKDROP_SPREAD * spread + 0.03
+
+def without_cast_shadow(item: np.ndarray, shade: np.ndarray, distinct: np.ndarray) -> np.ndarray:
+    """The item without a hard shadow beside it. A lamp's shadow is as sharp as the item's outline, so it seeds
+    and stays in the mask; beside a pale garment it is then the darkest thing there, and the model sees its band.
+    Where most of the mask is the item's own (lighter than the backdrop, or of a colour of its own), the
+    only-darker pixels outside that part are a shadow when they are where the part's silhouette falls when moved
+    aside: the move (up to CAST_REACH of the item's size) whose uncovered crescent covers the most of them, by
+    overlap over union (cross-correlations by FFT), must reach CAST_MATCH, and be a move along both axes. A grey
+    garment (darker only, most of its mask), the darker print inside a pale one and a darker band along one
+    side only (a sole, a hem) are left alone. Benchmarked by benchmarks/hard_shadows.py."""
+    from scipy import ndimage as ndi
+    from scipy.signal import fftconvolve
+
+    darker = item & shade
+    own = morph.opening(item & distinct, iterations=2)  # not the thin light ringing along the shadow's edge
+    if own.sum() < 0.5 * item.sum() or darker.sum() < 0.02 * item.sum():
+        return item
+    h, w = item.shape
+    body = ndi.binary_fill_holes(closed(own, max(1, round(0.012 * max(h, w)))))
+    band = darker & ~body
+    if band.sum() < 0.02 * item.sum():
+        return item
+    ys, xs = np.nonzero(item)
+    size = max(np.ptp(ys), np.ptp(xs)) + 1
+    reach, side = max(2, round(CAST_REACH * size)), max(2, round(CAST_SIDE * size))
+    top, left = max(0, ys.min() - reach), max(0, xs.min() - reach)
+    box = (slice(top, ys.max() + reach + 1), slice(left, xs.max() + reach + 1))
+    b, s = body[box].astype(float), band[box].astype(float)
+    # for a move d: covered(d) = |body moved by d, on the band|; crescent(d) = |body moved by d, off the body|
+    covered = fftconvolve(s, b[::-1, ::-1], mode="full")
+    crescent = b.sum() - fftconvolve(b, b[::-1, ::-1], mode="full")
+    cy, cx = b.shape[0] - 1, b.shape[1] - 1  # the zero move
+    window = (slice(cy - reach, cy + reach + 1), slice(cx - reach, cx + reach + 1))
+    covered, crescent = covered[window], crescent[window]
+    match = covered / np.maximum(crescent + s.sum() - covered, 1.0)
+    match[reach, reach] = 0.0
+    best = np.unravel_index(int(np.argmax(match)), match.shape)
+    dy, dx = best[0] - reach, best[1] - reach
+    # a move along one axis alone uncovers a strip along one side, where an item can have a part of its own that
+    # is only darker (a white shoe's grey sole on a grey floor): such a band is left as it is
+    if match[best] < CAST_MATCH or min(abs(dy), abs(dx)) < side:
+        return item
+    moved = ndi.shift(body, (dy, dx), order=0)
+    # the shadow and its soft fringe: where the moved silhouette falls on the band's thick part (not a hanger's
+    # wire, not a print's pieces along the edge)
+    cast = item & ~body & morph.dilate(moved, iterations=2)
+    # and the item's edge pixels that the shadow darkened (blended with it, they would be its darkest line)
+    return item & ~morph.dilate(cast, iterations=2)
 
 def _speck_area(h: int, w: int) -> float:
     """Regions smaller than this (pixels) are specks, not items."""
