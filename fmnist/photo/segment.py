@@ -129,11 +129,12 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
 
 def _unlike_shade(rgb: np.ndarray, grey: np.ndarray, backdrop: np.ndarray, explained: np.ndarray) -> np.ndarray:
     """Pixels that no shading of the backdrop explains. A shadow scales the backdrop's RGB down: each pixel is
-    measured against the backdrop scaled to the pixel's own grey, relative to that grey (nearly the same for
-    any depth of shadow, unlike the colour cue's offset ratios, which a deep shadow on a tinted table exceeds), and must differ by more than the backdrop's
+    measured against the backdrop scaled to the pixel's own grey (the same for any depth of shadow, unlike the
+    colour cue's offset ratios, which a deep shadow on a tinted table exceeds), relative to that grey plus 0.2
+    (a dark pixel's noise is not a colour: a grey shop photo's darkest parts are shading too), and must differ by more than the backdrop's
     own spread of it, plus a floor of 0.03 (JPEG's colour at a sharp edge)."""
-    scaled = backdrop[..., 4:7] * ((grey + 0.01) / (backdrop[..., 3] + 0.01))[..., None]
-    off = np.linalg.norm(rgb - scaled, axis=2) / (grey + 0.05)
+    scaled = backdrop[..., 4:7] * (grey / np.maximum(backdrop[..., 3], 0.02))[..., None]
+    off = np.linalg.norm(rgb - scaled, axis=2) / (grey + 0.2)
     spread = 1.4826 * float(np.median(off[explained])) if explained.any() else 0.0
     return off >= BACKDROP_SPREAD * spread + 0.03
 
