@@ -24,6 +24,7 @@ from scipy import ndimage as ndi
 from tqdm.auto import tqdm
 
 from benchmarks._common import ROOT, record
+from benchmarks.photos import _slim
 from fmnist.data import load_splits, stratified_split
 from fmnist.photo import preprocess
 from fmnist.predict import Predictor
@@ -78,9 +79,7 @@ def draw(item28: np.ndarray, pale: bool, shadow: bool, seed: int) -> Image.Image
 
 def job(args):
     item, pale, shadow, seed = args
-    pre = preprocess(draw(item, pale, shadow, seed))
-    pre.view = pre.mask = None
-    return pre
+    return _slim(preprocess(draw(item, pale, shadow, seed)))
 
 
 def main():

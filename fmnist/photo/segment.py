@@ -70,9 +70,9 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     # sharp edges: the gradient of the lightness difference, against the backdrop's own gradient noise
     edges = filters.sobel(filters.gaussian(d_light, sigma=1.0))
     noise = float(np.median(edges[explained])) if explained.any() else float(np.median(edges))
-    light_noise = 1.4826 * float(np.median(np.abs(d_light[explained]))) if explained.any() else 0.0
+    light_noise = _spread(np.abs(d_light), explained)
     light_bar = LIGHTNESS_STRONG if light_backdrop else max(6 * light_noise, 3.0)
-    chroma_noise = 1.4826 * float(np.median(d_chroma[explained])) if explained.any() else 0.0
+    chroma_noise = _spread(d_chroma, explained)
     # each cue as a multiple of its bar: above 1 a pixel is surely item (a seed)
     edge_bar = max(EDGE_NOISE_FACTOR * noise, EDGE_FLOOR)
     chroma_bar = max(CHROMA_STRONG, 4 * chroma_noise)
@@ -131,12 +131,11 @@ def _unlike_shade(rgb: np.ndarray, grey: np.ndarray, backdrop: np.ndarray, expla
     """Pixels that no shading of the backdrop explains. A shadow scales the backdrop's RGB down: each pixel is
     measured against the backdrop scaled to the pixel's own grey (the same for any depth of shadow, unlike the
     colour cue's offset ratios, which a deep shadow on a tinted table exceeds), relative to that grey plus 0.2
-    (a dark pixel's noise is not a colour: a grey shop photo's darkest parts are shading too), and must differ by more than the backdrop's
-    own spread of it, plus a floor of 0.03 (JPEG's colour at a sharp edge)."""
+    (a dark pixel's noise is not a colour: a grey shop photo's darkest parts are shading too), and must differ
+    by more than the backdrop's own spread of it, plus a floor of 0.03 (JPEG's colour at a sharp edge)."""
     scaled = backdrop[..., 4:7] * (grey / np.maximum(backdrop[..., 3], 0.02))[..., None]
     off = np.linalg.norm(rgb - scaled, axis=2) / (grey + 0.2)
-    spread = 1.4826 * float(np.median(off[explained])) if explained.any() else 0.0
-    return off >= BACKDROP_SPREAD * spread + 0.03
+    return off >= BACKDROP_SPREAD * _spread(off, explained) + 0.03
 
 def without_cast_shadow(item: np.ndarray, shade: np.ndarray, distinct: np.ndarray) -> np.ndarray:
     """The item without a hard shadow beside it. A lamp's shadow is as sharp as the item's outline, so it seeds
@@ -155,7 +154,7 @@ def without_cast_shadow(item: np.ndarray, shade: np.ndarray, distinct: np.ndarra
     if own.sum() < 0.5 * item.sum() or darker.sum() < 0.02 * item.sum():
         return item
     h, w = item.shape
-    body = ndi.binary_fill_holes(closed(own, max(1, round(0.012 * max(h, w)))))
+    body = ndi.binary_fill_holes(closed(own, _gap_radius(h, w)))
     band = darker & ~body
     if band.sum() < 0.02 * item.sum():
         return item
@@ -180,11 +179,18 @@ def without_cast_shadow(item: np.ndarray, shade: np.ndarray, distinct: np.ndarra
     if match[best] < CAST_MATCH or min(abs(dy), abs(dx)) < side:
         return item
     moved = ndi.shift(body, (dy, dx), order=0)
-    # the shadow and its soft fringe: where the moved silhouette falls on the band's thick part (not a hanger's
-    # wire, not a print's pieces along the edge)
-    cast = item & ~body & morph.dilate(moved, iterations=2)
+    cast = item & ~body & morph.dilate(moved, iterations=2)  # the shadow and its soft fringe
     # and the item's edge pixels that the shadow darkened (blended with it, they would be its darkest line)
     return item & ~morph.dilate(cast, iterations=2)
+
+def _spread(values: np.ndarray, where: np.ndarray) -> float:
+    """A robust standard deviation of values that lie around zero (the backdrop's own residuals): 1.4826 times
+    their median over the pixels in where, 0 when there are none."""
+    return 1.4826 * float(np.median(values[where])) if where.any() else 0.0
+
+def _gap_radius(h: int, w: int) -> int:
+    """The radius (px) of the closing that joins an item's pieces: 1.2 % of the picture's longer side."""
+    return max(1, round(0.012 * max(h, w)))
 
 def _speck_area(h: int, w: int) -> float:
     """Regions smaller than this (pixels) are specks, not items."""
@@ -199,7 +205,7 @@ def _regions(seeds: np.ndarray, backdrop_like: np.ndarray, only_darker: np.ndarr
     h, w = seeds.shape
     if grow:
         seeds = _grow(seeds, backdrop_like & ~seeds, only_darker & ~seeds, rgb)
-    r = max(1, round(0.012 * max(h, w)))
+    r = _gap_radius(h, w)
     mask = ndi.binary_fill_holes(closed(seeds, r))
     if min(h, w) >= 64:
         mask = morph.opening(mask, iterations=max(1, r // 2))
