@@ -151,6 +151,22 @@ def test_a_tiled_floor_is_backdrop_not_item():
     assert out.found_item and not out.touches_all_sides and _iou(out.box, (300, 200, 460, 420)) > 0.85, out.box
 
 
+@pytest.mark.parametrize("sheet, seam", [((0.95, 0.95, 0.95), 0.04), ((0.96, 0.94, 0.9), 0.06)],
+                         ids=["white", "cream"])
+def test_a_white_shoe_on_a_white_sheet_is_found_by_its_outline_not_just_its_sole(sheet, seam):
+    """A shoe of the sheet's own colour: only its grey sole is a seed, its body lies within the backdrop's noise,
+    and the graph cut gives it to the backdrop. Its edge, a few per cent darker (a seam's shading), still draws
+    its outline in the pixels that are not surely backdrop: what that encloses is the shoe, not a line."""
+    from scipy import ndimage as ndi
+
+    silhouette = np.zeros((300, 400), bool)
+    silhouette[100:225, 100:300] = True
+    shoe = np.asarray(sheet) * (1 - seam * np.exp(-ndi.distance_transform_edt(silhouette) / 10))[..., None]
+    shoe[213:225] = 0.6
+    out = preprocess(_blend(_soft(silhouette, 2.0), shoe, sheet))
+    assert out.found_item and out.items == 1 and _iou(out.box, (100, 100, 300, 225)) > 0.85, out.box
+
+
 @needs_real_data
 @pytest.mark.parametrize("renderer", ["scenes", "tint", "opaque", "pattern"])
 def test_each_benchmark_renderer_draws_the_same_picture_for_the_same_seed(renderer):

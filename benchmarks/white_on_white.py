@@ -1,0 +1,114 @@
+"""White garments on white sheets: are they found whole, and read as well as the 28x28 items?
+
+    python -m benchmarks.white_on_white [--per-class 30] [--seed 1] [--out white-on-white]
+
+A probe for one failure, written apart from the photo benchmark's renderers: a white or pastel garment (value
+0.9-1, saturation under 0.2) on a near-white surface (value 0.82-1, saturation under 0.06), so that the body
+often lies within the surface's own noise. The fabric is faintly shaded by the item's greys around their mean
+(5-25 %) and a little darker overall (up to 6 %); a soft contact shadow (blur 2-8 px, up to 12 %) lies around
+the item; a gentle light gradient, noise and JPEG. Validation items only. It reports the default model's
+(`resnet`) accuracy through the app's pipeline, the notices, and how often the mask found overlaps the true
+silhouette by less than half (IoU < 0.5), beside the items as 28x28. Results go to
+benchmarks/results/<out>-cpu.json.
+"""
+
+import argparse
+import colorsys
+import io
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage as ndi
+from tqdm.auto import tqdm
+
+from benchmarks._common import ROOT, record
+from benchmarks.photos import _slim
+from fmnist.data import load_splits, stratified_split
+from fmnist.photo import preprocess
+from fmnist.predict import Predictor
+from fmnist.tagging import classify_batch
+
+
+def draw(item28: np.ndarray, seed: int) -> tuple[Image.Image, np.ndarray]:
+    """(the photo, the item's true silhouette at the photo's size)."""
+    rng = np.random.default_rng(seed)
+    w, h = int(rng.uniform(700, 1200)), int(rng.uniform(600, 1000))
+    side = int(rng.uniform(0.45, 0.7) * min(w, h))
+    pa = np.asarray(Image.fromarray(item28).resize((side, side), Image.Resampling.BILINEAR), np.float32) / 255
+    solid = ndi.binary_fill_holes(pa > 0.03)
+    alpha = ndi.gaussian_filter(solid.astype(np.float32), 0.7)
+    surface = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.06), rng.uniform(0.82, 1.0)), np.float32)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    angle = rng.uniform(0, 2 * np.pi)
+    light = 1 + rng.uniform(0, 0.08) * (np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5))
+    scene = surface[None, None] * light[..., None]
+    inside = pa[solid & (pa > 0.2)]
+    mean = inside.mean() if inside.size else 0.5
+    pa = np.where(pa > 0.2, pa, mean)  # no bright rim where the greys fade out
+    colour = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.2), rng.uniform(0.9, 1.0)), np.float32)
+    fabric = 1 - rng.uniform(0.05, 0.25) * (pa - mean) - rng.uniform(0.0, 0.06)
+    top = (h - side) // 2 + int(rng.integers(-h // 12, h // 12 + 1))
+    left = (w - side) // 2 + int(rng.integers(-w // 12, w // 12 + 1))
+    top, left = int(np.clip(top, 0, h - side)), int(np.clip(left, 0, w - side))
+    truth = np.zeros((h, w), bool)
+    truth[top:top + side, left:left + side] = solid
+    contact = ndi.gaussian_filter(truth.astype(np.float32), rng.uniform(2, 8)) * rng.uniform(0.0, 0.12)
+    scene = scene * (1 - contact)[..., None]
+    patch = scene[top:top + side, left:left + side]
+    garment = colour[None, None] * fabric[..., None] * light[top:top + side, left:left + side, None]
+    scene[top:top + side, left:left + side] = alpha[..., None] * garment + (1 - alpha[..., None]) * patch
+    scene = scene + rng.normal(0, rng.uniform(0.004, 0.015), (h, w, 1))
+    out = io.BytesIO()
+    Image.fromarray((np.clip(scene, 0, 1) * 255).round().astype(np.uint8)).save(out, "JPEG",
+                                                                                quality=int(rng.integers(75, 95)))
+    return Image.open(io.BytesIO(out.getvalue())), truth
+
+
+def job(args):
+    item, seed = args
+    picture, truth = draw(item, seed)
+    pre = preprocess(picture)
+    truth = np.asarray(Image.fromarray(truth).resize(pre.mask.shape[::-1], Image.Resampling.NEAREST))
+    iou = (truth & pre.mask).sum() / max(1, (truth | pre.mask).sum())
+    return _slim(pre), float(iou)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--per-class", type=int, default=30)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--model", default="resnet")
+    p.add_argument("--out", default="white-on-white")
+    args = p.parse_args()
+    torch.set_grad_enabled(False)
+    predictor = Predictor.from_source(str(ROOT / "checkpoints"), only=args.model)
+    val = load_splits(allow_download=False).val
+    images, labels = val.images.numpy(), val.labels.numpy()
+    items = stratified_split(labels, 10 * args.per_class, args.seed)[1]
+
+    def answers(pres):
+        return [(int(np.argmax(probs)), bool(rules)) for pre in pres
+                for probs, rules in classify_batch(predictor, [pre], args.model)]
+
+    raw = np.array([a == labels[i] for (a, _), i in zip(answers([preprocess(Image.fromarray(images[i]))
+                                                                 for i in items]), items)])
+    with ProcessPoolExecutor(2) as pool:
+        jobs = [(images[i], args.seed * 100003 + int(i)) for i in items]
+        done = list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc="white on white"))
+    got = answers([pre for pre, _ in done])
+    right = np.array([a == labels[i] for (a, _), i in zip(got, items)])
+    ious = np.array([iou for _, iou in done])
+    diff = raw.astype(float) - right
+    row = {"raw_acc": float(raw.mean()), "photo_acc": float(right.mean()), "gap": float(diff.mean()),
+           "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))), "flagged": float(np.mean([f for _, f in got])),
+           "mask_iou_median": float(np.median(ious)), "mask_iou_below_half": float(np.mean(ious < 0.5))}
+    print(f"28x28 {raw.mean():.3f}  photo {right.mean():.3f}  gap {diff.mean():+.3f} ± {row['gap_se']:.3f}  "
+          f"notices {row['flagged']:.1%}  masks with IoU < 0.5: {row['mask_iou_below_half']:.1%}")
+    path = record(args.out, [row], torch.device("cpu"), {"items": len(items), "model": args.model, "split": "val"})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
