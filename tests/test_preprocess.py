@@ -156,13 +156,15 @@ def test_a_tiled_floor_is_backdrop_not_item():
 def test_a_white_shoe_on_a_white_sheet_is_found_by_its_outline_not_just_its_sole(sheet, seam):
     """A shoe of the sheet's own colour: only its grey sole is a seed, its body lies within the backdrop's noise,
     and the graph cut gives it to the backdrop. Its edge, a few per cent darker (a seam's shading), still draws
-    its outline in the pixels that are not surely backdrop: what that encloses is the shoe, not a line."""
+    its outline in the pixels that are not surely backdrop: what that encloses is the shoe, not a line. Its
+    grey collar, another seed well apart from the sole, is part of that shoe, not a second item."""
     from scipy import ndimage as ndi
 
     silhouette = np.zeros((300, 400), bool)
     silhouette[100:225, 100:300] = True
     shoe = np.asarray(sheet) * (1 - seam * np.exp(-ndi.distance_transform_edt(silhouette) / 10))[..., None]
     shoe[213:225] = 0.6
+    shoe[100:112, 170:250] = 0.6
     out = preprocess(_blend(_soft(silhouette, 2.0), shoe, sheet))
     assert out.found_item and out.items == 1 and _iou(out.box, (100, 100, 300, 225)) > 0.85, out.box
 

@@ -129,7 +129,9 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
         item = _within_outline(item, ~backdrop_like)
         unshaded = _unlike_shade(rgb, grey, backdrop, explained)
         item = without_cast_shadow(item, (d_light <= -light_spread) & ~unshaded, (d_light >= light_spread) | unshaded)
-    others = [areas[i] for i in order[1:] if i + 1 not in joined]
+    # a region the item's outline took in (_within_outline) is part of it, not another item
+    inside = ndi.sum_labels(item, labels, index=np.arange(1, len(areas) + 1)) > 0.5 * areas
+    others = [areas[i] for i in order[1:] if i + 1 not in joined and not inside[i]]
     info["items"] = 1 + int(np.sum(np.asarray(others) >= max(min_area, OTHER_ITEM_SHARE * areas[order[0]])))
     info["found"] = True
     return item, info
