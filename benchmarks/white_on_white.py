@@ -12,7 +12,6 @@ silhouette by less than half (IoU < 0.5), beside the items as 28x28. Results go 
 benchmarks/results/<out>-cpu.json.
 """
 
-import argparse
 import colorsys
 import io
 from concurrent.futures import ProcessPoolExecutor
@@ -23,12 +22,10 @@ from PIL import Image
 from scipy import ndimage as ndi
 from tqdm.auto import tqdm
 
-from benchmarks._common import ROOT, record
+from benchmarks._common import record
+from benchmarks._probe import probe
 from benchmarks.photos import _slim
-from fmnist.data import load_splits, stratified_split
 from fmnist.photo import preprocess
-from fmnist.predict import Predictor
-from fmnist.tagging import classify_batch
 
 
 def draw(item28: np.ndarray, seed: int) -> tuple[Image.Image, np.ndarray]:
@@ -76,24 +73,9 @@ def job(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--per-class", type=int, default=30)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--model", default="resnet")
-    p.add_argument("--out", default="white-on-white")
-    args = p.parse_args()
-    torch.set_grad_enabled(False)
-    predictor = Predictor.from_source(str(ROOT / "checkpoints"), only=args.model)
-    val = load_splits(allow_download=False).val
-    images, labels = val.images.numpy(), val.labels.numpy()
-    items = stratified_split(labels, 10 * args.per_class, args.seed)[1]
-
-    def answers(pres):
-        return [(int(np.argmax(probs)), bool(rules)) for pre in pres
-                for probs, rules in classify_batch(predictor, [pre], args.model)]
-
-    raw = np.array([a == labels[i] for (a, _), i in zip(answers([preprocess(Image.fromarray(images[i]))
-                                                                 for i in items]), items)])
+    run = probe(__doc__, "white-on-white", 30)
+    args, images, labels, items, answers, raw = (run.args, run.images, run.labels, run.items, run.answers,
+                                                  run.raw)
     with ProcessPoolExecutor(2) as pool:
         jobs = [(images[i], args.seed * 100003 + int(i)) for i in items]
         done = list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc="white on white"))
