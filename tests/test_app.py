@@ -340,9 +340,10 @@ def test_bad_zips_are_refused_before_extraction_and_the_server_keeps_serving(cli
 
 def test_a_single_picture_is_answered_while_a_batch_runs(client, server, tmp_path):
     """The batch has its own concurrency limit and one worker process: a single request sent while a batch
-    of 60 pictures is being tagged comes back within 5 s (a generous bound; it takes well under 1 s alone).
-    60 pictures keep the batch busy for about 20 s (the test checks it is still running after the single
-    answer; 30 ended first on an idle machine); 200 proved no more and cost a minute of the suite."""
+    of 60 pictures is being tagged comes back, right, while the batch still runs on the server, not queued
+    behind it. Checked by order (the batch's state on the server when the single answer is in), not by a time
+    limit. 60 pictures keep the batch busy for about 20 s, against well under 1 s for the single request
+    alone (30 ended first on an idle machine); 200 proved no more and cost a minute of the suite."""
     import time
 
     from gradio_client import Client, handle_file
@@ -353,16 +354,20 @@ def test_a_single_picture_is_answered_while_a_batch_runs(client, server, tmp_pat
     backdrop.save(photo, "JPEG", quality=90)
     batch = _zip(tmp_path / "sixty.zip", {f"{i:03d}.jpg": photo.getvalue() for i in range(60)})
     job = Client(server, verbose=False).submit([handle_file(str(batch))], default_model(client), api_name="/tag_batch")
+    # the server's states: STARTING, PROCESSING for a moment, PROGRESS while the batch reports its pictures,
+    # FINISHED (job.done() comes later still, once the client has fetched the batch's files)
+    running = ("PROCESSING", "PROGRESS")
     deadline = time.time() + 60
-    while job.status().code.name not in ("PROCESSING", "FINISHED") and time.time() < deadline:
+    while job.status().code.name not in (*running, "FINISHED") and time.time() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)  # well inside the batch's own work
-    assert not job.done()
+    assert job.status().code.name in running, "the batch ended before the single request was sent: the test proved nothing"
     t0 = time.perf_counter()
     label, *_ = classify(client, EXAMPLES[9])
     single_s = time.perf_counter() - t0
-    assert label["label"] == "Ankle boot" and single_s < 5.0, single_s
-    assert not job.done(), "the batch ended before the single request was sent: the test proved nothing"
+    batch_state = job.status().code.name
+    assert label["label"] == "Ankle boot", label
+    assert batch_state in running, f"the single answer came after the batch ended ({single_s:.1f} s): it was queued behind it"
     *_, csv_path = job.result(timeout=300)
     assert len(_csv_rows(csv_path)) == 61
 
