@@ -1,13 +1,16 @@
 """What the photo probes share (benchmarks.hard_shadows, benchmarks.white_on_white): their flags, the
-validation items they draw, and the default model's answers through the app's pipeline."""
+validation items they draw, the default model's answers through the app's pipeline, and the steps of drawing a
+photo that they have in common (each takes its draws from the probe's generator in the same order as before)."""
 
 import argparse
+import io
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
+from scipy import ndimage as ndi
 
 from benchmarks._common import ROOT
 from fmnist.data import load_splits, stratified_split
@@ -48,3 +51,46 @@ def probe(doc: str, out: str, per_class: int) -> Probe:
     raw = np.array([a == labels[i] for (a, _), i in zip(answers([preprocess(Image.fromarray(images[i]))
                                                                  for i in items]), items)])
     return Probe(args, images, labels, items, answers, raw)
+
+
+def item_layer(item28: np.ndarray, rng: np.random.Generator):
+    """A photo's frame and the item in it: (w, h, side, greys, solid silhouette, soft alpha), the item
+    side x side pixels, with its faint rim greys set to the mean of its body (no bright rim where they fade)."""
+    w, h = int(rng.uniform(700, 1200)), int(rng.uniform(600, 1000))
+    side = int(rng.uniform(0.45, 0.7) * min(w, h))
+    greys = np.asarray(Image.fromarray(item28).resize((side, side), Image.Resampling.BILINEAR), np.float32) / 255
+    solid = ndi.binary_fill_holes(greys > 0.03)
+    alpha = ndi.gaussian_filter(solid.astype(np.float32), 0.7)
+    inside = greys[solid & (greys > 0.2)]
+    greys = np.where(greys > 0.2, greys, inside.mean() if inside.size else 0.5)
+    return w, h, side, greys, solid, alpha
+
+
+def light_field(h: int, w: int, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """A gentle linear light gradient from a random direction, up to `strength` across the frame."""
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    angle = rng.uniform(0, 2 * np.pi)
+    return 1 + rng.uniform(0, strength) * (np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5))
+
+
+def placement(h: int, w: int, side: int, rng: np.random.Generator) -> tuple[int, int]:
+    """(top, left) of the item: near the centre, within the frame."""
+    top = (h - side) // 2 + int(rng.integers(-h // 12, h // 12 + 1))
+    left = (w - side) // 2 + int(rng.integers(-w // 12, w // 12 + 1))
+    return int(np.clip(top, 0, h - side)), int(np.clip(left, 0, w - side))
+
+
+def lay(scene: np.ndarray, colour: np.ndarray, fabric: np.ndarray, light: np.ndarray, alpha: np.ndarray,
+        top: int, left: int) -> None:
+    """The garment (its colour shaded by its fabric and the light) laid over the scene, in place."""
+    side = alpha.shape[0]
+    spot = (slice(top, top + side), slice(left, left + side))
+    garment = colour[None, None] * fabric[..., None] * light[spot][..., None]
+    scene[spot] = alpha[..., None] * garment + (1 - alpha[..., None]) * scene[spot]
+
+
+def jpeg(scene: np.ndarray, quality: int) -> Image.Image:
+    """The scene (float RGB) as a JPEG of that quality, opened again."""
+    out = io.BytesIO()
+    Image.fromarray((np.clip(scene, 0, 1) * 255).round().astype(np.uint8)).save(out, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(out.getvalue()))

@@ -13,7 +13,6 @@ Results go to benchmarks/results/<out>-cpu.json.
 """
 
 import colorsys
-import io
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -23,7 +22,7 @@ from scipy import ndimage as ndi
 from tqdm.auto import tqdm
 
 from benchmarks._common import record
-from benchmarks._probe import probe
+from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe
 from benchmarks.photos import _slim
 from fmnist.photo import preprocess
 
@@ -33,28 +32,18 @@ KINDS = ("pale", "any colour")
 def draw(item28: np.ndarray, pale: bool, shadow: bool, seed: int) -> Image.Image:
     """One photo of the item: the same picture for both values of `shadow` (the shadow's draws come last)."""
     rng = np.random.default_rng(seed)
-    w, h = int(rng.uniform(700, 1200)), int(rng.uniform(600, 1000))
-    side = int(rng.uniform(0.45, 0.7) * min(w, h))
-    pa = np.asarray(Image.fromarray(item28).resize((side, side), Image.Resampling.BILINEAR), np.float32) / 255
-    solid = ndi.binary_fill_holes(pa > 0.03)
-    alpha = ndi.gaussian_filter(solid.astype(np.float32), 0.7)
+    w, h, side, pa, solid, alpha = item_layer(item28, rng)
     hue, sat = rng.random(), rng.uniform(0, 0.25)
     surface = np.array(colorsys.hsv_to_rgb(hue, sat, rng.uniform(0.55, 0.95)), np.float32)
-    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-    angle = rng.uniform(0, 2 * np.pi)
-    light = 1 + rng.uniform(0, 0.12) * (np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5))
+    light = light_field(h, w, 0.12, rng)
     scene = surface[None, None] * light[..., None]
-    inside = pa[solid & (pa > 0.2)]
-    pa = np.where(pa > 0.2, pa, inside.mean() if inside.size else 0.5)  # no bright rim where the greys fade out
     if pale:
         colour = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.9, 1.0)), np.float32)
         fabric = 1 - rng.uniform(0.1, 0.3) * pa
     else:
         colour = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 1), rng.uniform(0.3, 1.0)), np.float32)
         fabric = 1 - 0.6 * pa
-    top = (h - side) // 2 + int(rng.integers(-h // 12, h // 12 + 1))
-    left = (w - side) // 2 + int(rng.integers(-w // 12, w // 12 + 1))
-    top, left = int(np.clip(top, 0, h - side)), int(np.clip(left, 0, w - side))
+    top, left = placement(h, w, side, rng)
     noise, quality = rng.uniform(0.004, 0.015), int(rng.integers(75, 95))
     direction, reach = rng.uniform(0, 2 * np.pi), rng.uniform(0.03, 0.09) * side
     depth, blur = rng.uniform(0.2, 0.55), rng.uniform(0, 2)
@@ -65,13 +54,8 @@ def draw(item28: np.ndarray, pale: bool, shadow: bool, seed: int) -> Image.Image
         cast[sy:sy + side, sx:sx + side] = solid
         cast = ndi.gaussian_filter(cast, blur) if blur > 0.3 else cast
         scene = scene * (1 - depth * cast)[..., None]
-    patch = scene[top:top + side, left:left + side]
-    garment = colour[None, None] * fabric[..., None] * light[top:top + side, left:left + side, None]
-    scene[top:top + side, left:left + side] = alpha[..., None] * garment + (1 - alpha[..., None]) * patch
-    scene = scene + rng.normal(0, noise, (h, w, 1))
-    out = io.BytesIO()
-    Image.fromarray((np.clip(scene, 0, 1) * 255).round().astype(np.uint8)).save(out, "JPEG", quality=quality)
-    return Image.open(io.BytesIO(out.getvalue()))
+    lay(scene, colour, fabric, light, alpha, top, left)
+    return jpeg(scene + rng.normal(0, noise, (h, w, 1)), quality)
 
 
 def job(args):

@@ -13,7 +13,6 @@ benchmarks/results/<out>-cpu.json.
 """
 
 import colorsys
-import io
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -23,7 +22,7 @@ from scipy import ndimage as ndi
 from tqdm.auto import tqdm
 
 from benchmarks._common import record
-from benchmarks._probe import probe
+from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe
 from benchmarks.photos import _slim
 from fmnist.photo import preprocess
 
@@ -31,36 +30,21 @@ from fmnist.photo import preprocess
 def draw(item28: np.ndarray, seed: int) -> tuple[Image.Image, np.ndarray]:
     """(the photo, the item's true silhouette at the photo's size)."""
     rng = np.random.default_rng(seed)
-    w, h = int(rng.uniform(700, 1200)), int(rng.uniform(600, 1000))
-    side = int(rng.uniform(0.45, 0.7) * min(w, h))
-    pa = np.asarray(Image.fromarray(item28).resize((side, side), Image.Resampling.BILINEAR), np.float32) / 255
-    solid = ndi.binary_fill_holes(pa > 0.03)
-    alpha = ndi.gaussian_filter(solid.astype(np.float32), 0.7)
+    w, h, side, pa, solid, alpha = item_layer(item28, rng)
     surface = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.06), rng.uniform(0.82, 1.0)), np.float32)
-    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-    angle = rng.uniform(0, 2 * np.pi)
-    light = 1 + rng.uniform(0, 0.08) * (np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5))
+    light = light_field(h, w, 0.08, rng)
     scene = surface[None, None] * light[..., None]
-    inside = pa[solid & (pa > 0.2)]
-    mean = inside.mean() if inside.size else 0.5
-    pa = np.where(pa > 0.2, pa, mean)  # no bright rim where the greys fade out
+    mean = float(pa[solid].mean()) if solid.any() else 0.5  # the body's mean grey (its faint rim already is)
     colour = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.2), rng.uniform(0.9, 1.0)), np.float32)
     fabric = 1 - rng.uniform(0.05, 0.25) * (pa - mean) - rng.uniform(0.0, 0.06)
-    top = (h - side) // 2 + int(rng.integers(-h // 12, h // 12 + 1))
-    left = (w - side) // 2 + int(rng.integers(-w // 12, w // 12 + 1))
-    top, left = int(np.clip(top, 0, h - side)), int(np.clip(left, 0, w - side))
+    top, left = placement(h, w, side, rng)
     truth = np.zeros((h, w), bool)
     truth[top:top + side, left:left + side] = solid
     contact = ndi.gaussian_filter(truth.astype(np.float32), rng.uniform(2, 8)) * rng.uniform(0.0, 0.12)
     scene = scene * (1 - contact)[..., None]
-    patch = scene[top:top + side, left:left + side]
-    garment = colour[None, None] * fabric[..., None] * light[top:top + side, left:left + side, None]
-    scene[top:top + side, left:left + side] = alpha[..., None] * garment + (1 - alpha[..., None]) * patch
+    lay(scene, colour, fabric, light, alpha, top, left)
     scene = scene + rng.normal(0, rng.uniform(0.004, 0.015), (h, w, 1))
-    out = io.BytesIO()
-    Image.fromarray((np.clip(scene, 0, 1) * 255).round().astype(np.uint8)).save(out, "JPEG",
-                                                                                quality=int(rng.integers(75, 95)))
-    return Image.open(io.BytesIO(out.getvalue())), truth
+    return jpeg(scene, int(rng.integers(75, 95))), truth
 
 
 def job(args):
