@@ -1,6 +1,7 @@
-"""What the photo probes share (benchmarks.hard_shadows, benchmarks.white_on_white): their flags, the
-validation items they draw, the default model's answers through the app's pipeline, and the steps of drawing a
-photo that they have in common (each takes its draws from the probe's generator in the same order as before)."""
+"""What the photo probes share (benchmarks.hard_shadows, benchmarks.white_on_white, benchmarks.dark_floors):
+their flags, the validation items they draw, the default model's answers through the app's pipeline, and the
+steps of drawing a photo that they have in common (each takes its draws from the probe's generator in the same
+order as before)."""
 
 import argparse
 import io

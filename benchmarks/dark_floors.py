@@ -1,0 +1,73 @@
+"""What a dark floor costs a light garment: the same validation items photographed on a light and a dark surface.
+
+    python -m benchmarks.dark_floors [--per-class 30] [--seed 1] [--out dark-floors]
+
+A probe written apart from the photo benchmark's renderers. Each item is drawn twice from the same seed, as the
+same light garment (value 0.7-1, saturation under 0.5), its fabric darkened by the item's greys as a shop photo's
+(30-60 %), once on a light surface (value 0.8-0.95) and once on a dark one (value 0.06-0.35), both muted, with a
+gentle light gradient, noise and JPEG. On the light surface the item is darker than its backdrop, as in the data
+set's shop photos; on the dark one it is lighter, and the pipeline reads it by how much lighter it is, so its
+darker print, folds and seams come out darker in the 28x28, the other way round from the data set's items. It
+reports, for validation items only, the accuracy of the default model (`resnet`) through the app's pipeline and
+the notices, per surface, beside the items as 28x28. Results go to benchmarks/results/<out>-cpu.json.
+"""
+
+import colorsys
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from benchmarks._common import record
+from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe
+from benchmarks.photos import _slim
+from fmnist.photo import preprocess
+
+SURFACES = ("light", "dark")
+
+
+def draw(item28: np.ndarray, dark: bool, seed: int) -> Image.Image:
+    """One photo of the item: the same garment and light for both surfaces (only the surface's value differs)."""
+    rng = np.random.default_rng(seed)
+    w, h, side, greys, _, alpha = item_layer(item28, rng)
+    hue, saturation = rng.random(), rng.uniform(0, 0.2)
+    value = rng.uniform(0.06, 0.35) if dark else rng.uniform(0.8, 0.95)
+    surface = np.array(colorsys.hsv_to_rgb(hue, saturation, value), np.float32)
+    light = light_field(h, w, 0.12, rng)
+    scene = surface[None, None] * light[..., None]
+    colour = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.5), rng.uniform(0.7, 1.0)), np.float32)
+    fabric = 1 - rng.uniform(0.3, 0.6) * greys
+    top, left = placement(h, w, side, rng)
+    lay(scene, colour, fabric, light, alpha, top, left)
+    return jpeg(scene + rng.normal(0, rng.uniform(0.004, 0.015), (h, w, 1)), int(rng.integers(75, 95)))
+
+
+def job(args):
+    item, dark, seed = args
+    return _slim(preprocess(draw(item, dark, seed)))
+
+
+def main():
+    run = probe(__doc__, "dark-floors", 30)
+    args, images, labels, items, answers, raw = (run.args, run.images, run.labels, run.items, run.answers,
+                                                  run.raw)
+    rows = []
+    with ProcessPoolExecutor(2) as pool:
+        for surface in SURFACES:
+            jobs = [(images[i], surface == "dark", args.seed * 100003 + int(i)) for i in items]
+            got = answers(list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc=surface)))
+            right = np.array([a == labels[i] for (a, _), i in zip(got, items)])
+            diff = raw.astype(float) - right
+            rows.append({"surface": surface, "raw_acc": float(raw.mean()), "photo_acc": float(right.mean()),
+                         "gap": float(diff.mean()), "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
+                         "flagged": float(np.mean([f for _, f in got]))})
+            print(f"{surface:5s} surface: photo {right.mean():.3f}  gap {diff.mean():+.3f} ± {rows[-1]['gap_se']:.3f}  "
+                  f"notices {rows[-1]['flagged']:.1%}")
+    path = record(args.out, rows, torch.device("cpu"), {"items": len(items), "model": args.model, "split": "val"})
+    print(f"raw 28x28 {raw.mean():.3f}; wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
