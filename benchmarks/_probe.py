@@ -29,6 +29,21 @@ class Probe:
     answers: Callable  # preprocessed pictures -> [(class index, whether a notice fires)]
     raw: np.ndarray  # whether each item as a 28x28 image is read right
 
+    def cell(self, got) -> dict:
+        """One cell's figures from its answers: the accuracy through the pipeline beside the 28x28 one on the
+        same items, their paired gap with its standard error, and the share of pictures with a notice."""
+        right = np.array([a == self.labels[i] for (a, _), i in zip(got, self.items)])
+        diff = self.raw.astype(float) - right
+        return {"raw_acc": float(self.raw.mean()), "photo_acc": float(right.mean()), "gap": float(diff.mean()),
+                "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
+                "flagged": float(np.mean([f for _, f in got]))}
+
+
+def summary(row: dict) -> str:
+    """A cell's figures on one line."""
+    return (f"photo {row['photo_acc']:.3f}  gap {row['gap']:+.3f} ± {row['gap_se']:.3f}  "
+            f"notices {row['flagged']:.1%}")
+
 
 def probe(doc: str, out: str, per_class: int) -> Probe:
     """Parse the probe's flags (--per-class, --seed, --model, --out), draw its validation items and read them

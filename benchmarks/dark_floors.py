@@ -21,7 +21,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from benchmarks._common import record
-from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe
+from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe, summary
 from benchmarks.photos import _slim
 from fmnist.photo import preprocess
 
@@ -51,22 +51,16 @@ def job(args):
 
 def main():
     run = probe(__doc__, "dark-floors", 30)
-    args, images, labels, items, answers, raw = (run.args, run.images, run.labels, run.items, run.answers,
-                                                  run.raw)
     rows = []
     with ProcessPoolExecutor(2) as pool:
         for surface in SURFACES:
-            jobs = [(images[i], surface == "dark", args.seed * 100003 + int(i)) for i in items]
-            got = answers(list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc=surface)))
-            right = np.array([a == labels[i] for (a, _), i in zip(got, items)])
-            diff = raw.astype(float) - right
-            rows.append({"surface": surface, "raw_acc": float(raw.mean()), "photo_acc": float(right.mean()),
-                         "gap": float(diff.mean()), "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
-                         "flagged": float(np.mean([f for _, f in got]))})
-            print(f"{surface:5s} surface: photo {right.mean():.3f}  gap {diff.mean():+.3f} ± {rows[-1]['gap_se']:.3f}  "
-                  f"notices {rows[-1]['flagged']:.1%}")
-    path = record(args.out, rows, torch.device("cpu"), {"items": len(items), "model": args.model, "split": "val"})
-    print(f"raw 28x28 {raw.mean():.3f}; wrote {path}")
+            jobs = [(run.images[i], surface == "dark", run.args.seed * 100003 + int(i)) for i in run.items]
+            got = run.answers(list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc=surface)))
+            rows.append({"surface": surface, **run.cell(got)})
+            print(f"{surface:5s} surface: {summary(rows[-1])}")
+    path = record(run.args.out, rows, torch.device("cpu"),
+                  {"items": len(run.items), "model": run.args.model, "split": "val"})
+    print(f"raw 28x28 {run.raw.mean():.3f}; wrote {path}")
 
 
 if __name__ == "__main__":

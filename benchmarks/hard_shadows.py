@@ -22,7 +22,7 @@ from scipy import ndimage as ndi
 from tqdm.auto import tqdm
 
 from benchmarks._common import record
-from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe
+from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe, summary
 from benchmarks.photos import _slim
 from fmnist.photo import preprocess
 
@@ -65,25 +65,18 @@ def job(args):
 
 def main():
     run = probe(__doc__, "hard-shadows", 15)
-    args, images, labels, items, answers, raw = (run.args, run.images, run.labels, run.items, run.answers,
-                                                  run.raw)
     rows = []
     with ProcessPoolExecutor(2) as pool:
         for kind in KINDS:
             for shadow in (False, True):
-                jobs = [(images[i], kind == "pale", shadow, args.seed * 100003 + int(i)) for i in items]
-                pres = list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc=f"{kind}/{shadow}"))
-                got = answers(pres)
-                right = np.array([a == labels[i] for (a, _), i in zip(got, items)])
-                diff = raw.astype(float) - right
-                rows.append({"kind": kind, "shadow": shadow, "raw_acc": float(raw.mean()),
-                             "photo_acc": float(right.mean()), "gap": float(diff.mean()),
-                             "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
-                             "flagged": float(np.mean([f for _, f in got]))})
-                print(f"{kind:10s} shadow={shadow!s:5s} photo {right.mean():.3f}  gap {diff.mean():+.3f} "
-                      f"± {rows[-1]['gap_se']:.3f}  notices {rows[-1]['flagged']:.1%}")
-    path = record(args.out, rows, torch.device("cpu"), {"items": len(items), "model": args.model, "split": "val"})
-    print(f"raw 28x28 {raw.mean():.3f}; wrote {path}")
+                jobs = [(run.images[i], kind == "pale", shadow, run.args.seed * 100003 + int(i)) for i in run.items]
+                got = run.answers(list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs),
+                                            desc=f"{kind}/{shadow}")))
+                rows.append({"kind": kind, "shadow": shadow, **run.cell(got)})
+                print(f"{kind:10s} shadow={shadow!s:5s} {summary(rows[-1])}")
+    path = record(run.args.out, rows, torch.device("cpu"),
+                  {"items": len(run.items), "model": run.args.model, "split": "val"})
+    print(f"raw 28x28 {run.raw.mean():.3f}; wrote {path}")
 
 
 if __name__ == "__main__":

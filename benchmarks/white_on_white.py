@@ -22,7 +22,7 @@ from scipy import ndimage as ndi
 from tqdm.auto import tqdm
 
 from benchmarks._common import record
-from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe
+from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe, summary
 from benchmarks.photos import _slim
 from fmnist.photo import preprocess
 
@@ -58,21 +58,15 @@ def job(args):
 
 def main():
     run = probe(__doc__, "white-on-white", 30)
-    args, images, labels, items, answers, raw = (run.args, run.images, run.labels, run.items, run.answers,
-                                                  run.raw)
     with ProcessPoolExecutor(2) as pool:
-        jobs = [(images[i], args.seed * 100003 + int(i)) for i in items]
+        jobs = [(run.images[i], run.args.seed * 100003 + int(i)) for i in run.items]
         done = list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc="white on white"))
-    got = answers([pre for pre, _ in done])
-    right = np.array([a == labels[i] for (a, _), i in zip(got, items)])
     ious = np.array([iou for _, iou in done])
-    diff = raw.astype(float) - right
-    row = {"raw_acc": float(raw.mean()), "photo_acc": float(right.mean()), "gap": float(diff.mean()),
-           "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))), "flagged": float(np.mean([f for _, f in got])),
-           "mask_iou_median": float(np.median(ious)), "mask_iou_below_half": float(np.mean(ious < 0.5))}
-    print(f"28x28 {raw.mean():.3f}  photo {right.mean():.3f}  gap {diff.mean():+.3f} ± {row['gap_se']:.3f}  "
-          f"notices {row['flagged']:.1%}  masks with IoU < 0.5: {row['mask_iou_below_half']:.1%}")
-    path = record(args.out, [row], torch.device("cpu"), {"items": len(items), "model": args.model, "split": "val"})
+    row = {**run.cell(run.answers([pre for pre, _ in done])), "mask_iou_median": float(np.median(ious)),
+           "mask_iou_below_half": float(np.mean(ious < 0.5))}
+    print(f"28x28 {run.raw.mean():.3f}  {summary(row)}  masks with IoU < 0.5: {row['mask_iou_below_half']:.1%}")
+    path = record(run.args.out, [row], torch.device("cpu"),
+                  {"items": len(run.items), "model": run.args.model, "split": "val"})
     print(f"wrote {path}")
 
 
