@@ -286,34 +286,6 @@ def test_a_hard_shadow_beside_the_garment_is_not_part_of_it(garment, table, move
     assert out.pixels[far_row].max() < 2 * body and out.pixels[:, far_col].max() < 2 * body, out.pixels
 
 
-def _shirt() -> np.ndarray:
-    """A shirt's silhouette whose sleeves hang 8 px from its body, below the shoulders: narrow concavities."""
-    silhouette = np.zeros((300, 400), bool)
-    silhouette[60:260, 160:240] = True  # the body
-    silhouette[60:80, 132:268] = True  # the shoulders
-    silhouette[60:200, 132:152] = silhouette[60:200, 248:268] = True  # the sleeves
-    return silhouette
-
-
-@pytest.mark.parametrize("garment, table, move", [((0.97, 0.95, 0.9), (0.93, 0.93, 0.92), (10, 10)),
-                                                  ((0.9, 0.96, 0.92), (0.9, 0.9, 0.9), (8, -10))],
-                         ids=["cream-on-near-white", "mint-on-light-grey"])
-def test_a_hard_shadow_in_the_gap_between_sleeve_and_body_is_not_part_of_the_garment(garment, table, move):
-    """A pale shirt of nearly the table's grey, its sleeves hanging close to its body, and a lamp's hard shadow
-    beside it: the sleeve's shadow falls into the narrow gap, where the closed outline of the shirt took it in.
-    That shadow goes with the rest: the whole shirt is found, and its body shows in the 28x28."""
-    from scipy import ndimage as ndi
-
-    silhouette = _shirt()
-    shading = np.ones(silhouette.shape)
-    shading[60:75, 180:220] = 0.85  # the collar
-    shadow = ndi.shift(silhouette.astype(float), move, order=0)
-    backdrop = np.asarray(table)[None, None] * (1 - 0.45 * _soft(shadow > 0.5, 1.0))[..., None]
-    out = preprocess(_blend(_soft(silhouette, 1.0), shading[..., None] * np.asarray(garment), backdrop))
-    assert out.found_item and out.items == 1 and _iou(out.box, (132, 60, 268, 260)) > 0.85, out.box
-    assert np.median(out.pixels[6:22, 10:18]) > 100, out.pixels
-
-
 @pytest.mark.parametrize("sole", [0.45, 0.6])
 def test_a_white_shoe_keeps_its_grey_sole(sole):
     """What a shadow cast straight down shares with an item's own part: a white upper with a neutral grey sole

@@ -154,8 +154,7 @@ def without_cast_shadow(item: np.ndarray, shade: np.ndarray, distinct: np.ndarra
     aside: the move (up to CAST_REACH of the item's size) whose uncovered crescent covers the most of them, by
     overlap over union (cross-correlations by FFT), must reach CAST_MATCH, and be a move along both axes. A grey
     garment (darker only, most of its mask), the darker print inside a pale one and a darker band along one
-    side only (a sole, a hem) are left alone. The shadow that fell into the item's concavities (between a
-    sleeve and the body) goes too, though the closed part took it in. Benchmarked by benchmarks/hard_shadows.py."""
+    side only (a sole, a hem) are left alone. Benchmarked by benchmarks/hard_shadows.py."""
     from scipy import ndimage as ndi
     from scipy.signal import fftconvolve
 
@@ -188,10 +187,8 @@ def without_cast_shadow(item: np.ndarray, shade: np.ndarray, distinct: np.ndarra
     # is only darker (a white shoe's grey sole on a grey floor): such a band is left as it is
     if match[best] < CAST_MATCH or min(abs(dy), abs(dx)) < side:
         return item
-    moved = morph.dilate(ndi.shift(body, (dy, dx), order=0), iterations=2)
-    # the shadow and its soft fringe, and what fell into the item's own concavities (between a sleeve and the
-    # body): the closed body took those in, but they are darker only and outside the item's own silhouette
-    cast = item & moved & (~body | (darker & ~ndi.binary_fill_holes(own)))
+    moved = ndi.shift(body, (dy, dx), order=0)
+    cast = item & ~body & morph.dilate(moved, iterations=2)  # the shadow and its soft fringe
     # and the item's edge pixels that the shadow darkened (blended with it, they would be its darkest line)
     return item & ~morph.dilate(cast, iterations=2)
 
