@@ -45,14 +45,17 @@ def summary(row: dict) -> str:
             f"notices {row['flagged']:.1%}")
 
 
-def probe(doc: str, out: str, per_class: int) -> Probe:
-    """Parse the probe's flags (--per-class, --seed, --model, --out), draw its validation items and read them
-    as 28x28 images."""
+def probe(doc: str, out: str, per_class: int, misses: str | None = None) -> Probe:
+    """Parse the probe's flags (--per-class, --seed, --model, --out, and --misses with a figure's default path
+    where the probe draws one), draw its validation items and read them as 28x28 images."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--per-class", type=int, default=per_class)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--model", default="resnet")
     p.add_argument("--out", default=out)
+    if misses:
+        p.add_argument("--misses", nargs="?", const=misses, default=None,
+                       help=f"also draw a picture of the misses (default path {misses})")
     args = p.parse_args()
     torch.set_grad_enabled(False)
     predictor = Predictor.from_source(str(ROOT / "checkpoints"), only=args.model)

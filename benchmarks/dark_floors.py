@@ -1,6 +1,6 @@
 """What a dark floor costs a light garment: the same validation items photographed on a light and a dark surface.
 
-    python -m benchmarks.dark_floors [--per-class 30] [--seed 1] [--out dark-floors]
+    python -m benchmarks.dark_floors [--per-class 30] [--seed 1] [--out dark-floors] [--misses [PATH]]
 
 A probe written apart from the photo benchmark's renderers. Each item is drawn twice from the same seed, as the
 same light garment (value 0.7-1, saturation under 0.5), its fabric darkened by the item's greys as a shop photo's
@@ -9,7 +9,8 @@ gentle light gradient, noise and JPEG. On the light surface the item is darker t
 set's shop photos; on the dark one it is lighter, and the pipeline reads it by how much lighter it is, so its
 darker print, folds and seams come out darker in the 28x28, the other way round from the data set's items. It
 reports, for validation items only, the accuracy of the default model (`resnet`) through the app's pipeline and
-the notices, per surface, beside the items as 28x28. Results go to benchmarks/results/<out>-cpu.json.
+the notices, per surface, beside the items as 28x28. Results go to benchmarks/results/<out>-cpu.json; --misses
+draws the first six items read right on the light surface and wrong on the dark one (docs/dark_floor_misses.png).
 """
 
 import colorsys
@@ -20,7 +21,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from benchmarks._common import record
+from benchmarks._common import ROOT, record
 from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe, summary
 from benchmarks.photos import _slim
 from fmnist.photo import preprocess
@@ -50,17 +51,51 @@ def job(args):
 
 
 def main():
-    run = probe(__doc__, "dark-floors", 30)
-    rows = []
+    run = probe(__doc__, "dark-floors", 30, misses=str(ROOT / "docs" / "dark_floor_misses.png"))
+    rows, right = [], {}
     with ProcessPoolExecutor(2) as pool:
         for surface in SURFACES:
             jobs = [(run.images[i], surface == "dark", run.args.seed * 100003 + int(i)) for i in run.items]
             got = run.answers(list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc=surface)))
+            right[surface] = [a == run.labels[i] for (a, _), i in zip(got, run.items)]
             rows.append({"surface": surface, **run.cell(got)})
             print(f"{surface:5s} surface: {summary(rows[-1])}")
+    if run.args.misses:
+        lost = [i for i, light, dark in zip(run.items, right["light"], right["dark"]) if light and not dark]
+        print(f"wrote {misses_picture(run, lost[:6], run.args.misses)}")
     path = record(run.args.out, rows, torch.device("cpu"),
                   {"items": len(run.items), "model": run.args.model, "split": "val"})
     print(f"raw 28x28 {run.raw.mean():.3f}; wrote {path}")
+
+
+def misses_picture(run, items, path: str) -> str:
+    """One row per item read right on the light surface and wrong on the dark one: the dark-floor photo, what the
+    model saw of it, what it saw of the light-floor photo, and the data set's 28x28 item."""
+    from PIL import ImageDraw, ImageFont
+
+    from fmnist import CLASS_NAMES
+
+    side, font = 150, ImageFont.load_default(size=13)
+    heads = ("photo, dark floor", "model saw (dark)", "model saw (light)", "data-set item")
+    sheet = Image.new("RGB", (4 * side, 20 + len(items) * (side + 20)), "white")
+    pen = ImageDraw.Draw(sheet)
+    for k, head in enumerate(heads):
+        pen.text((k * side + 4, 3), head, fill="black", font=font)
+    for r, i in enumerate(items):
+        seed, y = run.args.seed * 100003 + int(i), 20 + r * (side + 20)
+        photo = draw(run.images[i], True, seed)
+        seen = [preprocess(draw(run.images[i], dark, seed)).pixels for dark in (True, False)]
+        (answer, _), = run.answers([_slim(preprocess(photo))])
+        thumb = photo.convert("RGB")
+        thumb.thumbnail((side - 6, side - 6))
+        sheet.paste(thumb, (3, y + 3))
+        for k, grey in enumerate([*seen, run.images[i]], start=1):
+            big = Image.fromarray(grey).resize((side - 6, side - 6), Image.Resampling.NEAREST).convert("RGB")
+            sheet.paste(big, (k * side + 3, y + 3))
+        pen.text((4, y + side), CLASS_NAMES[run.labels[i]], fill="black", font=font)
+        pen.text((side + 4, y + side), CLASS_NAMES[answer], fill=(200, 0, 0), font=font)
+    sheet.save(path)
+    return path
 
 
 if __name__ == "__main__":
