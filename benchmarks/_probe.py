@@ -29,10 +29,14 @@ class Probe:
     answers: Callable  # preprocessed pictures -> [(class index, whether a notice fires)]
     raw: np.ndarray  # whether each item as a 28x28 image is read right
 
+    def right(self, got) -> np.ndarray:
+        """Whether each item's answer (from answers) is its class."""
+        return np.array([a == self.labels[i] for (a, _), i in zip(got, self.items)])
+
     def cell(self, got) -> dict:
         """One cell's figures from its answers: the accuracy through the pipeline beside the 28x28 one on the
         same items, their paired gap with its standard error, and the share of pictures with a notice."""
-        right = np.array([a == self.labels[i] for (a, _), i in zip(got, self.items)])
+        right = self.right(got)
         diff = self.raw.astype(float) - right
         return {"raw_acc": float(self.raw.mean()), "photo_acc": float(right.mean()), "gap": float(diff.mean()),
                 "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),

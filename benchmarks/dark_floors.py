@@ -57,7 +57,7 @@ def main():
         for surface in SURFACES:
             jobs = [(run.images[i], surface == "dark", run.args.seed * 100003 + int(i)) for i in run.items]
             got = run.answers(list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc=surface)))
-            right[surface] = [a == run.labels[i] for (a, _), i in zip(got, run.items)]
+            right[surface] = run.right(got)
             rows.append({"surface": surface, **run.cell(got)})
             print(f"{surface:5s} surface: {summary(rows[-1])}")
     if run.args.misses:
@@ -84,8 +84,9 @@ def misses_picture(run, items, path: str) -> str:
     for r, i in enumerate(items):
         seed, y = run.args.seed * 100003 + int(i), 20 + r * (side + 20)
         photo = draw(run.images[i], True, seed)
-        seen = [preprocess(draw(run.images[i], dark, seed)).pixels for dark in (True, False)]
-        (answer, _), = run.answers([_slim(preprocess(photo))])
+        pre = preprocess(photo)
+        seen = [pre.pixels, preprocess(draw(run.images[i], False, seed)).pixels]
+        (answer, _), = run.answers([_slim(pre)])
         thumb = photo.convert("RGB")
         thumb.thumbnail((side - 6, side - 6))
         sheet.paste(thumb, (3, y + 3))

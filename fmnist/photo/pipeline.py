@@ -24,8 +24,9 @@ backdrop; phone pictures do not. So the item is first found against a *modelled*
 5. The item is the largest connected region after closing small gaps, filling holes and dropping specks,
    with the regions near it or mostly within its box (a print's pieces). A white item on a near-white sheet
    that seeded only along its sole or seam is what its not-surely-backdrop pixels enclose. Other regions of
-   comparable size are reported as further items. A lamp's hard shadow seeds like the item, so it is taken out afterwards:
-   the only-darker band outside the item's own part, where that part's silhouette falls when moved aside.
+   comparable size are reported as further items. A lamp's hard shadow seeds like the item, so it is taken out
+   afterwards: the only-darker band outside the item's own part, where that part's silhouette falls when moved
+   aside.
 6. A small tilt (up to MAX_TILT_DEG) is undone: the angle that makes the item's bounding box smallest.
 7. Then the data set's conversion: intensity = the grey level against the backdrop (on the side where most
    of the item lies: darker than a light backdrop, or lighter; colour adds only a faint floor), zero outside
