@@ -50,19 +50,20 @@ def summary(row: dict) -> str:
 
 
 def probe(doc: str, out: str, per_class: int, misses: str | None = None) -> Probe:
-    """Parse the probe's flags (--per-class, --seed, --model, --out, and --misses with a figure's default path
-    where the probe draws one), draw its validation items and read them as 28x28 images."""
+    """Parse the probe's flags (--per-class, --seed, --model, --checkpoints, --out, and --misses with a figure's
+    default path where the probe draws one), draw its validation items and read them as 28x28 images."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--per-class", type=int, default=per_class)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--model", default="resnet")
+    p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"), help="the folder of checkpoints to read")
     p.add_argument("--out", default=out)
     if misses:
         p.add_argument("--misses", nargs="?", const=misses, default=None,
                        help=f"also draw a picture of the misses (default path {misses})")
     args = p.parse_args()
     torch.set_grad_enabled(False)
-    predictor = Predictor.from_source(str(ROOT / "checkpoints"), only=args.model)
+    predictor = Predictor.from_source(args.checkpoints, only=args.model)
     val = load_splits(allow_download=False).val
     images, labels = val.images.numpy(), val.labels.numpy()
     items = stratified_split(labels, 10 * args.per_class, args.seed)[1]

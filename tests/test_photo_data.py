@@ -92,4 +92,33 @@ def test_printed_and_turned_garments_enter_the_cache_only_when_asked(tiny_cache,
         assert np.array_equal(z["val_source_index"], plain["val_source_index"])
         assert not np.array_equal(z["val_images"], plain["val_images"])
     assert json.loads(str(np.load(varied)["meta"]))["variation"] == {"print_share": 1.0, "tilt_share": 1.0,
-                                                                      "tilt_deg": 30.0}
+                                                                      "tilt_deg": 30.0, "floor_share": 0.0}
+
+
+@needs_real_data
+def test_light_garments_on_dark_floors_enter_the_cache_only_when_asked(tiny_cache, tmp_path):
+    floored = tmp_path / "floors.npz"
+    proc = build(floored, "--floor-share", "1")
+    assert proc.returncode == 0, proc.stderr
+    with np.load(floored) as z, np.load(tiny_cache) as plain:
+        assert set(z["train_renderer"].tolist()) == set(z["val_renderer"].tolist()) == {"floors"}
+        assert set(z["val_level"].tolist()) <= {"everyday", "hard"}
+        assert "floors" not in set(plain["train_renderer"].tolist()) | set(plain["val_renderer"].tolist())
+        assert np.array_equal(z["val_source_index"], plain["val_source_index"])
+        assert not np.array_equal(z["val_images"], plain["val_images"])
+
+
+def test_the_floors_renderer_lays_a_garment_lighter_than_the_floor_under_it():
+    from fmnist.photo.render import floors
+
+    item = np.zeros((28, 28), np.uint8)
+    item[4:24, 8:20] = 200  # a plain item, brighter than the backdrop in the data set's negative
+    for i, level in enumerate(floors.LEVELS * 3):
+        rng = np.random.default_rng(i)
+        picture = np.asarray(floors.render(item, level, rng).convert("L"), np.float32)
+        h, w = picture.shape
+        border = np.concatenate([picture[: h // 20].ravel(), picture[-h // 20:].ravel()])
+        # the item is the brightest part of the picture, the floor at most 0.4 of white
+        assert np.percentile(picture, 99.5) > np.median(border) + 40 and np.median(border) < 0.45 * 255
+    with pytest.raises(ValueError, match="level"):
+        floors.render(item, "pale", np.random.default_rng(0))

@@ -15,6 +15,7 @@ app's own pipeline (fmnist.photo), so that a model can train on what the pipelin
   unless --out says otherwise. Rendering and preprocessing run in worker processes.
 - --print-share draws that share of items as printed garments (fmnist.prints), --tilt-share lays that share down
   turned by up to --tilt-deg; the repository's v3 and v4 were built with 0.3, 0.3 and 30 (the command is in the file).
+  --floor-share draws that share as light garments on dark floors (render.floors) in place of their renderer.
 - A change to the pipeline (PIPELINE_MODULES of fmnist/photo/) makes the cache stale: rebuild it under a new name,
   and keep the old file while a recorded command names it (v3: the graph-cut pipeline, turns undone up to 30
   degrees, printed and turned garments; the print recipe was chosen on it. v4: the same, by the pipeline that no
@@ -36,7 +37,7 @@ from tqdm.auto import tqdm
 
 from ..prints import print_item
 from .cache import DEFAULT_PATH, save_photo_data
-from .render import RENDERERS, tilt_item
+from .render import RENDERERS, floors, tilt_item
 
 PIPELINE_MODULES = ("decode", "backdrop", "segment", "intensity", "pipeline")  # what turns a photo into 28x28
 
@@ -61,6 +62,9 @@ def _job(args):
         if vary.random() < variation["tilt_share"] else 0.0
     if tilt:  # an item laid down turned
         item = tilt_item(item, tilt)
+    if vary.random() < variation.get("floor_share", 0.0):  # a light garment on a dark floor, in place of the scene
+        renderer, level = "floors", floors.LEVELS[vary.integers(len(floors.LEVELS))]
+        render = floors.render
     pre = preprocess(render(item, level, rng))
     return pre.pixels, pre.found_item, renderer, level, printed, tilt
 
@@ -105,6 +109,8 @@ def main(argv=None) -> int:
                    help="share of items drawn as printed garments (fmnist.prints), in both parts")
     p.add_argument("--tilt-share", type=float, default=0.0, help="share of items laid down turned, in both parts")
     p.add_argument("--tilt-deg", type=float, default=30.0, help="the largest turn of a turned item (degrees)")
+    p.add_argument("--floor-share", type=float, default=0.0,
+                   help="share of items drawn as light garments on dark floors (render.floors), in both parts")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=str(DEFAULT_PATH))
     args = p.parse_args(argv)
@@ -116,7 +122,8 @@ def main(argv=None) -> int:
     picked_train = np.sort(rng.choice(train_idx, min(args.train_items, len(train_idx)), replace=False))
     picked_val = np.sort(rng.choice(val_idx, min(args.val_items, len(val_idx)), replace=False))
     t0 = time.perf_counter()
-    variation = {"print_share": args.print_share, "tilt_share": args.tilt_share, "tilt_deg": args.tilt_deg}
+    variation = {"print_share": args.print_share, "tilt_share": args.tilt_share, "tilt_deg": args.tilt_deg,
+                 "floor_share": args.floor_share}
     train = build(raw.train_images, raw.train_labels, picked_train, args.seed, train_renderers, args.workers,
                   "train items", keep_blank=False, variation=variation)
     val = build(raw.train_images, raw.train_labels, picked_val, args.seed + 1, tuple(RENDERERS), args.workers,

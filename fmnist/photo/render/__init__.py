@@ -9,6 +9,8 @@ with another), for the photo benchmark (benchmarks/photos.py), the rendered trai
 
 Each also draws a `pale` level, its own way: pastel and white garments, faintly shaded, on white and light-grey
 backdrops.
+
+`floors` (light garments on dark floors) is a fifth, for the rendered training data only: not one of RENDERERS.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from . import opaque, pattern, scenes, tint
+from . import floors, opaque, pattern, scenes, tint
 from .non_garments import non_garments
 from .scenes import render_photo
 
@@ -52,4 +54,4 @@ def tilt_item(item28: np.ndarray, deg: float) -> np.ndarray:
     return np.asarray(turned.resize((28, 28), Image.Resampling.LANCZOS))
 
 
-__all__ = ["RENDERERS", "non_garments", "render_item", "render_photo", "tilt_item"]
+__all__ = ["RENDERERS", "floors", "non_garments", "render_item", "render_photo", "tilt_item"]
