@@ -8,6 +8,8 @@ column is the honest estimate for pictures nobody tuned to.
     python -m benchmarks.photo_mix --mixes 0.5:0,0.5:0.25,0:0.25,0.5:0.5     # photo_p:photo_share pairs
     python -m benchmarks.photo_mix --mixes 0.5:0.25:0,0.5:0.25:0.25,0.5:0.25:0.5 --out-name photo-mix-prints
                                                                               # ... :print_p (fmnist.prints)
+    python -m benchmarks.photo_mix --photo-data data/photo-data-v4.npz --eval-photo-data data/photo-data-v5.npz
+                                            # trained on one cache, scored on another's validation pictures
 
 Besides accuracy it reports the recall of Shirt, T-shirt/top and Coat on the validation items (a print must not
 become a Shirt cue), and the accuracy on the validation items printed by the pattern renderer's own print
@@ -86,10 +88,12 @@ def main():
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--mixes", default="0.5:0,0.5:0.25,0:0.25,0.5:0.5", help="photo_p:photo_share pairs")
     p.add_argument("--photo-data", default=str(DEFAULT_PATH))
+    p.add_argument("--eval-photo-data", default=None,
+                   help="score on this cache's validation pictures instead of --photo-data's (to compare caches)")
     p.add_argument("--out", default="runs/photo-mix")
     p.add_argument("--out-name", default="photo-mix", help="the result file's name in benchmarks/results/")
     args = p.parse_args()
-    photo = load_photo_data(args.photo_data)
+    photo = load_photo_data(args.eval_photo_data or args.photo_data)  # what the models are scored on
     from fmnist.data import load_splits
 
     val = load_splits(allow_download=False).val
@@ -119,7 +123,8 @@ def main():
              if k.startswith(("recall_", "printed", "photo_tilted", "photo_upright", "photo_printed"))]
     counts = {r: int(np.sum(photo.val["renderer"] == r[6:])) for r in renderers if r != "photo_all"}
     path = record(args.out_name, rows, torch.device("cpu"),
-                  {"model": args.model, "epochs": args.epochs, "photo_data": photo.meta, "val_pictures": counts,
+                  {"model": args.model, "epochs": args.epochs, "photo_data": load_photo_data(args.photo_data).meta,
+                   "eval_photo_data": photo.meta["command"], "val_pictures": counts,
                    "held_out": photo.meta["held_out"]})
     print(format_table(rows, [("mix", "mix", ""), ("val_28x28", "val 28x28", ".3f")]
                        + [(r, r[6:] + (" (held out)" if r[6:] in photo.meta["held_out"] else ""), ".3f")
