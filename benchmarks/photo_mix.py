@@ -93,7 +93,8 @@ def main():
     p.add_argument("--out", default="runs/photo-mix")
     p.add_argument("--out-name", default="photo-mix", help="the result file's name in benchmarks/results/")
     args = p.parse_args()
-    photo = load_photo_data(args.eval_photo_data or args.photo_data)  # what the models are scored on
+    trained_on = load_photo_data(args.photo_data)
+    photo = load_photo_data(args.eval_photo_data) if args.eval_photo_data else trained_on  # what is scored
     from fmnist.data import load_splits
 
     val = load_splits(allow_download=False).val
@@ -123,7 +124,7 @@ def main():
              if k.startswith(("recall_", "printed", "photo_tilted", "photo_upright", "photo_printed"))]
     counts = {r: int(np.sum(photo.val["renderer"] == r[6:])) for r in renderers if r != "photo_all"}
     path = record(args.out_name, rows, torch.device("cpu"),
-                  {"model": args.model, "epochs": args.epochs, "photo_data": load_photo_data(args.photo_data).meta,
+                  {"model": args.model, "epochs": args.epochs, "photo_data": trained_on.meta,
                    "eval_photo_data": photo.meta["command"], "val_pictures": counts,
                    "held_out": photo.meta["held_out"]})
     print(format_table(rows, [("mix", "mix", ""), ("val_28x28", "val 28x28", ".3f")]

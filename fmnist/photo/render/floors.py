@@ -27,9 +27,9 @@ from scipy import ndimage as ndi
 LEVELS = ("everyday", "hard")
 
 
-def _floor(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """(h, w) multiplicative texture around 1 of one of four floor kinds."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+def _floor(yy: np.ndarray, xx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A multiplicative texture around 1 of one of four floor kinds, on the picture's pixel grid (yy, xx)."""
+    h, w = yy.shape
     kind = rng.integers(4)
     if kind == 0:  # planks: bands along one axis with a grain inside each
         plank = rng.uniform(0.12, 0.3) * min(h, w)
@@ -48,6 +48,12 @@ def _floor(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
         t = (np.asarray(Image.fromarray((small * 255).astype(np.uint8)).resize((w, h), Image.Resampling.BICUBIC),
                         np.float32) / 255 - 0.5) * rng.uniform(0.15, 0.4)
     return 1 + t
+
+
+def _blurred(mask: np.ndarray, radius: float) -> np.ndarray:
+    """A [0, 1] mask blurred by a Gaussian of that radius (in pixels)."""
+    return np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius)),
+                      np.float32) / 255
 
 
 def _jpeg(scene: np.ndarray, quality: int) -> Image.Image:
@@ -73,9 +79,7 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
     if hard:
         item = item.rotate(rng.uniform(-15, 15), resample=Image.Resampling.BICUBIC, expand=True)
     pa = np.asarray(item, np.float32) / 255
-    solid = ndi.binary_fill_holes(pa > 0.03).astype(np.float32)
-    alpha = np.asarray(Image.fromarray((solid * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(side / 250)),
-                       np.float32) / 255
+    alpha = _blurred(ndi.binary_fill_holes(pa > 0.03).astype(np.float32), side / 250)
     if rng.random() < 0.2:  # a thin fabric: its faintest parts let the floor through
         alpha = alpha * np.clip(0.6 + pa * 3, 0, 1)
     ih, iw = pa.shape
@@ -88,11 +92,9 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
     light = 1 + rng.uniform(0.05, 0.3) * ((np.cos(a) * xx / dw + np.sin(a) * yy / dh) - 0.5)
     light = light * (1 - rng.uniform(0, 0.25) * ((xx / dw - 0.5) ** 2 + (yy / dh - 0.5) ** 2) * 2)
     floor = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.6), rng.uniform(0.03, 0.4)), np.float32)
-    scene = floor[None, None] * _floor(dh, dw, rng)[..., None] * light[..., None]
+    scene = floor[None, None] * _floor(yy, xx, rng)[..., None] * light[..., None]
 
-    blur = rng.uniform(0.02, 0.07) * side  # the garment's soft shadow, a little to one side
-    shadow = np.asarray(Image.fromarray((alpha * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(blur)),
-                        np.float32) / 255
+    shadow = _blurred(alpha, rng.uniform(0.02, 0.07) * side)  # the garment's soft shadow, a little to one side
     b = rng.uniform(0, 2 * np.pi)
     sy = int(np.clip(top + np.sin(b) * rng.uniform(0.02, 0.06) * side, 0, dh - ih))
     sx = int(np.clip(left + np.cos(b) * rng.uniform(0.02, 0.06) * side, 0, dw - iw))
