@@ -1,11 +1,18 @@
 import gzip
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fmnist.data import DEBIAN_DIR, FILES
+# pytest-xdist's workers share the machine's cores: each worker's torch, and the train.py and app.py processes
+# it starts, get their share of threads instead of all of them (threads spinning against each other's)
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
+from fmnist.data import DEBIAN_DIR, FILES  # noqa: E402  (torch reads OMP_NUM_THREADS when first imported)
 
 ROOT = Path(__file__).resolve().parents[1]
 
