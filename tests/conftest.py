@@ -78,3 +78,14 @@ def block_item(h=20, w=10) -> np.ndarray:
     top, left = (28 - h) // 2, (28 - w) // 2
     arr[top:top + h, left:left + w] = 200
     return arr
+
+
+# The slowest test files first, longest first (docs/tests.md, from a --durations run), so that the parallel
+# workers end together instead of one starting the longest file while the other has nothing left
+SLOWEST_FIRST = ("test_train_cli.py", "test_gpu_plan.py", "test_app.py", "test_search.py", "test_photo_data.py",
+                 "test_tracking.py", "test_checkpoints.py", "test_preprocess.py", "test_hub.py", "test_tagging.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
