@@ -82,8 +82,9 @@ def block_item(h=20, w=10) -> np.ndarray:
 
 # The slowest test files first, longest first (docs/tests.md, from a --durations run), so that the parallel
 # workers end together instead of one starting the longest file while the other has nothing left
-SLOWEST_FIRST = ("test_train_cli.py", "test_gpu_plan.py", "test_app.py", "test_search.py", "test_photo_data.py",
-                 "test_tracking.py", "test_checkpoints.py", "test_preprocess.py", "test_hub.py", "test_tagging.py")
+SLOWEST_FIRST = ("test_train_cli.py", "test_gpu_plan.py", "test_preprocess.py", "test_app.py", "test_checkpoints.py",
+                 "test_search.py", "test_tagging.py", "test_photo_data.py", "test_tracking.py", "test_hub.py",
+                 "test_browser.py")
 
 
 def pytest_collection_modifyitems(items):
