@@ -7,13 +7,15 @@
 It creates the Space (Gradio SDK) if it does not exist, stages the allowlisted files (ALLOW) in a temporary
 folder, writes the README's front matter for the Space (naming the weights repo when one is given, and no repo
 otherwise), sets FMNIST_HUB_REPO as a Space variable when weights are given, and uploads the folder in one
-commit through huggingface_hub, which stores binary files in the Hub's large-file storage by itself. Nothing from
+commit through huggingface_hub, which stores binary files in the Hub's large-file storage by itself. The files the
+README links to or shows (its pictures, the docs it names) go too, so that the Space's page has none broken. Nothing from
 .venv/, runs/, tests/, data/ or benchmarks/ is sent. The token comes from $HF_TOKEN or `hf auth login`.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import tempfile
@@ -26,6 +28,8 @@ ALLOW = ("app.py", "requirements.txt", "fmnist/**/*.py", "examples/**/*.png", "e
 CHECKPOINTS = ("checkpoints/*.json", "checkpoints/*.md", "checkpoints/*.safetensors", "checkpoints/*/*.json",
                "checkpoints/*/*.safetensors", "checkpoints/*/*.png")
 HUB_VARIABLE = "FMNIST_HUB_REPO"
+# A relative link or picture in the README ([text](path) or ![alt](path)): the Space's page is its README.
+README_LINK = re.compile(r"\]\((?!https?:|#|mailto:)([^)\s#]+)")
 
 
 class DeployError(RuntimeError):
@@ -34,13 +38,21 @@ class DeployError(RuntimeError):
 
 def space_files(root: Path = ROOT, with_checkpoints: bool = True) -> list[str]:
     """The repository paths a Space gets, sorted: ALLOW (and CHECKPOINTS), never a cache or a hidden folder."""
-    found = set()
+    found = set(readme_links(root))
     for pattern in ALLOW + (CHECKPOINTS if with_checkpoints else ()):
         for path in root.glob(pattern):
             rel = path.relative_to(root)
             if path.is_file() and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
                 found.add(rel.as_posix())
     return sorted(found)
+
+
+def readme_links(root: Path = ROOT) -> list[str]:
+    """The repository files the README links to or shows (its pictures, docs/*.md, CHANGELOG.md), so that the
+    Space's page, which is the README, has no broken picture or link."""
+    readme = root / "README.md"
+    targets = README_LINK.findall(readme.read_text()) if readme.is_file() else []
+    return sorted({t for t in targets if (root / t).is_file() and (root / t).resolve().is_relative_to(root.resolve())})
 
 
 def front_matter(readme: str, weights: str | None) -> str:

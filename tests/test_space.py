@@ -2,6 +2,7 @@
 a recording stand-in for huggingface_hub.HfApi (the Hub cannot be reached from here)."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ class RecordingSpaceApi:
         root = Path(folder_path)
         self.files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
         self.readme = root / "README.md"
+        self.readme_text = self.readme.read_text()  # the staging folder is gone once deploy returns
         self.front = metadata_load(self.readme)  # huggingface_hub's own parser of the front matter
 
 
@@ -50,6 +52,24 @@ def test_the_space_gets_the_app_and_the_bundled_checkpoints_and_nothing_else():
         assert not any(banned in f for f in files), banned
     assert not any(f.endswith((".npz", ".pyc", ".db")) for f in files)
     assert api.front["sdk"] == "gradio" and api.front["app_file"] == "app.py" and "models" not in api.front
+
+
+def test_the_space_page_shows_every_picture_and_link_of_the_readme():
+    """The Space's page is its README: each relative picture and link in it must be a file of the upload."""
+    api = RecordingSpaceApi()
+    space.deploy("alice/fmnist", weights="alice/fmnist-weights", api=api)
+    relative = [t for t in re.findall(r"\]\(([^)\s#]+)", api.readme_text) if not t.startswith("http")]
+    assert {"docs/app.png", "docs/photos.md", "CHANGELOG.md"} <= set(relative)
+    assert [t for t in relative if t not in api.files] == []
+
+
+def test_a_readme_link_outside_the_repository_or_to_nothing_is_not_sent(tmp_path):
+    (tmp_path / "repo" / "docs").mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("not for the Space")
+    (tmp_path / "repo" / "docs" / "a.png").write_bytes(b"png")
+    (tmp_path / "repo" / "README.md").write_text("![a](docs/a.png) [s](../secret.txt) [m](docs/missing.md) "
+                                                   "[w](https://example.com/x.png) [h](#limits)")
+    assert space.readme_links(tmp_path / "repo") == ["docs/a.png"]
 
 
 def test_weights_from_a_model_repo_set_the_variable_and_the_front_matter():
