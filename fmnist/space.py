@@ -7,9 +7,9 @@
 It creates the Space (Gradio SDK) if it does not exist, stages the allowlisted files (ALLOW) in a temporary
 folder, writes the README's front matter for the Space (naming the weights repo when one is given, and no repo
 otherwise), sets FMNIST_HUB_REPO as a Space variable when weights are given, and uploads the folder in one
-commit through huggingface_hub, which stores binary files in the Hub's large-file storage by itself. The files the
-README links to or shows (its pictures, the docs it names) go too, so that the Space's page has none broken. Nothing from
-.venv/, runs/, tests/, data/ or benchmarks/ is sent. The token comes from $HF_TOKEN or `hf auth login`.
+commit through huggingface_hub, which stores binary files in the Hub's large-file storage by itself. The files
+the README links to or shows (its pictures, the docs it names) go too, so that the Space's page has none broken.
+Nothing from .venv/, runs/, tests/, data/ or benchmarks/ is sent. The token comes from $HF_TOKEN or `hf auth login`.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ class DeployError(RuntimeError):
 
 
 def space_files(root: Path = ROOT, with_checkpoints: bool = True) -> list[str]:
-    """The repository paths a Space gets, sorted: ALLOW (and CHECKPOINTS), never a cache or a hidden folder."""
-    found = set(readme_links(root))
-    for pattern in ALLOW + (CHECKPOINTS if with_checkpoints else ()):
+    """The repository paths a Space gets, sorted: ALLOW (and CHECKPOINTS) and what the README links to, never a
+    cache or a hidden folder."""
+    found = set()
+    for pattern in ALLOW + (CHECKPOINTS if with_checkpoints else ()) + tuple(readme_links(root)):
         for path in root.glob(pattern):
             rel = path.relative_to(root)
             if path.is_file() and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):

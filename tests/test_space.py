@@ -63,13 +63,16 @@ def test_the_space_page_shows_every_picture_and_link_of_the_readme():
     assert [t for t in relative if t not in api.files] == []
 
 
-def test_a_readme_link_outside_the_repository_or_to_nothing_is_not_sent(tmp_path):
+def test_a_readme_link_outside_the_repository_to_nothing_or_hidden_is_not_sent(tmp_path):
     (tmp_path / "repo" / "docs").mkdir(parents=True)
     (tmp_path / "secret.txt").write_text("not for the Space")
     (tmp_path / "repo" / "docs" / "a.png").write_bytes(b"png")
+    (tmp_path / "repo" / ".gpu").mkdir()
+    (tmp_path / "repo" / ".gpu" / "plan.json").write_text("{}")
     (tmp_path / "repo" / "README.md").write_text("![a](docs/a.png) [s](../secret.txt) [m](docs/missing.md) "
-                                                   "[w](https://example.com/x.png) [h](#limits)")
-    assert space.readme_links(tmp_path / "repo") == ["docs/a.png"]
+                                                   "[w](https://example.com/x.png) [h](#limits) [g](.gpu/plan.json)")
+    assert space.readme_links(tmp_path / "repo") == [".gpu/plan.json", "docs/a.png"]
+    assert space.space_files(tmp_path / "repo") == ["docs/a.png"]  # never a hidden folder
 
 
 def test_weights_from_a_model_repo_set_the_variable_and_the_front_matter():
