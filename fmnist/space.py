@@ -39,13 +39,18 @@ class DeployError(RuntimeError):
 def space_files(root: Path = ROOT, with_checkpoints: bool = True) -> list[str]:
     """The repository paths a Space gets, sorted: ALLOW (and CHECKPOINTS) and what the README links to, never a
     cache or a hidden folder."""
-    found = set()
-    for pattern in ALLOW + (CHECKPOINTS if with_checkpoints else ()) + tuple(readme_links(root)):
+    found = {rel for rel in readme_links(root) if _sendable(Path(rel))}  # literal paths, not glob patterns
+    for pattern in ALLOW + (CHECKPOINTS if with_checkpoints else ()):
         for path in root.glob(pattern):
             rel = path.relative_to(root)
-            if path.is_file() and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
+            if path.is_file() and _sendable(rel):
                 found.add(rel.as_posix())
     return sorted(found)
+
+
+def _sendable(rel: Path) -> bool:
+    """Not inside a hidden folder or a cache."""
+    return not any(p.startswith(".") or p == "__pycache__" for p in rel.parts)
 
 
 def readme_links(root: Path = ROOT) -> list[str]:

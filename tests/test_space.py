@@ -67,12 +67,13 @@ def test_a_readme_link_outside_the_repository_to_nothing_or_hidden_is_not_sent(t
     (tmp_path / "repo" / "docs").mkdir(parents=True)
     (tmp_path / "secret.txt").write_text("not for the Space")
     (tmp_path / "repo" / "docs" / "a.png").write_bytes(b"png")
+    (tmp_path / "repo" / "docs" / "b[1].png").write_bytes(b"png")  # a name that is a glob pattern too
     (tmp_path / "repo" / ".gpu").mkdir()
     (tmp_path / "repo" / ".gpu" / "plan.json").write_text("{}")
-    (tmp_path / "repo" / "README.md").write_text("![a](docs/a.png) [s](../secret.txt) [m](docs/missing.md) "
+    (tmp_path / "repo" / "README.md").write_text("![a](docs/a.png) ![b](docs/b[1].png) [s](../secret.txt) [m](docs/missing.md) "
                                                    "[w](https://example.com/x.png) [h](#limits) [g](.gpu/plan.json)")
-    assert space.readme_links(tmp_path / "repo") == [".gpu/plan.json", "docs/a.png"]
-    assert space.space_files(tmp_path / "repo") == ["docs/a.png"]  # never a hidden folder
+    assert space.readme_links(tmp_path / "repo") == [".gpu/plan.json", "docs/a.png", "docs/b[1].png"]
+    assert space.space_files(tmp_path / "repo") == ["docs/a.png", "docs/b[1].png"]  # never a hidden folder
 
 
 def test_weights_from_a_model_repo_set_the_variable_and_the_front_matter():
