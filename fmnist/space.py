@@ -8,7 +8,8 @@ It creates the Space (Gradio SDK) if it does not exist, stages the allowlisted f
 folder, writes the README's front matter for the Space (naming the weights repo when one is given, and no repo
 otherwise), sets FMNIST_HUB_REPO as a Space variable when weights are given, and uploads the folder in one
 commit through huggingface_hub, which stores binary files in the Hub's large-file storage by itself. The files
-the README links to or shows (its pictures, the docs it names) go too, so that the Space's page has none broken.
+the README links to or shows (its pictures, the docs it names, and what those show) go too, so that the Space's
+page has none broken.
 Nothing from .venv/, runs/, tests/, data/ or benchmarks/ is sent. The token comes from $HF_TOKEN or `hf auth login`.
 """
 
@@ -54,11 +55,24 @@ def _sendable(rel: Path) -> bool:
 
 
 def readme_links(root: Path = ROOT) -> list[str]:
-    """The repository files the README links to or shows (its pictures, docs/*.md, CHANGELOG.md), so that the
-    Space's page, which is the README, has no broken picture or link."""
-    readme = root / "README.md"
-    targets = README_LINK.findall(readme.read_text()) if readme.is_file() else []
-    return sorted({t for t in targets if (root / t).is_file() and (root / t).resolve().is_relative_to(root.resolve())})
+    """The repository files the README links to or shows (its pictures, docs/*.md, CHANGELOG.md), and in turn
+    what each linked Markdown document links to or shows (docs/photos.md's pictures), so that neither the
+    Space's page, which is the README, nor a document it opens has a broken picture or link."""
+    top = root.resolve()
+    found, todo = set(), ["README.md"]
+    while todo:
+        doc = todo.pop()
+        text = (top / doc).read_text() if (top / doc).is_file() else ""
+        for target in README_LINK.findall(text):
+            path = (top / doc).parent / target  # relative to the document that links it
+            if not path.is_file() or not path.resolve().is_relative_to(top):
+                continue
+            rel = path.resolve().relative_to(top).as_posix()
+            if rel not in found and rel != "README.md":
+                found.add(rel)
+                if rel.endswith(".md"):
+                    todo.append(rel)
+    return sorted(found)
 
 
 def front_matter(readme: str, weights: str | None) -> str:

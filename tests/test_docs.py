@@ -75,3 +75,18 @@ def test_the_models_table_is_what_the_files_say():
 def test_the_readme_is_short():
     body = (ROOT / "README.md").read_text().split("\n---\n", 1)[1]
     assert len(body.strip().splitlines()) <= 200
+
+
+LINK = re.compile(r"\]\((?!https?:|#|mailto:)([^)\s#]+)")  # a relative [text](path) or ![alt](path)
+
+
+def test_every_relative_link_and_picture_in_the_docs_is_a_file():
+    """Relative to the document that links it, as GitHub and the Space resolve it."""
+    broken = [(doc.name, target) for doc in DOCS + [ROOT / "CHANGELOG.md"] for target in LINK.findall(doc.read_text())
+              if not (doc.parent / target).is_file()]
+    assert broken == []
+
+
+def test_every_document_in_docs_is_linked_from_the_readme():
+    linked = set(LINK.findall((ROOT / "README.md").read_text()))
+    assert [doc.name for doc in DOCS[1:] if f"docs/{doc.name}" not in linked] == []

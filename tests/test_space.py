@@ -2,6 +2,7 @@
 a recording stand-in for huggingface_hub.HfApi (the Hub cannot be reached from here)."""
 
 import os
+import posixpath
 import re
 from pathlib import Path
 
@@ -61,6 +62,12 @@ def test_the_space_page_shows_every_picture_and_link_of_the_readme():
     relative = [t for t in re.findall(r"\]\(([^)\s#]+)", api.readme_text) if not t.startswith("http")]
     assert {"docs/app.png", "docs/photos.md", "CHANGELOG.md"} <= set(relative)
     assert [t for t in relative if t not in api.files] == []
+    # and each document the README opens shows its own pictures, named relative to the document
+    shown = [(doc, posixpath.normpath(posixpath.join(posixpath.dirname(doc), t)))
+             for doc in relative if doc.endswith(".md")
+             for t in re.findall(r"\]\(([^)\s#]+\.png)", (ROOT / doc).read_text())]
+    assert ("docs/photos.md", "docs/pale_misses.png") in shown
+    assert [s for s in shown if s[1] not in api.files] == []
 
 
 def test_a_readme_link_outside_the_repository_to_nothing_or_hidden_is_not_sent(tmp_path):
@@ -74,6 +81,17 @@ def test_a_readme_link_outside_the_repository_to_nothing_or_hidden_is_not_sent(t
                                                    "[w](https://example.com/x.png) [h](#limits) [g](.gpu/plan.json)")
     assert space.readme_links(tmp_path / "repo") == [".gpu/plan.json", "docs/a.png", "docs/b[1].png"]
     assert space.space_files(tmp_path / "repo") == ["docs/a.png", "docs/b[1].png"]  # never a hidden folder
+
+
+def test_what_a_linked_document_links_to_is_sent_too(tmp_path):
+    (tmp_path / "repo" / "docs").mkdir(parents=True)
+    for name in ("docs/a.png", "docs/more.md", "docs/c.png", "top.png"):
+        (tmp_path / "repo" / name).write_text("x")
+    (tmp_path / "repo" / "README.md").write_text("[docs](docs/a.md) [back](README.md)")
+    (tmp_path / "repo" / "docs" / "a.md").write_text("![a](a.png) [more](more.md) ![t](../top.png) [r](../README.md)")
+    (tmp_path / "repo" / "docs" / "more.md").write_text("![c](c.png) [a](a.md)")  # a cycle ends
+    assert space.readme_links(tmp_path / "repo") == ["docs/a.md", "docs/a.png", "docs/c.png", "docs/more.md",
+                                                     "top.png"]
 
 
 def test_weights_from_a_model_repo_set_the_variable_and_the_front_matter():
