@@ -29,8 +29,10 @@ NOTICE_PASS_RATE = 0.96
 #   97.5 % until resnet was retrained on photo data v4, where it flagged 5.3 % of validation pale garments on
 #   `scenes` and 5.5 % of `pattern` photos; notice-sweep-val-cpu.json);
 # - the Mahalanobis limit, only for what is far from everything, lets through 99.5 % of them;
-# each limit also lets through at least ITEM_PASS_RATE of the validation items. With the Mahalanobis rule alone no
-# limit met both targets (0.97 of photos: 5-6 % of pale garments flagged but about 65 % of non-garments).
+# each limit also lets through at least ITEM_PASS_RATE of the validation items. The next looser pair (0.995, 0.985)
+# flags under 90 % of the validation non-garments (88.9 / 86.1 %), so this is the loosest that keeps that target.
+# With the Mahalanobis rule alone no limit met both targets (0.97 of photos: 5-6 % of pale garments flagged but
+# about 65 % of non-garments).
 ITEM_PASS_RATE = 0.98
 OUTLIER_PHOTO_PASS_RATE = 0.98
 MAHALANOBIS_PHOTO_PASS_RATE = 0.995
