@@ -1,6 +1,6 @@
-"""What the photo probes share (benchmarks.hard_shadows, benchmarks.white_on_white, benchmarks.dark_floors):
-their flags, the validation items they draw, the default model's answers through the app's pipeline, and the
-steps of drawing a photo that they have in common (each takes its draws from the probe's generator in the same
+"""What the photo probes share (benchmarks.hard_shadows, benchmarks.white_on_white, benchmarks.dark_floors,
+benchmarks.crumpled): their flags, the validation items they draw, the default model's answers through the app's
+pipeline, the picture of their misses, and the steps of drawing a photo that they have in common (each takes its draws from the probe's generator in the same
 order as before)."""
 
 import argparse
@@ -14,6 +14,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 from benchmarks._common import ROOT
+from benchmarks.photos import _slim
 from fmnist.data import load_splits, stratified_split
 from fmnist.photo import preprocess
 from fmnist.predict import Predictor
@@ -118,3 +119,34 @@ def jpeg(scene: np.ndarray, quality: int) -> Image.Image:
     out = io.BytesIO()
     Image.fromarray((np.clip(scene, 0, 1) * 255).round().astype(np.uint8)).save(out, "JPEG", quality=quality)
     return Image.open(io.BytesIO(out.getvalue()))
+
+
+def misses_picture(run: Probe, items, path: str, heads: tuple[str, str, str], photos: Callable) -> str:
+    """One row per item: the photo the model misreads, what it saw of it, what it saw of the photo it read right,
+    and the data set's 28x28 item; the item's class beneath the photo and the wrong answer beneath what it saw.
+    photos(item index, seed) -> (the misread photo, the photo read right); heads names the first three columns."""
+    from PIL import ImageDraw, ImageFont
+
+    from fmnist import CLASS_NAMES
+
+    side, font = 150, ImageFont.load_default(size=13)
+    sheet = Image.new("RGB", (4 * side, 20 + len(items) * (side + 20)), "white")
+    pen = ImageDraw.Draw(sheet)
+    for k, head in enumerate((*heads, "data-set item")):
+        pen.text((k * side + 4, 3), head, fill="black", font=font)
+    for r, i in enumerate(items):
+        seed, y = run.args.seed * 100003 + int(i), 20 + r * (side + 20)
+        photo, good = photos(i, seed)
+        pre = preprocess(photo)
+        seen = [pre.pixels, preprocess(good).pixels]
+        (answer, _), = run.answers([_slim(pre)])
+        thumb = photo.convert("RGB")
+        thumb.thumbnail((side - 6, side - 6))
+        sheet.paste(thumb, (3, y + 3))
+        for k, grey in enumerate([*seen, run.images[i]], start=1):
+            big = Image.fromarray(grey).resize((side - 6, side - 6), Image.Resampling.NEAREST).convert("RGB")
+            sheet.paste(big, (k * side + 3, y + 3))
+        pen.text((4, y + side), CLASS_NAMES[run.labels[i]], fill="black", font=font)
+        pen.text((side + 4, y + side), CLASS_NAMES[answer], fill=(200, 0, 0), font=font)
+    sheet.save(path)
+    return path

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from benchmarks import _probe
 from benchmarks._common import ROOT, record
 from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe, summary
 from benchmarks.photos import _slim
@@ -71,32 +72,8 @@ def main():
 def misses_picture(run, items, path: str) -> str:
     """One row per item read right on the light surface and wrong on the dark one: the dark-floor photo, what the
     model saw of it, what it saw of the light-floor photo, and the data set's 28x28 item."""
-    from PIL import ImageDraw, ImageFont
-
-    from fmnist import CLASS_NAMES
-
-    side, font = 150, ImageFont.load_default(size=13)
-    heads = ("photo, dark floor", "model saw (dark)", "model saw (light)", "data-set item")
-    sheet = Image.new("RGB", (4 * side, 20 + len(items) * (side + 20)), "white")
-    pen = ImageDraw.Draw(sheet)
-    for k, head in enumerate(heads):
-        pen.text((k * side + 4, 3), head, fill="black", font=font)
-    for r, i in enumerate(items):
-        seed, y = run.args.seed * 100003 + int(i), 20 + r * (side + 20)
-        photo = draw(run.images[i], True, seed)
-        pre = preprocess(photo)
-        seen = [pre.pixels, preprocess(draw(run.images[i], False, seed)).pixels]
-        (answer, _), = run.answers([_slim(pre)])
-        thumb = photo.convert("RGB")
-        thumb.thumbnail((side - 6, side - 6))
-        sheet.paste(thumb, (3, y + 3))
-        for k, grey in enumerate([*seen, run.images[i]], start=1):
-            big = Image.fromarray(grey).resize((side - 6, side - 6), Image.Resampling.NEAREST).convert("RGB")
-            sheet.paste(big, (k * side + 3, y + 3))
-        pen.text((4, y + side), CLASS_NAMES[run.labels[i]], fill="black", font=font)
-        pen.text((side + 4, y + side), CLASS_NAMES[answer], fill=(200, 0, 0), font=font)
-    sheet.save(path)
-    return path
+    return _probe.misses_picture(run, items, path, ("photo, dark floor", "model saw (dark)", "model saw (light)"),
+                                 lambda i, seed: (draw(run.images[i], True, seed), draw(run.images[i], False, seed)))
 
 
 if __name__ == "__main__":
