@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "inside its silhouette, 0 = off (fmnist.prints)")
     aug.add_argument("--print-faint", type=float, help="share of the prints on a faint body (a pale garment under a "
                                                        "dark print: the print outshines the body), 0 = off")
+    aug.add_argument("--bend-p", type=float, help="chance per image of its shape bent by a smooth random field (a "
+                                                  "garment not laid flat), 0 = off (fmnist.augment.bend)")
     aug.add_argument("--photo-data", metavar="PATH",
                      help="domain randomisation: a cache of training items rendered as photos and preprocessed "
                           "(the repository holds data/photo-data-v4.npz, from python -m fmnist.photo.build)")

@@ -1,5 +1,6 @@
 """Training augmentation, batched on the training device: shifts, flips, turns and zoom, erasing, the
-degradations a photo's preprocessing leaves (`photo_degrade`) and prints inside the silhouette (fmnist.prints).
+degradations a photo's preprocessing leaves (`photo_degrade`), prints inside the silhouette (fmnist.prints) and
+items bent out of shape as a garment not laid flat (`bend`).
 
 Every draw comes from the generator passed in, so a resumed run sees exactly the batches it would have.
 """
@@ -23,6 +24,11 @@ class AugmentConfig:
     photo_p: float = 0.0  # chance per image of the degradations a photo's preprocessing leaves (`photo_degrade`)
     print_p: float = 0.0  # chance per image of a print inside its silhouette (fmnist.prints)
     print_faint: float = 0.0  # share of those prints on a faint body (a pale garment under a dark print)
+    bend_p: float = 0.0  # chance per image of its shape bent by a smooth random field (`bend`); 0 turns it off
+
+
+BEND_MAX = 0.08  # the largest push of `bend`, as a share of the image's side (drawn in [0, BEND_MAX] per image)
+BEND_GRID = 4  # control points a side of its random field: a few bends across an item
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -33,6 +39,8 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         from .prints import print_items
 
         x = print_items(x, cfg.print_p, gen, faint=cfg.print_faint)
+    if cfg.bend_p > 0:  # on the item as it lies, print and all, before it is moved as a whole
+        x = bend(x, cfg.bend_p, gen)
     if cfg.shift_px > 0:
         p = cfg.shift_px
         padded = torch.nn.functional.pad(x, (p, p, p, p))
@@ -68,6 +76,23 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
     if cfg.photo_p > 0:
         x = photo_degrade(x, cfg.photo_p, gen)
     return x
+
+
+def bend(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Each image, with chance p, pushed by a smooth random displacement field: random pushes on a BEND_GRID x
+    BEND_GRID grid, interpolated bicubically, scaled so the largest is a draw in [0, BEND_MAX] of the side. Outline,
+    details and print move together, as a garment's sleeves and hem do when it is not laid flat."""
+    b, _, h, w = x.shape
+    dev = x.device
+    coarse = torch.rand(b, 2, BEND_GRID, BEND_GRID, device=dev, generator=gen) * 2 - 1
+    field = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)
+    largest = field.flatten(1).abs().amax(1).clamp_min(1e-6)[:, None, None, None]
+    push = uniform(b, 0, 2 * BEND_MAX, gen, dev) * _chance(b, p, gen, dev)  # grid units: the side spans 2
+    field = field / largest * push
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=dev), torch.linspace(-1, 1, w, device=dev), indexing="ij")
+    grid = torch.stack([xs, ys], -1)[None] + field.permute(0, 2, 3, 1)  # (B, H, W, 2) as grid_sample wants: x, y
+    bent = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return torch.where(push > 0, bent, x)
 
 
 def uniform(b: int, lo: float, hi: float, gen: torch.Generator, device) -> torch.Tensor:

@@ -110,9 +110,12 @@ def _run_signature(name: str, cfg: TrainConfig, epochs: int, lr: float, resolved
     """What must match for --resume to continue a run rather than start a different one."""
     keep = ("dataset", "batch_size", "weight_decay", "optimizer", "schedule", "label_smoothing", "seed", "val_size",
             "limit", "pretrained_file", "no_pretrained", "photo_share")
+    augment = dataclasses.asdict(cfg.augment(name))
+    if not augment["bend_p"]:
+        del augment["bend_p"]  # off, as in a run saved before --bend-p existed: that run can still be resumed
     return {"model": name, "epochs": epochs, "lr": lr, "model_args": cfg.model_args.get(name, {}),
-            "photo_data": (resolved or {}).get("photo_digest"),
-            "augment": dataclasses.asdict(cfg.augment(name)), **{k: getattr(cfg, k) for k in keep}}
+            "photo_data": (resolved or {}).get("photo_digest"), "augment": augment,
+            **{k: getattr(cfg, k) for k in keep}}
 
 
 def staging_folder(cfg: TrainConfig, name: str) -> Path:

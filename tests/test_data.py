@@ -163,6 +163,35 @@ def test_shift_is_a_translation():
     assert set(ys) <= set(range(-2, 3)) and len(set(ys)) > 1 and len(set(xs)) > 1
 
 
+def test_bend_moves_an_item_by_at_most_its_largest_push_and_only_with_its_chance():
+    from fmnist.augment import BEND_MAX
+    from fmnist.config import TrainConfig
+
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 6:22, 8:20] = 0.8  # items away from the border
+    x[:, :, 10:14, 12:16] = 0.3  # with a detail inside
+    bent = augment(x, AugmentConfig(shift_px=0, hflip=False, bend_p=1.0), _gen())
+    moved = (bent - x).abs().flatten(1).amax(1) > 0.05
+    assert moved.float().mean() > 0.9  # a push drawn near 0 may leave an item nearly as it was
+    reach = int(BEND_MAX * 28) + 2
+    assert bent[:, :, : 6 - reach].abs().max() == 0 and bent[:, :, 22 + reach:].abs().max() == 0
+    assert torch.allclose(bent.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.25)  # bent, not erased or blown up
+    half = augment(x, AugmentConfig(shift_px=0, hflip=False, bend_p=0.5), _gen())
+    assert 0.3 < ((half - x).abs().flatten(1).amax(1) > 0).float().mean() < 0.7
+    assert TrainConfig(bend_p=0.3).augment("resnet").bend_p == 0.3 and TrainConfig().augment("resnet").bend_p == 0
+
+
+def test_a_run_saved_before_bend_p_existed_still_resumes_and_a_bent_run_is_another_run():
+    from fmnist.config import TrainConfig
+    from fmnist.training import _run_signature
+
+    off = _run_signature("basic_cnn", TrainConfig(), 4, 2e-3)
+    assert set(off["augment"]) == {"shift_px", "hflip", "rotate_deg", "zoom", "erase_p", "erase_max_frac", "photo_p",
+                                   "print_p", "print_faint"}  # the signature such a run saved
+    bent = _run_signature("basic_cnn", TrainConfig(bend_p=0.3), 4, 2e-3)
+    assert bent["augment"]["bend_p"] == 0.3 and bent != off
+
+
 def test_flip_and_erase_each_switchable():
     x = torch.rand(16, 1, 28, 28)
     flipped = augment(x, AugmentConfig(shift_px=0, hflip=True), _gen())
