@@ -4,7 +4,9 @@ pipeline, the picture of their misses, and the steps of drawing a photo that the
 order as before)."""
 
 import argparse
+import colorsys
 import io
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -12,8 +14,9 @@ import numpy as np
 import torch
 from PIL import Image
 from scipy import ndimage as ndi
+from tqdm.auto import tqdm
 
-from benchmarks._common import ROOT
+from benchmarks._common import ROOT, record
 from benchmarks.photos import _slim
 from fmnist.data import load_splits, stratified_split
 from fmnist.photo import preprocess
@@ -112,6 +115,52 @@ def lay(scene: np.ndarray, colour: np.ndarray, fabric: np.ndarray, light: np.nda
     spot = (slice(top, top + side), slice(left, left + side))
     garment = colour[None, None] * fabric[..., None] * light[spot][..., None]
     scene[spot] = alpha[..., None] * garment + (1 - alpha[..., None]) * scene[spot]
+
+
+def garment_on_light_surface(item28: np.ndarray, rng: np.random.Generator):
+    """The draws benchmarks.crumpled and benchmarks.cropped share: the frame and the item (item_layer), a light,
+    nearly grey surface under a gentle light gradient, and a garment of any hue at value 0.25-0.9 whose fabric is
+    darkened by the item's greys as a shop photo's. -> (scene, light, colour, fabric, solid, alpha, side)."""
+    w, h, side, greys, solid, alpha = item_layer(item28, rng)
+    surface = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.15), rng.uniform(0.85, 0.97)), np.float32)
+    light = light_field(h, w, 0.12, rng)
+    scene = surface[None, None] * light[..., None]
+    colour = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.8), rng.uniform(0.25, 0.9)), np.float32)
+    fabric = 1 - rng.uniform(0.3, 0.6) * greys
+    return scene, light, colour, fabric, solid, alpha, side
+
+
+def snapshot(scene: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """The scene with a phone's noise (sigma 0.004-0.015) as a JPEG of quality 75-94."""
+    h, w = scene.shape[:2]
+    return jpeg(scene + rng.normal(0, rng.uniform(0.004, 0.015), (h, w, 1)), int(rng.integers(75, 95)))
+
+
+def variant_cells(run: Probe, variants: dict, key: str, draw: Callable) -> tuple[list[dict], dict]:
+    """Each variant's cell over the probe's items, drawn and preprocessed in two worker processes:
+    draw(item, the variant's value, seed) -> the photo, with the same seed for an item in every variant. -> the
+    rows (key: the variant's name, then Probe.cell's figures) and, per variant, whether each item was read right."""
+    rows, right = [], {}
+    with ProcessPoolExecutor(2) as pool:
+        for name, value in variants.items():
+            jobs = [(draw, run.images[i], value, run.args.seed * 100003 + int(i)) for i in run.items]
+            got = run.answers(list(tqdm(pool.map(_drawn, jobs, chunksize=4), total=len(jobs), desc=name)))
+            right[name] = run.right(got)
+            rows.append({key: name, **run.cell(got)})
+            print(f"{name:8s}: {summary(rows[-1])}")
+    return rows, right
+
+
+def _drawn(args):
+    draw, item, value, seed = args
+    return _slim(preprocess(draw(item, value, seed)))
+
+
+def save(run: Probe, rows: list[dict]) -> None:
+    """The probe's rows to benchmarks/results/<--out>-cpu.json, with its items, model and split."""
+    path = record(run.args.out, rows, torch.device("cpu"),
+                  {"items": len(run.items), "model": run.args.model, "split": "val"})
+    print(f"raw 28x28 {run.raw.mean():.3f}; wrote {path}")
 
 
 def jpeg(scene: np.ndarray, quality: int) -> Image.Image:

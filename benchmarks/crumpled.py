@@ -13,20 +13,13 @@ beside the items as 28x28. Results go to benchmarks/results/<out>-cpu.json; --mi
 read right flat and wrong crumpled (docs/crumpled_misses.png).
 """
 
-import colorsys
-from concurrent.futures import ProcessPoolExecutor
-
 import numpy as np
-import torch
 from PIL import Image
 from scipy import ndimage as ndi
-from tqdm.auto import tqdm
 
 from benchmarks import _probe
-from benchmarks._common import ROOT, record
-from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe, summary
-from benchmarks.photos import _slim
-from fmnist.photo import preprocess
+from benchmarks._common import ROOT
+from benchmarks._probe import garment_on_light_surface, lay, placement, probe, save, snapshot, variant_cells
 
 SHAPES = {"flat": 0.0, "loose": 0.04, "crumpled": 0.08}  # the largest push, as a share of the item's side
 GRID = 5  # the displacement field's control points a side: a few bends across a garment
@@ -46,41 +39,24 @@ def bend(layers: list[np.ndarray], strength: float, rng: np.random.Generator) ->
 def draw(item28: np.ndarray, shape: str, seed: int) -> Image.Image:
     """One photo of the item: the same garment, surface and light for every shape (only the bend differs)."""
     rng = np.random.default_rng(seed)
-    w, h, side, greys, _, alpha = item_layer(item28, rng)
-    surface = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.15), rng.uniform(0.85, 0.97)), np.float32)
-    light = light_field(h, w, 0.12, rng)
-    scene = surface[None, None] * light[..., None]
-    colour = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.8), rng.uniform(0.25, 0.9)), np.float32)
-    fabric = 1 - rng.uniform(0.3, 0.6) * greys
+    scene, light, colour, fabric, _, alpha, side = garment_on_light_surface(item28, rng)
     bend_rng = np.random.default_rng([seed, 7])  # its own draws, so that the flat photo is the same as unbent
     if SHAPES[shape]:
         fabric, alpha = bend([fabric, alpha], SHAPES[shape], bend_rng)
-    top, left = placement(h, w, side, rng)
+    top, left = placement(*scene.shape[:2], side, rng)
     lay(scene, colour, fabric, light, alpha, top, left)
-    return jpeg(scene + rng.normal(0, rng.uniform(0.004, 0.015), (h, w, 1)), int(rng.integers(75, 95)))
-
-
-def job(args):
-    item, shape, seed = args
-    return _slim(preprocess(draw(item, shape, seed)))
+    return snapshot(scene, rng)
 
 
 def main():
     run = probe(__doc__, "crumpled", 30, misses=str(ROOT / "docs" / "crumpled_misses.png"))
-    rows, right = [], {}
-    with ProcessPoolExecutor(2) as pool:
-        for shape in SHAPES:
-            jobs = [(run.images[i], shape, run.args.seed * 100003 + int(i)) for i in run.items]
-            got = run.answers(list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc=shape)))
-            right[shape] = run.right(got)
-            rows.append({"shape": shape, "max_push": SHAPES[shape], **run.cell(got)})
-            print(f"{shape:8s}: {summary(rows[-1])}")
+    rows, right = variant_cells(run, {shape: shape for shape in SHAPES}, "shape", draw)
+    for row in rows:
+        row["max_push"] = SHAPES[row["shape"]]
     if run.args.misses:
         lost = [i for i, flat, bent in zip(run.items, right["flat"], right["crumpled"]) if flat and not bent]
         print(f"wrote {misses_picture(run, lost[:6], run.args.misses)}")
-    path = record(run.args.out, rows, torch.device("cpu"),
-                  {"items": len(run.items), "model": run.args.model, "split": "val"})
-    print(f"raw 28x28 {run.raw.mean():.3f}; wrote {path}")
+    save(run, rows)
 
 
 def misses_picture(run, items, path: str) -> str:

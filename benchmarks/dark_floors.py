@@ -14,18 +14,13 @@ draws the first six items read right on the light surface and wrong on the dark 
 """
 
 import colorsys
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from benchmarks import _probe
-from benchmarks._common import ROOT, record
-from benchmarks._probe import item_layer, jpeg, lay, light_field, placement, probe, summary
-from benchmarks.photos import _slim
-from fmnist.photo import preprocess
+from benchmarks._common import ROOT
+from benchmarks._probe import item_layer, lay, light_field, placement, probe, save, snapshot, variant_cells
 
 SURFACES = ("light", "dark")
 
@@ -43,30 +38,16 @@ def draw(item28: np.ndarray, dark: bool, seed: int) -> Image.Image:
     fabric = 1 - rng.uniform(0.3, 0.6) * greys
     top, left = placement(h, w, side, rng)
     lay(scene, colour, fabric, light, alpha, top, left)
-    return jpeg(scene + rng.normal(0, rng.uniform(0.004, 0.015), (h, w, 1)), int(rng.integers(75, 95)))
-
-
-def job(args):
-    item, dark, seed = args
-    return _slim(preprocess(draw(item, dark, seed)))
+    return snapshot(scene, rng)
 
 
 def main():
     run = probe(__doc__, "dark-floors", 30, misses=str(ROOT / "docs" / "dark_floor_misses.png"))
-    rows, right = [], {}
-    with ProcessPoolExecutor(2) as pool:
-        for surface in SURFACES:
-            jobs = [(run.images[i], surface == "dark", run.args.seed * 100003 + int(i)) for i in run.items]
-            got = run.answers(list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc=surface)))
-            right[surface] = run.right(got)
-            rows.append({"surface": surface, **run.cell(got)})
-            print(f"{surface:5s} surface: {summary(rows[-1])}")
+    rows, right = variant_cells(run, {surface: surface == "dark" for surface in SURFACES}, "surface", draw)
     if run.args.misses:
         lost = [i for i, light, dark in zip(run.items, right["light"], right["dark"]) if light and not dark]
         print(f"wrote {misses_picture(run, lost[:6], run.args.misses)}")
-    path = record(run.args.out, rows, torch.device("cpu"),
-                  {"items": len(run.items), "model": run.args.model, "split": "val"})
-    print(f"raw 28x28 {run.raw.mean():.3f}; wrote {path}")
+    save(run, rows)
 
 
 def misses_picture(run, items, path: str) -> str:

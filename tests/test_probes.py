@@ -1,7 +1,9 @@
-"""The photo probes draw what they say: benchmarks.crumpled bends the garment and nothing else."""
+"""The photo probes draw what they say: benchmarks.crumpled bends the garment and nothing else, benchmarks.cropped
+cuts the same picture through the item."""
 
 import numpy as np
 
+from benchmarks import cropped
 from benchmarks.crumpled import SHAPES, bend, draw
 
 
@@ -33,3 +35,17 @@ def test_the_crumpled_photo_is_the_flat_one_with_only_the_garment_bent():
         ys, xs = np.nonzero(changed)
         assert xs.max() - xs.min() < 0.7 * flat.shape[1] and ys.max() - ys.min() < 0.7 * flat.shape[0]
         assert np.array_equal(photos[shape][:16, :16], flat[:16, :16])  # the surface, light and noise are the same
+
+
+def test_a_cut_picture_is_the_whole_one_cut_through_the_item_on_one_side():
+    whole = np.asarray(cropped.draw(a_shirt(), 0.0, 11))
+    cuts = [np.asarray(cropped.draw(a_shirt(), share, 11)) for share in (0.1, 0.2)]
+    for cut in cuts:
+        assert cut.shape[:2] != whole.shape[:2] and cut.size < whole.size
+        # the same picture: the part kept sits at one corner of the whole one
+        hits = [(y, x) for y in (0, whole.shape[0] - cut.shape[0]) for x in (0, whole.shape[1] - cut.shape[1])
+                if np.array_equal(whole[y:y + cut.shape[0], x:x + cut.shape[1]], cut)]
+        assert hits
+    assert cuts[1].size < cuts[0].size  # a fifth of the item cut off leaves less than a tenth
+    dark = (whole.mean(-1) < whole.mean() - 40)  # the garment, darker than the light surface
+    assert dark.any() and not any((c.mean(-1) < whole.mean() - 40).sum() >= dark.sum() for c in cuts)
