@@ -21,7 +21,7 @@ from PIL import Image
 
 from fmnist import checkpoint, hub
 from fmnist.answer import answer_sheet
-from fmnist.predict import Predictor, load_models
+from fmnist.predict import HINTS, Predictor, load_models
 from fmnist.photo import ImageRejected, warm_up
 from fmnist.tagging import CSV_HEADER, TagRow, tag, write_csv
 from fmnist.uploads import MAX_PICTURE_BYTES, BatchRejected, batch_items, limits_text
@@ -118,7 +118,8 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
             picture with the found item outlined, the 28x28 image the model saw and a Grad-CAM overlay of where
             it looked side by side (224 px each), and beneath them the 8 most similar training images in the
             model's feature space, nearest first; a notice (empty when all is well) saying when the picture does
-            not look like a garment, and why; and the similar items' classes and cosine similarities as text.
+            not look like a garment, and why, followed by a hint when the garment seems cut by the picture's edge;
+            and the similar items' classes and cosine similarities as text.
         """
         # preprocess=False: the upload reaches us as Gradio's file record (already checked to be in its
         # upload folder), so that every bad file gets our own clear message rather than a decoder's
@@ -130,7 +131,8 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
             p = predictor.predict(path, model_name)
         except ImageRejected as e:
             raise gr.Error(str(e), title="Cannot classify this picture") from None
-        notice = f"**Notice.** {p.notice}" if p.notice else ""
+        notes = ([f"**Notice.** {p.notice}"] if p.notice else []) + [f"**Hint.** {HINTS[h]}" for h in p.hints]
+        notice = "\n\n".join(notes)
         # every picture of the answer in one file: each output file costs a write, a copy into Gradio's cache
         # and a fetch, and four of them took longer than the model (fmnist/answer.py)
         sheet = outputs.save(answer_sheet(p.found, p.model_input, p.overlay, p.similar), "answer")

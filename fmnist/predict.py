@@ -27,6 +27,18 @@ MAX_ASPECT = 7.5
 # An "item" that touches all four edges and covers more than this share of the picture is a scene or noise.
 # Validation items that touch all four edges (ankle boots, bags, 2 % of them) cover at most 84 %.
 FRAME_FILL = 0.9
+# A hint, not a notice: the item lies along more than this share of one side of the picture (but not along all
+# four), so a part of it may be outside the frame. Set on validation (benchmarks.cropped, the renderers).
+CUT_REACH = 0.02
+HINTS = {"cut off": "Part of the item seems to be outside the picture: it runs along the picture's edge, and what "
+                      "is cut off is not seen, so the answer may be wrong. A photo with the whole garment in it, a "
+                      "margin all round, reads better."}
+
+
+def picture_hints(pre: Preprocessed) -> list[str]:
+    """Hints about how the picture was taken, which say nothing about whether it shows a garment (HINTS)."""
+    cut = pre.found_item and not pre.touches_all_sides and max(pre.edge_reach) > CUT_REACH
+    return ["cut off"] if cut else []
 
 
 def picture_rules(pre: Preprocessed) -> list[str]:
@@ -53,6 +65,7 @@ class Prediction:
     model: str
     found: Image.Image | None = None  # the picture with the found item's outline and box
     rules: list[str] = field(default_factory=list)  # the names of the notice rules that fired
+    hints: list[str] = field(default_factory=list)  # how the picture could be taken better (picture_hints)
     ood_score: float | None = None  # the detector's squared Mahalanobis distance
     thing_score: float | None = None  # the detector's outlier head: its logit of "a thing, not a garment"
     # the nearest data-set images in the model's feature space: (28x28 image, class name, cosine similarity)
@@ -150,7 +163,8 @@ class Predictor:
         return Prediction(top3=top3, probabilities={c: float(p) for c, p in zip(CLASS_NAMES, probs)},
                           overlay=overlay(pre.pixels, cam[0], size=PANEL), model_input=Image.fromarray(pre.pixels),
                           notice=self.notice_text(rules, pre, entry, score, thing), model=name, found=outline(pre),
-                          rules=rules, ood_score=score, thing_score=thing, similar=similar)
+                          rules=rules, hints=picture_hints(pre), ood_score=score, thing_score=thing,
+                          similar=similar)
 
     @staticmethod
     def notice_rules(entry: LoadedModel, pre: Preprocessed, score: float | None,

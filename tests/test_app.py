@@ -85,6 +85,18 @@ def test_the_api_names_every_output(client):
     assert "Notice" in labels and not any(label.startswith("value_") for label in labels), labels
 
 
+def test_a_garment_cut_by_the_edge_gets_the_hint_beside_no_notice(client, tmp_path):
+    import numpy as np
+
+    from benchmarks import cropped
+
+    trouser = np.asarray(Image.open(EXAMPLES[1]).convert("L"))
+    cropped.draw(trouser, 0.2, 3).save(tmp_path / "cut.jpg", quality=90)
+    label, _, notice, _ = classify(client, tmp_path / "cut.jpg")
+    assert notice.startswith("**Hint.** Part of the item seems to be outside the picture") and "Notice" not in notice
+    assert label["label"]
+
+
 def test_an_everyday_phone_photo_gets_its_class_and_shows_what_was_found(client, tmp_path):
     """A Fashion-MNIST test item rendered as an everyday phone picture (grey backdrop, lighting gradient,
     shadow, coloured garment, noise, JPEG), uploaded as a user would."""

@@ -148,3 +148,16 @@ def test_the_photo_examples_show_what_the_app_is_for(predictor):
         assert top.lower().replace("/", "-").replace(" ", "-") == truth, (path.name, top)
     [other] = [p for p in PHOTO_EXAMPLES if p.name.startswith("not-a-garment")]
     assert predictor.predict(other).rules
+
+
+def test_a_garment_cut_by_the_picture_edge_gets_a_hint_and_a_whole_one_none(predictor):
+    """The hint says how to take the picture better; it is not a notice (a cut garment is still a garment)."""
+    from benchmarks import cropped
+
+    trouser = np.asarray(Image.open(EXAMPLES[1]).convert("L"))
+    for seed in (3, 4):
+        whole, cut = (predictor.predict(cropped.draw(trouser, share, seed)) for share in (0.0, 0.2))
+        assert whole.hints == [] and cut.hints == ["cut off"], seed
+    photos = [p for p in PHOTO_EXAMPLES if p.name.startswith("rendered_")]
+    shipped = [predictor.predict(path).hints for path in EXAMPLES + photos]
+    assert shipped == [[]] * len(shipped)  # data-set images and whole photos: none

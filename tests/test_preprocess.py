@@ -397,3 +397,14 @@ def test_a_faint_body_that_its_shading_splits_into_specks_is_found_whole(index):
     out = preprocess(render_item("scenes", "pale", item, 6, index))
     silhouette = ndi.binary_fill_holes(item > 5)
     assert out.found_item and ((out.pixels > 12) & silhouette).sum() > 0.7 * silhouette.sum(), out.pixels
+
+
+def test_how_far_an_item_lies_along_each_edge_of_the_picture():
+    from benchmarks import cropped
+
+    item = np.zeros((28, 28), np.uint8)
+    item[2:26, 6:22] = 200
+    whole, cut = preprocess(cropped.draw(item, 0.0, 5)), preprocess(cropped.draw(item, 0.2, 5))
+    assert whole.edge_reach == (0.0, 0.0, 0.0, 0.0)
+    assert sum(r > 0.05 for r in cut.edge_reach) == 1  # the one side the frame was cut on
+    assert preprocess(Image.fromarray(item)).edge_reach == (0.0, 0.0, 0.0, 0.0)  # a data-set image: its own box

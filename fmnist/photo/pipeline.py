@@ -60,6 +60,9 @@ class Preprocessed:
     found_item: bool = True  # False when nothing stands out from the backdrop
     items: int = 1  # regions of comparable size found; the largest was used
     touches_all_sides: bool = False  # the "item" reaches all four edges of the picture
+    # the share of each side of the picture (top, bottom, left, right) the item lies along: where it is more than
+    # nothing, a part of the item may be outside the picture (all 0 for a picture under 64 px, a data-set image)
+    edge_reach: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     aspect: float = 1.0  # the item's long side over its short side (after the tilt is undone)
     tilt_deg: float = 0.0  # the rotation that was undone
     fill: float = 0.0  # share of the picture the item covers
@@ -141,8 +144,10 @@ def preprocess(source, margin_frac: float = 0.0, deskew: bool = True) -> Preproc
     else:
         box = (0, 0, *original_size)
     touches = bool(mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any())
+    reach = tuple(float(side.mean()) for side in (mask[0], mask[-1], mask[:, 0], mask[:, -1])) \
+        if min(h, w) >= 64 else (0.0, 0.0, 0.0, 0.0)  # a small picture (a data-set image) is its item's own box
     return Preprocessed(canvas, inverted=info["light_backdrop"], box=box, found_item=info["found"],
-                        items=info["items"], touches_all_sides=touches,
+                        items=info["items"], touches_all_sides=touches, edge_reach=reach,
                         aspect=float(max(ch, cw) / max(1, min(ch, cw))), tilt_deg=tilt,
                         fill=float(mask.mean()), view=(rgb * 255).round().astype(np.uint8), mask=mask)
 
