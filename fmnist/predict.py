@@ -28,7 +28,7 @@ MAX_ASPECT = 7.5
 # Validation items that touch all four edges (ankle boots, bags, 2 % of them) cover at most 84 %.
 FRAME_FILL = 0.9
 # A hint, not a notice: the item lies along more than this share of one side of the picture (but not along all
-# four), so a part of it may be outside the frame. Set on validation (benchmarks.cropped, the renderers).
+# four), so a part of it may be outside the frame. Set on validation (python -m benchmarks.cut_hint).
 CUT_REACH = 0.02
 HINTS = {"cut off": "Part of the item seems to be outside the picture: it runs along the picture's edge, and what "
                       "is cut off is not seen, so the answer may be wrong. A photo with the whole garment in it, a "
