@@ -1,7 +1,8 @@
 """What the photo probes share (benchmarks.hard_shadows, benchmarks.white_on_white, benchmarks.dark_floors,
-benchmarks.crumpled): their flags, the validation items they draw, the default model's answers through the app's
-pipeline, the picture of their misses, and the steps of drawing a photo that they have in common (each takes its draws from the probe's generator in the same
-order as before)."""
+benchmarks.crumpled, benchmarks.cropped): their flags, the validation items they draw, the default model's
+answers through the app's pipeline, their loop over variants, their result file, the picture of their misses,
+and the steps of drawing a photo that they have in common (each takes its draws from the probe's generator in
+the same order as before)."""
 
 import argparse
 import colorsys

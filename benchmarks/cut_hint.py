@@ -19,31 +19,24 @@ from tqdm.auto import tqdm
 
 from benchmarks import cropped
 from benchmarks._common import record
+from benchmarks._probe import _drawn
 from benchmarks.photos import render_job
 from fmnist.data import load_splits, stratified_split
 from fmnist.photo import preprocess
 from fmnist.photo.render import RENDERERS
-from fmnist.predict import CUT_REACH
+from fmnist.predict import CUT_REACH, picture_hints
 
 LIMITS = (0.0, CUT_REACH, 0.05, 0.1)
 
 
-def _cut(args):
-    item, share, seed = args
-    pre = preprocess(cropped.draw(item, share, seed))
-    return pre.edge_reach, pre.touches_all_sides, pre.found_item
-
-
 def _rendered(args):
-    pre, _ = render_job(args)
-    return pre.edge_reach, pre.touches_all_sides, pre.found_item
+    return render_job(args)[0]
 
 
-def shares(found: list) -> dict:
+def shares(pres: list) -> dict:
     """The share of pictures the hint fires on at each limit."""
-    reach = np.array([r for r, _, _ in found])
-    eligible = np.array([f and not t for _, t, f in found])
-    return {f"hinted_at_{limit:g}": float(((reach > limit).any(1) & eligible).mean()) for limit in LIMITS}
+    return {f"hinted_at_{limit:g}": float(np.mean([bool(picture_hints(pre, limit)) for pre in pres]))
+            for limit in LIMITS}
 
 
 def main():
@@ -64,15 +57,14 @@ def main():
 
     with ProcessPoolExecutor(2) as pool:
         for name, share in cropped.CUTS.items():
-            jobs = [(img, share, args.seed * 100003 + int(i)) for img, i in zip(images, items)]
-            add("cropped", name, list(tqdm(pool.map(_cut, jobs, chunksize=4), total=len(jobs), desc=name)))
+            jobs = [(cropped.draw, img, share, args.seed * 100003 + int(i)) for img, i in zip(images, items)]
+            add("cropped", name, list(tqdm(pool.map(_drawn, jobs, chunksize=4), total=len(jobs), desc=name)))
         for renderer, (_, levels) in RENDERERS.items():
             for level in levels:
                 jobs = [(renderer, level, img, args.seed, int(i)) for img, i in zip(images, items)]
                 add(renderer, level, list(tqdm(pool.map(_rendered, jobs, chunksize=4), total=len(jobs),
                                                desc=f"{renderer} {level}")))
-    add("28x28", "", [(pre.edge_reach, pre.touches_all_sides, pre.found_item)
-                      for pre in (preprocess(Image.fromarray(img)) for img in images)])
+    add("28x28", "", [preprocess(Image.fromarray(img)) for img in images])
     path = record(args.out, rows, torch.device("cpu"), {"items": len(items), "split": "val", "cut_reach": CUT_REACH})
     print(f"({path})")
 

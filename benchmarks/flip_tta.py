@@ -32,8 +32,8 @@ def answers(model: torch.nn.Module, pixels: torch.Tensor) -> dict[str, np.ndarra
             "logits averaged": (plain + mirror).argmax(1).numpy()}
 
 
-def row(group: str, value, model, pixels, labels, held_out: bool = False) -> dict:
-    got = answers(model, pixels)
+def row(group: str, value, got: dict, labels, held_out: bool = False) -> dict:
+    """One group's accuracy each way, from its answers (answers(), the group's part) and labels."""
     r = {"group": group, "value": value, "n": len(labels), "held_out": held_out}
     r |= {way: 100 * float((got[way] == labels).mean()) for way in WAYS}
     print(f"{group:>9} {str(value):>9} {'(held out)' if held_out else '':>10} n={len(labels):5d} "
@@ -52,22 +52,24 @@ def main():
     if not config.get("train_config", {}).get("augment", {}).get("hflip", False):
         p.error(f"{args.model} was trained without flips: a mirror image is not a picture it knows")
     splits = load_splits(allow_download=False)
-    val = splits.val.images
-    rows = [row("items", "28x28", model, val if val.dtype == torch.uint8 else val.mul(255).round().byte(),
-                splits.val.labels.numpy()) | {"photo_data": None}]
+    rows = [row("items", "28x28", answers(model, splits.val.images), splits.val.labels.numpy()) | {"photo_data": None}]
     for path in args.photo_data:
         photo = load_photo_data(path)
         v, held_out = photo.val, set(photo.meta.get("held_out", []))
         found = v["images"].reshape(len(v["images"]), -1).max(1) > 0
-        pixels, labels = torch.from_numpy(v["images"].astype(np.uint8)), np.asarray(v["labels"])
+        got, labels = answers(model, torch.from_numpy(v["images"].astype(np.uint8))), np.asarray(v["labels"])
         print(path)
+
+        def part(keep):  # each way's answers and the labels of the pictures kept
+            return {way: a[keep] for way, a in got.items()}, labels[keep]
+
         for key in ("renderer", "level", "printed"):
             for value in sorted(set(np.asarray(v[key]).tolist())):
                 keep = found & (np.asarray(v[key]) == value)
-                rows.append(row(key, value, model, pixels[keep], labels[keep], key == "renderer" and value in held_out)
+                rows.append(row(key, value, *part(keep), key == "renderer" and value in held_out)
                             | {"photo_data": path})
         for name, keep in (("all", found), ("tuned on", found & ~np.isin(v["renderer"], list(held_out)))):
-            rows.append(row(name, "", model, pixels[keep], labels[keep]) | {"photo_data": path})
+            rows.append(row(name, "", *part(keep)) | {"photo_data": path})
     path = record(args.out, rows, torch.device("cpu"), {"model": args.model})
     print(f"({path})")
 

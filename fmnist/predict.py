@@ -35,9 +35,10 @@ HINTS = {"cut off": "Part of the item seems to be outside the picture: it runs a
                       "margin all round, reads better."}
 
 
-def picture_hints(pre: Preprocessed) -> list[str]:
-    """Hints about how the picture was taken, which say nothing about whether it shows a garment (HINTS)."""
-    cut = pre.found_item and not pre.touches_all_sides and max(pre.edge_reach) > CUT_REACH
+def picture_hints(pre: Preprocessed, cut_reach: float = CUT_REACH) -> list[str]:
+    """Hints about how the picture was taken, which say nothing about whether it shows a garment (HINTS).
+    cut_reach: the limit of the "cut off" hint (benchmarks.cut_hint tries others)."""
+    cut = pre.found_item and not pre.touches_all_sides and max(pre.edge_reach) > cut_reach
     return ["cut off"] if cut else []
 
 
