@@ -192,7 +192,8 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
         return summary, table, gallery, str(csv_path)
 
     with gr.Tab("Tag a batch"):
-        gr.Markdown("Tag a whole catalogue: the top-3 classes and the notice rules for every picture, as a table "
+        gr.Markdown("Tag a whole catalogue: the top-3 classes, the notice rules and the hints (a garment cut by the "
+                    "picture's edge) for every picture, as a table "
                     "and a CSV (the same columns as `python -m fmnist.tag FOLDER`). No Grad-CAM here: that is "
                     f"for one picture at a time. **Limits:** {limits_text()}")
         with gr.Row():

@@ -1,4 +1,4 @@
-"""Tag a folder of garment pictures into a CSV (file, top-3 classes with probabilities, notice) through the
+"""Tag a folder of garment pictures into a CSV (file, top-3 classes with probabilities, notice, hint) through the
 fast tagging path (fmnist.tagging), on this machine or on a Dask cluster (fmnist.cluster).
 
     python -m fmnist.tag FOLDER [--out tags.csv] [--model NAME] [--checkpoints checkpoints/] [--workers N]

@@ -1,10 +1,11 @@
 """Tag a catalogue: many pictures, one fast path, shared by the app's batch tab, the CLI and the cluster run.
 
-Tagging needs what a shop's catalogue needs: the top-3 classes with calibrated probabilities and the notice
-rules (the picture rules and the not-a-garment detector). It skips what only a person looking at one answer
-needs: Grad-CAM, the overlay, the outline. Pictures are decoded and segmented in worker processes (the
-expensive part: ~0.1 s each), and the model runs on batches of their 28x28 images. The answers are the ones
-`Predictor.predict` gives for each picture alone (a test checks top-1, probabilities to 1e-5 and rules).
+Tagging needs what a shop's catalogue needs: the top-3 classes with calibrated probabilities, the notice
+rules (the picture rules and the not-a-garment detector) and the picture's hints (a garment cut by its edge).
+It skips what only a person looking at one answer needs: Grad-CAM, the overlay, the outline. Pictures are
+decoded and segmented in worker processes (the expensive part: ~0.1 s each), and the model runs on batches of
+their 28x28 images. The answers are the ones
+`Predictor.predict` gives for each picture alone (a test checks top-1, probabilities to 1e-5, rules and hints).
 
     rows = tag(predictor, paths, workers=2)          # -> list of TagRow, in the order of paths
     write_csv(rows, "tags.csv")
@@ -27,10 +28,10 @@ import torch
 
 from . import CLASS_NAMES
 from .photo import ImageRejected, Preprocessed, preprocess
-from .predict import detector_scores
+from .predict import detector_scores, picture_hints
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
-CSV_HEADER = ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice"]
+CSV_HEADER = ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice", "hint"]
 BATCH = 64  # 28x28 images per forward pass: large enough to amortise, small enough to show progress
 # below this many pictures, tagging stays in this process: starting workers costs more than they save
 # (the crossover in benchmarks/tagging.py, README "Catalogue tagging")
@@ -45,12 +46,14 @@ class TagRow:
     probabilities: dict[str, float]
     rules: list[str]  # the notice rules that fired
     error: str | None = None  # why the file could not be read
+    hints: list[str] = field(default_factory=list)  # how the picture could be taken better (picture_hints)
     thumbnail: np.ndarray | None = field(default=None, repr=False)  # (h, w, 3) uint8, THUMB px on its long side
 
     def csv_row(self) -> list[str]:
         if self.error is not None:
-            return [self.file, "", "", "", "", "", "", f"error: {self.error}"]
-        return [self.file] + [v for c, p in self.top3 for v in (c, f"{p:.4f}")] + ["; ".join(self.rules)]
+            return [self.file, "", "", "", "", "", "", f"error: {self.error}", ""]
+        return ([self.file] + [v for c, p in self.top3 for v in (c, f"{p:.4f}")]
+                + ["; ".join(self.rules), "; ".join(self.hints)])
 
 
 def _prepare(source) -> tuple[Preprocessed | None, str | None]:
@@ -141,10 +144,11 @@ def classify_batch(predictor, pres: list[Preprocessed], model_name: str | None =
     return [(p, predictor.notice_rules(entry, pre, m, t)) for p, pre, m, t in zip(probs, pres, maha, things)]
 
 
-def _row(name: str, probs: np.ndarray, rules: list[str], thumbnail: np.ndarray | None) -> TagRow:
+def _row(name: str, probs: np.ndarray, rules: list[str], pre: Preprocessed) -> TagRow:
     order = np.argsort(-probs)
     return TagRow(name, [(CLASS_NAMES[i], float(probs[i])) for i in order[:3]],
-                  {c: float(p) for c, p in zip(CLASS_NAMES, probs)}, rules, thumbnail=thumbnail)
+                  {c: float(p) for c, p in zip(CLASS_NAMES, probs)}, rules, thumbnail=pre.view,
+                  hints=picture_hints(pre))
 
 
 def tag(predictor, sources: Sequence, names: Sequence[str] | None = None, model_name: str | None = None,
@@ -159,7 +163,7 @@ def tag(predictor, sources: Sequence, names: Sequence[str] | None = None, model_
 
     def flush():
         for (i, pre), (probs, rules) in zip(pending, classify_batch(predictor, [p for _, p in pending], model_name)):
-            rows[i] = _row(names[i], probs, rules, pre.view)
+            rows[i] = _row(names[i], probs, rules, pre)
         pending.clear()
 
     done = 0

@@ -129,7 +129,7 @@ def test_tagging_cli_writes_the_expected_csv(tmp_path):
         assert r["top1"] == CLASS_NAMES[int(e.name.split("_")[0])]
         p = [float(r[k]) for k in ("p1", "p2", "p3")]
         assert p == sorted(p, reverse=True) and 0 < sum(p) <= 1.0001
-    assert list(rows[0]) == ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice"]
+    assert list(rows[0]) == ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice", "hint"]
 
 
 PHOTO_EXAMPLES = sorted((ROOT / "examples" / "photos").glob("*.jpg"))

@@ -23,7 +23,9 @@ def predictor():
 
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory):
-    """A mixed folder: data-set images, phone-like renders (JPEG, one HEIC), non-garments and broken files."""
+    """A mixed folder: data-set images, phone-like renders (JPEG, one HEIC), a garment cut by the picture's
+    edge, non-garments and broken files."""
+    from benchmarks import cropped
     from fmnist.data import load_raw
 
     from fmnist.photo.render import non_garments
@@ -38,6 +40,7 @@ def catalogue(tmp_path_factory):
         picture = render_item(renderer, level, raw.test_images[10 + k], 0, 10 + k)
         picture.save(folder / f"photo_{renderer}.jpg", quality=90, exif=picture.getexif())
     picture.convert("RGB").save(folder / "photo_phone.heic", quality=90)
+    cropped.draw(raw.test_images[2], 0.2, 3).save(folder / "photo_cut.jpg", quality=90)  # a trouser, a fifth cut off
     for kind, picture in non_garments(seed=0, per_kind=1)[::6]:
         picture.convert("RGB").save(folder / f"other_{kind.replace(':', '_')}.png")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
@@ -63,8 +66,9 @@ def test_the_fast_path_gives_what_predict_gives_on_every_file(predictor, catalog
             continue
         assert row.error is None and row.top3[0][0] == single.top3[0][0], path.name
         assert max(abs(row.probabilities[c] - p) for c, p in single.probabilities.items()) < 1e-5, path.name
-        assert row.rules == single.rules, path.name
+        assert row.rules == single.rules and row.hints == single.hints, path.name
     assert {r.file for r in rows if r.error} == {"broken.jpg", "text.jpg"}
+    assert [r.file for r in rows if r.hints] == ["photo_cut.jpg"]
     assert any(r.rules for r in rows) and any(not r.rules for r in rows if not r.error)
 
 
