@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "dark print: the print outshines the body), 0 = off")
     aug.add_argument("--bend-p", type=float, help="chance per image of its shape bent by a smooth random field (a "
                                                   "garment not laid flat), 0 = off (fmnist.augment.bend)")
+    aug.add_argument("--flat-p", type=float, help="chance per image of its inside flattened towards one tone (a "
+                                                  "fabric whose details barely show), 0 = off (fmnist.augment.flatten)")
     aug.add_argument("--photo-data", metavar="PATH",
                      help="domain randomisation: a cache of training items rendered as photos and preprocessed "
                           "(the repository holds data/photo-data-v4.npz, from python -m fmnist.photo.build)")

@@ -10,6 +10,8 @@ column is the honest estimate for pictures nobody tuned to.
                                                                               # ... :print_p (fmnist.prints)
     python -m benchmarks.photo_mix --mixes 0.5:0.25:0.25,0.5:0.25:0.25:0:0.3 --out-name photo-mix-bend
                                               # ... :rotate_deg:bend_p (items bent, fmnist.augment.bend)
+    python -m benchmarks.photo_mix --mixes 0.5:0.25:0.25,0.5:0.25:0.25:0:0:0.3 --out-name photo-mix-flat
+                                              # ... :flat_p (insides flattened, fmnist.augment.flatten)
     python -m benchmarks.photo_mix --photo-data data/photo-data-v4.npz --eval-photo-data data/photo-data-v5.npz
                                             # trained on one cache, scored on another's validation pictures
 
@@ -89,7 +91,7 @@ def main():
     p.add_argument("--model", default="basic_cnn")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--mixes", default="0.5:0,0.5:0.25,0:0.25,0.5:0.5",
-                   help="photo_p:photo_share pairs, optionally :print_p, :rotate_deg and :bend_p after them")
+                   help="photo_p:photo_share pairs, optionally :print_p, :rotate_deg, :bend_p and :flat_p after them")
     p.add_argument("--photo-data", default=str(DEFAULT_PATH))
     p.add_argument("--eval-photo-data", default=None,
                    help="score on this cache's validation pictures instead of --photo-data's (to compare caches)")
@@ -105,13 +107,14 @@ def main():
     printed = printed_val(val_images)
     rows = []
     for mix in args.mixes.split(","):
-        photo_p, share, print_p, rotate, bend_p = ([float(v) for v in mix.split(":")] + [0.0, 0.0, 0.0])[:5]
+        photo_p, share, print_p, rotate, bend_p, flat_p = ([float(v) for v in mix.split(":")] + [0.0] * 4)[:6]
         name = (f"p{photo_p:g}-s{share:g}" + (f"-print{print_p:g}" if print_p else "")
-                + (f"-rot{rotate:g}" if rotate else "") + (f"-bend{bend_p:g}" if bend_p else ""))
+                + (f"-rot{rotate:g}" if rotate else "") + (f"-bend{bend_p:g}" if bend_p else "")
+                + (f"-flat{flat_p:g}" if flat_p else ""))
         out = Path(args.out) / name
         cmd = [sys.executable, "train.py", "--models", args.model, "--epochs", str(args.epochs), "--photo-p",
                str(photo_p), "--print-p", str(print_p), "--rotate-deg", str(rotate), "--bend-p", str(bend_p),
-               "--out", str(out)]
+               "--flat-p", str(flat_p), "--out", str(out)]
         if share > 0:
             cmd += ["--photo-data", args.photo_data, "--photo-share", str(share)]
         print(" ".join(cmd[1:]), flush=True)
@@ -119,7 +122,7 @@ def main():
         model, _ = checkpoint.load_folder(out / args.model)
         metrics = json.loads((out / args.model / "metrics.json").read_text())
         rows.append({"mix": name, "photo_p": photo_p, "photo_share": share, "print_p": print_p, "rotate_deg": rotate,
-                     "bend_p": bend_p,
+                     "bend_p": bend_p, "flat_p": flat_p,
                      "val_28x28": metrics["val"]["accuracy"], **accuracy_by_renderer(model.eval(), photo.val),
                      **val_scores(model, val_images, val_labels, printed)})
         print(rows[-1], flush=True)

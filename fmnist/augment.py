@@ -1,6 +1,6 @@
 """Training augmentation, batched on the training device: shifts, flips, turns and zoom, erasing, the
-degradations a photo's preprocessing leaves (`photo_degrade`), prints inside the silhouette (fmnist.prints) and
-items bent out of shape as a garment not laid flat (`bend`).
+degradations a photo's preprocessing leaves (`photo_degrade`), prints inside the silhouette (fmnist.prints),
+items bent out of shape as a garment not laid flat (`bend`) and a fabric whose details barely show (`flatten`).
 
 Every draw comes from the generator passed in, so a resumed run sees exactly the batches it would have.
 """
@@ -25,10 +25,12 @@ class AugmentConfig:
     print_p: float = 0.0  # chance per image of a print inside its silhouette (fmnist.prints)
     print_faint: float = 0.0  # share of those prints on a faint body (a pale garment under a dark print)
     bend_p: float = 0.0  # chance per image of its shape bent by a smooth random field (`bend`); 0 turns it off
+    flat_p: float = 0.0  # chance per image of its inside flattened towards one tone (`flatten`); 0 turns it off
 
 
 BEND_MAX = 0.08  # the largest push of `bend`, as a share of the image's side (drawn in [0, BEND_MAX] per image)
 BEND_GRID = 4  # control points a side of its random field: a few bends across an item
+FLAT_KEEP = (0.1, 0.6)  # the share of the item's inner detail that `flatten` keeps, drawn per image
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -73,6 +75,8 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
                & (xs >= x0[:, None, None]) & (xs < (x0 + ew)[:, None, None]))
         apply = torch.rand(b, device=dev, generator=gen) < cfg.erase_p
         x = x.masked_fill((box & apply[:, None, None])[:, None], 0.0)
+    if cfg.flat_p > 0:  # before the photo degradations, which then act on the flat item as on any other
+        x = flatten(x, cfg.flat_p, gen)
     if cfg.photo_p > 0:
         x = photo_degrade(x, cfg.photo_p, gen)
     return x
@@ -93,6 +97,20 @@ def bend(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
     grid = torch.stack([xs, ys], -1)[None] + field.permute(0, 2, 3, 1)  # (B, H, W, 2) as grid_sample wants: x, y
     bent = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     return torch.where(push > 0, bent, x)
+
+
+def flatten(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Each image, with chance p, as a garment of a dark, saturated or matte fabric photographed: its inner
+    detail (seams, collar, buttons, folds) barely shows, so the item is nearly one tone inside an outline that
+    stays sharp. Inside its silhouette the image is pulled towards its mean, keeping a share of FLAT_KEEP of the
+    differences, then stretched to the full range again, as the photo pipeline does. x is (B, 1, H, W) in [0, 1]."""
+    b, dev = x.shape[0], x.device
+    solid = (x > 0.05).float()
+    mean = (x * solid).sum((2, 3), keepdim=True) / solid.sum((2, 3), keepdim=True).clamp_min(1)
+    keep = uniform(b, *FLAT_KEEP, gen, dev)
+    y = torch.where(solid > 0, mean + keep * (x - mean), x)
+    y = y / y.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+    return torch.where(_chance(b, p, gen, dev) & (solid.sum((2, 3), keepdim=True) > 0), y.clamp(0, 1), x)
 
 
 def uniform(b: int, lo: float, hi: float, gen: torch.Generator, device) -> torch.Tensor:

@@ -17,7 +17,7 @@ from .models import DEFAULT_MODELS, MODEL_NAMES, REGISTRY
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine")
 AUGMENT_FIELDS = ("shift_px", "hflip", "rotate_deg", "zoom", "erase_p", "photo_p", "print_p", "print_faint",
-                  "bend_p")
+                  "bend_p", "flat_p")
 RUNS_DIR = "runs"
 
 
@@ -48,6 +48,7 @@ class TrainConfig:
     print_p: float | None = None  # chance of a print inside the silhouette (fmnist.prints)
     print_faint: float | None = None  # share of the prints on a faint body: a pale garment, a dark print
     bend_p: float | None = None  # chance of the item's shape bent, as a garment not laid flat (fmnist.augment.bend)
+    flat_p: float | None = None  # chance of the item's inside flattened, as a fabric whose details barely show
     # domain randomisation: a cache of training items rendered as photos and preprocessed (fmnist.photo.cache),
     # swapped in for a share of the training images
     photo_data: str | None = None
@@ -96,6 +97,8 @@ class TrainConfig:
             raise ValueError(f"--print-faint must be in [0, 1], got {self.print_faint}")
         if self.bend_p is not None and not 0 <= self.bend_p <= 1:
             raise ValueError(f"--bend-p must be in [0, 1], got {self.bend_p}")
+        if self.flat_p is not None and not 0 <= self.flat_p <= 1:
+            raise ValueError(f"--flat-p must be in [0, 1], got {self.flat_p}")
         if self.photo_p is not None and not 0 <= self.photo_p <= 1:
             raise ValueError(f"--photo-p must be in [0, 1], got {self.photo_p}")
         if not 0 <= self.photo_share <= 1:

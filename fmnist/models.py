@@ -223,7 +223,7 @@ class MobileNet(FashionModel):
 # - rotation up to 15 degrees and zoom 0.85-1.15 on top (seed 000's) cost deep_cnn 1.7 points in its 20 epochs
 #   (92.60 % vs 94.32 %): the photo pipeline undoes tilts instead (fmnist.photo).
 NO_AUGMENT = dict(shift_px=0, hflip=False, rotate_deg=0.0, zoom=0.0, erase_p=0.0, photo_p=0.0, print_p=0.0,
-                  print_faint=0.0, bend_p=0.0)
+                  print_faint=0.0, bend_p=0.0, flat_p=0.0)
 SHIFT_FLIP = NO_AUGMENT | dict(shift_px=2, hflip=True)
 # - the degradations a photo's preprocessing leaves (fmnist.augment.photo_degrade), on half the images, for the two
 #   models the app leans on (README, "Training for photos")

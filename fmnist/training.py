@@ -111,8 +111,9 @@ def _run_signature(name: str, cfg: TrainConfig, epochs: int, lr: float, resolved
     keep = ("dataset", "batch_size", "weight_decay", "optimizer", "schedule", "label_smoothing", "seed", "val_size",
             "limit", "pretrained_file", "no_pretrained", "photo_share")
     augment = dataclasses.asdict(cfg.augment(name))
-    if not augment["bend_p"]:
-        del augment["bend_p"]  # off, as in a run saved before --bend-p existed: that run can still be resumed
+    for late in ("bend_p", "flat_p"):  # off, as in a run saved before the flag existed: that run can still resume
+        if not augment[late]:
+            del augment[late]
     return {"model": name, "epochs": epochs, "lr": lr, "model_args": cfg.model_args.get(name, {}),
             "photo_data": (resolved or {}).get("photo_digest"), "augment": augment,
             **{k: getattr(cfg, k) for k in keep}}

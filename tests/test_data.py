@@ -181,7 +181,25 @@ def test_bend_moves_an_item_by_at_most_its_largest_push_and_only_with_its_chance
     assert TrainConfig(bend_p=0.3).augment("resnet").bend_p == 0.3 and TrainConfig().augment("resnet").bend_p == 0
 
 
-def test_a_run_saved_before_bend_p_existed_still_resumes_and_a_bent_run_is_another_run():
+def test_flatten_pulls_an_items_inside_to_one_tone_and_keeps_its_outline():
+    from fmnist.augment import FLAT_KEEP
+    from fmnist.config import TrainConfig
+
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 6:22, 8:20] = 0.8  # an item
+    x[:, :, 10:14, 12:16] = 0.3  # with a darker detail inside
+    flat = augment(x, AugmentConfig(shift_px=0, hflip=False, flat_p=1.0), _gen())
+    contrast = flat[:, 0, 6:22, 8:20].amax((1, 2)) - flat[:, 0, 10:14, 12:16].amin((1, 2))
+    # the detail's 0.5 of a 0.8 item, stretched: 0.625 as it was; at most FLAT_KEEP[1] of 0.5 over a top over 0.7
+    assert (contrast < FLAT_KEEP[1] * 0.5 / 0.7).all() and (contrast > 0).all()  # fainter, not gone
+    assert torch.equal(flat > 0, x > 0)  # the same outline: nothing added around the item, nothing erased
+    assert torch.allclose(flat.amax((1, 2, 3)), torch.ones(64))  # stretched to the full range, as the pipeline does
+    half = augment(x, AugmentConfig(shift_px=0, hflip=False, flat_p=0.5), _gen())
+    assert 0.3 < ((half - x).abs().flatten(1).amax(1) > 0).float().mean() < 0.7
+    assert TrainConfig(flat_p=0.3).augment("resnet").flat_p == 0.3 and TrainConfig().augment("resnet").flat_p == 0
+
+
+def test_a_run_saved_before_bend_p_or_flat_p_existed_still_resumes_and_a_run_with_them_is_another_run():
     from fmnist.config import TrainConfig
     from fmnist.training import _run_signature
 
@@ -190,6 +208,8 @@ def test_a_run_saved_before_bend_p_existed_still_resumes_and_a_bent_run_is_anoth
                                    "print_p", "print_faint"}  # the signature such a run saved
     bent = _run_signature("basic_cnn", TrainConfig(bend_p=0.3), 4, 2e-3)
     assert bent["augment"]["bend_p"] == 0.3 and bent != off
+    flat = _run_signature("basic_cnn", TrainConfig(flat_p=0.3), 4, 2e-3)
+    assert flat["augment"]["flat_p"] == 0.3 and "bend_p" not in flat["augment"] and flat != off
 
 
 def test_flip_and_erase_each_switchable():

@@ -96,6 +96,7 @@ def test_resume_refuses_a_run_with_other_settings(tmp_path):
     (["--photo-p", "-0.1"], "--photo-p must be in [0, 1]"),
     (["--print-faint", "1.5"], "--print-faint must be in [0, 1]"),
     (["--bend-p", "1.5"], "--bend-p must be in [0, 1]"),
+    (["--flat-p", "-1"], "--flat-p must be in [0, 1]"),
     (["--model-args", "{bad"], "not valid JSON"),
     (["--pretrained-file", "/nope.safetensors"], "does not exist"),
     (["--pretrained-file", __file__, "--no-pretrained"], "contradict each other"),
