@@ -4,6 +4,7 @@
     python -m benchmarks.photo_grid [--per-cell 4] [--seed 0] [--out docs/photo_grid.png]
     python -m benchmarks.photo_grid --levels pale --per-cell 6 --out docs/photo_grid_pale.png
     python -m benchmarks.photo_grid --misses --levels pale --renderers opaque,pattern --out docs/pale_misses.png
+    python -m benchmarks.photo_grid --flagged --levels pale --renderers opaque,scenes --out docs/pale_flagged.png
 
 The items are the first of a seeded stratified draw of test items, the same for every renderer, so the grid
 shows the pipeline as it is, not picked examples. Below every level, the everyday level of scenes, tint and
@@ -12,7 +13,7 @@ opaque once more with the items turned by up to 30 degrees, and once with a prin
 
 With --misses, each cell shows the first pictures of the photo benchmark's own (300 test items a cell, the same
 seed) that the default model misreads although it reads the same item right as a 28x28 image: what a gap is
-made of.
+made of. With --flagged, the first of those pictures that get a notice although they show a garment.
 """
 
 import argparse
@@ -40,16 +41,20 @@ def main():
     p.add_argument("--levels", default=None, help="only these levels, comma-separated (default: every level)")
     p.add_argument("--no-extra", action="store_true", help="without the turned and printed rows")
     p.add_argument("--renderers", default=",".join(RENDERERS), help="only these renderers, comma-separated")
-    p.add_argument("--misses", action="store_true",
-                   help="only the benchmark's pictures the model misreads while it reads their 28x28 right")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--misses", action="store_true",
+                       help="only the benchmark's pictures the model misreads while it reads their 28x28 right")
+    which.add_argument("--flagged", action="store_true",
+                       help="only the benchmark's pictures that get a notice (each shows a garment)")
     args = p.parse_args()
     wanted = None if args.levels is None else set(args.levels.split(","))
     predictor = Predictor.from_source(args.checkpoints)
     raw = load_raw(allow_download=False)
-    items = stratified_split(raw.test_labels, 300 if args.misses else 100, args.seed)[1]
+    picked = args.misses or args.flagged  # the benchmark's own pictures, some of them, not a spread
+    items = stratified_split(raw.test_labels, 300 if picked else 100, args.seed)[1]
     cells = [(r, lv, "") for r, (_, levels) in RENDERERS.items() for lv in levels
              if (wanted is None or lv in wanted) and r in args.renderers.split(",")]
-    if not (args.no_extra or args.misses):
+    if not (args.no_extra or picked):
         cells += [(r, "everyday", variant) for variant in ("turned", "printed") for r in ("scenes", "tint", "opaque")]
     font = ImageFont.load_default(size=13)
     label_w = 120
@@ -58,7 +63,7 @@ def main():
     for row, (renderer, level, variant) in enumerate(cells):
         y = row * (TILE + 34)
         draw.text((6, y + TILE // 2 - 10), f"{renderer}\n{level}\n{variant}", fill="black", font=font)
-        shown_items = misses(predictor, raw, items, renderer, level, args) if args.misses else \
+        shown_items = first(predictor, raw, items, renderer, level, args) if picked else \
             [int(items[(row * 7 + k * 13) % len(items)]) for k in range(args.per_cell)]
         for k, i in enumerate(shown_items):
             item = raw.test_images[i]
@@ -81,15 +86,18 @@ def main():
     print(f"wrote {args.out}")
 
 
-def misses(predictor: Predictor, raw, items, renderer: str, level: str, args) -> list[int]:
+def first(predictor: Predictor, raw, items, renderer: str, level: str, args) -> list[int]:
     """The first args.per_cell of the benchmark's items (in its order) whose picture the model misreads while it
-    reads the item right as a 28x28 image."""
+    reads the item right as a 28x28 image (--misses), or whose picture gets a notice (--flagged)."""
     found = []
     for i in map(int, items):
         truth = CLASS_NAMES[int(raw.test_labels[i])]
-        if predictor.predict(Image.fromarray(raw.test_images[i])).top3[0][0] != truth:
+        if args.flagged:
+            if predictor.predict(render_item(renderer, level, raw.test_images[i], args.seed, i)).rules:
+                found.append(i)
+        elif predictor.predict(Image.fromarray(raw.test_images[i])).top3[0][0] != truth:
             continue
-        if predictor.predict(render_item(renderer, level, raw.test_images[i], args.seed, i)).top3[0][0] != truth:
+        elif predictor.predict(render_item(renderer, level, raw.test_images[i], args.seed, i)).top3[0][0] != truth:
             found.append(i)
         if len(found) == args.per_cell:
             break
