@@ -183,7 +183,8 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
         rows = [next(tagged) if it.error is None else TagRow(it.name, [], {}, [], it.error) for it in items]
         table = [r.csv_row() for r in rows]
         gallery = [(outputs.save(Image.fromarray(r.thumbnail), "thumb"),
-                    f"{r.top3[0][0]} {r.top3[0][1]:.0%}" + (" ⚠" if r.rules else "") + f" · {r.file}")
+                    f"{r.top3[0][0]} {r.top3[0][1]:.0%}" + (" ⚠" if r.rules else "") + (" ✂" if r.hints else "")
+                    + f" · {r.file}")
                    for r in rows if r.error is None and r.thumbnail is not None]
         csv_path = write_csv(rows, outputs.dir / f"tags-{uuid.uuid4().hex[:8]}.csv")
         n_bad = sum(r.error is not None for r in rows)
@@ -204,7 +205,7 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
                 button = gr.Button("Tag all", variant="primary")
         summary = gr.Markdown(elem_id="batch-summary")
         table = gr.Dataframe(headers=CSV_HEADER, label="Tags", interactive=False, wrap=True, elem_id="batch-table")
-        gallery = gr.Gallery(label="Thumbnails with their labels (⚠: a notice)", columns=8, height=300,
+        gallery = gr.Gallery(label="Thumbnails with their labels (⚠: a notice; ✂: cut by the edge)", columns=8, height=300,
                              object_fit="contain", elem_id="batch-gallery")
         download = gr.File(label="CSV", elem_id="batch-csv")
         button.click(tag_batch, [files, model], [summary, table, gallery, download], api_name="tag_batch",

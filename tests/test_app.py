@@ -313,6 +313,20 @@ def test_a_batch_of_pictures_gives_a_table_thumbnails_and_the_clis_csv(client, t
     assert table["data"] == rows[1:] and len(gallery) == 3 and "3 of 4" in summary
 
 
+def test_a_batch_marks_a_garment_cut_by_the_edge_in_its_hint_column_and_caption(client, tmp_path):
+    import numpy as np
+
+    from benchmarks import cropped
+
+    trouser = np.asarray(Image.open(EXAMPLES[1]).convert("L"))
+    cropped.draw(trouser, 0.2, 3).save(tmp_path / "cut.jpg", quality=90)
+    _, table, gallery, csv_path = _tag_batch(client, [EXAMPLES[1], tmp_path / "cut.jpg"])
+    rows = _csv_rows(csv_path)[1:]
+    assert [r[8] for r in rows] == ["", "cut off"] and table["data"] == rows
+    captions = [item["caption"] for item in gallery]
+    assert "✂" not in captions[0] and "✂" in captions[1] and captions[1].endswith("cut.jpg"), captions
+
+
 def test_a_zip_is_tagged_member_by_member(client, tmp_path):
     members = {f"shop/{p.name}": p.read_bytes() for p in EXAMPLES[3:6]}
     _, _, gallery, csv_path = _tag_batch(client, [_zip(tmp_path / "catalogue.zip", members)])
