@@ -205,8 +205,8 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
                 button = gr.Button("Tag all", variant="primary")
         summary = gr.Markdown(elem_id="batch-summary")
         table = gr.Dataframe(headers=CSV_HEADER, label="Tags", interactive=False, wrap=True, elem_id="batch-table")
-        gallery = gr.Gallery(label="Thumbnails with their labels (⚠: a notice; ✂: cut by the edge)", columns=8, height=300,
-                             object_fit="contain", elem_id="batch-gallery")
+        gallery = gr.Gallery(label="Thumbnails with their labels (⚠: a notice; ✂: cut by the edge)", columns=8,
+                             height=300, object_fit="contain", elem_id="batch-gallery")
         download = gr.File(label="CSV", elem_id="batch-csv")
         button.click(tag_batch, [files, model], [summary, table, gallery, download], api_name="tag_batch",
                      concurrency_limit=1, concurrency_id="batch")

@@ -91,13 +91,14 @@ def first(predictor: Predictor, raw, items, renderer: str, level: str, args) -> 
     reads the item right as a 28x28 image (--misses), or whose picture gets a notice (--flagged)."""
     found = []
     for i in map(int, items):
-        truth = CLASS_NAMES[int(raw.test_labels[i])]
+        photo = render_item(renderer, level, raw.test_images[i], args.seed, i)
         if args.flagged:
-            if predictor.predict(render_item(renderer, level, raw.test_images[i], args.seed, i)).rules:
-                found.append(i)
-        elif predictor.predict(Image.fromarray(raw.test_images[i])).top3[0][0] != truth:
-            continue
-        elif predictor.predict(render_item(renderer, level, raw.test_images[i], args.seed, i)).top3[0][0] != truth:
+            keep = bool(predictor.predict(photo).rules)
+        else:
+            truth = CLASS_NAMES[int(raw.test_labels[i])]
+            keep = (predictor.predict(Image.fromarray(raw.test_images[i])).top3[0][0] == truth
+                    and predictor.predict(photo).top3[0][0] != truth)
+        if keep:
             found.append(i)
         if len(found) == args.per_cell:
             break

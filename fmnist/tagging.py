@@ -4,8 +4,8 @@ Tagging needs what a shop's catalogue needs: the top-3 classes with calibrated p
 rules (the picture rules and the not-a-garment detector) and the picture's hints (a garment cut by its edge).
 It skips what only a person looking at one answer needs: Grad-CAM, the overlay, the outline. Pictures are
 decoded and segmented in worker processes (the expensive part: ~0.1 s each), and the model runs on batches of
-their 28x28 images. The answers are the ones
-`Predictor.predict` gives for each picture alone (a test checks top-1, probabilities to 1e-5, rules and hints).
+their 28x28 images. The answers are the ones `Predictor.predict` gives for each picture alone (a test checks
+top-1, probabilities to 1e-5, rules and hints).
 
     rows = tag(predictor, paths, workers=2)          # -> list of TagRow, in the order of paths
     write_csv(rows, "tags.csv")
