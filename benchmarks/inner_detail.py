@@ -79,16 +79,17 @@ def main():
     for target, gain in SHARPEN:
         answers[f"sharpened to {target}, gain at most {gain:g}"] = classes(
             model, np.stack([sharpened(im, target, gain) for im in images]))
+    def group(name: str, r: str, keep: np.ndarray) -> dict:  # a group's size and accuracy each way
+        return {"group": name, "held_out": r in held_out, "n": int(keep.sum()),
+                **{way: 100 * float((a[keep] == labels[keep]).mean()) for way, a in answers.items()}}
+
     for r in sorted(set(renderer.tolist())):
         for lv in sorted(set(level[renderer == r].tolist())):
             keep = found & (renderer == r) & (level == lv)
-            rows.append({"group": f"{r} {lv}", "held_out": r in held_out, "n": int(keep.sum()),
-                         "detail_quartiles": np.nanpercentile(photo_detail[keep], [25, 50, 75]).round(1).tolist(),
-                         **{way: 100 * float((a[keep] == labels[keep]).mean()) for way, a in answers.items()}})
+            rows.append(group(f"{r} {lv}", r, keep)
+                        | {"detail_quartiles": np.nanpercentile(photo_detail[keep], [25, 50, 75]).round(1).tolist()})
     for r in sorted(set(renderer.tolist())):
-        keep = found & (renderer == r)
-        rows.append({"group": f"{r} (all levels)", "held_out": r in held_out, "n": int(keep.sum()),
-                     **{way: 100 * float((a[keep] == labels[keep]).mean()) for way, a in answers.items()}})
+        rows.append(group(f"{r} (all levels)", r, found & (renderer == r)))
     for row in rows:
         print(f"{row['group']:>22} {'(held out)' if row.get('held_out') else '':>10} n={row['n']:5d} "
               f"detail {row.get('detail_quartiles', '')}  "

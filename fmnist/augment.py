@@ -106,11 +106,12 @@ def flatten(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
     differences, then stretched to the full range again, as the photo pipeline does. x is (B, 1, H, W) in [0, 1]."""
     b, dev = x.shape[0], x.device
     solid = (x > 0.05).float()
-    mean = (x * solid).sum((2, 3), keepdim=True) / solid.sum((2, 3), keepdim=True).clamp_min(1)
+    area = solid.sum((2, 3), keepdim=True)
+    mean = (x * solid).sum((2, 3), keepdim=True) / area.clamp_min(1)
     keep = uniform(b, *FLAT_KEEP, gen, dev)
     y = torch.where(solid > 0, mean + keep * (x - mean), x)
     y = y / y.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)
-    return torch.where(_chance(b, p, gen, dev) & (solid.sum((2, 3), keepdim=True) > 0), y.clamp(0, 1), x)
+    return torch.where(_chance(b, p, gen, dev) & (area > 0), y.clamp(0, 1), x)
 
 
 def uniform(b: int, lo: float, hi: float, gen: torch.Generator, device) -> torch.Tensor:
