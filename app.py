@@ -24,7 +24,7 @@ from fmnist.answer import answer_sheet
 from fmnist.predict import HINTS, Predictor, load_models
 from fmnist.photo import ImageRejected, warm_up
 from fmnist.tagging import CSV_HEADER, TagRow, tag, write_csv
-from fmnist.uploads import MAX_PICTURE_BYTES, BatchRejected, batch_items, limits_text
+from fmnist.uploads import MAX_PICTURE_BYTES, BatchRejected, batch_items, limits_text, too_large
 
 log = logging.getLogger("fmnist.app")
 HERE = Path(__file__).resolve().parent
@@ -126,11 +126,14 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
         path = image.get("path") if isinstance(image, dict) else None
         try:
             if path and Path(path).is_file() and Path(path).stat().st_size > MAX_PICTURE_BYTES:
-                raise ImageRejected(f"The file is {Path(path).stat().st_size / 2**20:.0f} MB, too large: one picture "
-                                    f"may be up to {MAX_PICTURE_BYTES // 2**20} MB.")
+                raise ImageRejected(f"The file is {too_large(Path(path).stat().st_size)}.")
             p = predictor.predict(path, model_name)
         except ImageRejected as e:
             raise gr.Error(str(e), title="Cannot classify this picture") from None
+        except Exception:  # a sentence for the person, the cause in the server's log
+            log.exception("classify failed on %s", path)
+            raise gr.Error("Something went wrong with this picture on our side; please try another one.",
+                           title="Cannot classify this picture") from None
         notes = ([f"**Notice.** {p.notice}"] if p.notice else []) + [f"**Hint.** {HINTS[h]}" for h in p.hints]
         notice = "\n\n".join(notes)
         # every picture of the answer in one file: each output file costs a write, a copy into Gradio's cache
@@ -170,9 +173,15 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
     Batches run one at a time (their own concurrency limit) and in one worker process, so that a batch
     never takes both cores from the single-picture requests."""
 
-    def tag_batch(files: list[str] | None, model_name: str, progress=gr.Progress()):
+    def tag_batch(files: list[dict] | None, model_name: str, progress=gr.Progress()):
+        # preprocess=False: Gradio's own file-type check refuses a whole batch for one PDF without naming it;
+        # here each file that is not a picture gets its own row, with its name, and the rest are tagged
+        paths = [f.get("path") for f in files or [] if isinstance(f, dict) and f.get("path")]
+        if model_name not in predictor.models:
+            raise gr.Error(f"Unknown model {model_name!r}; choose one of {', '.join(predictor.models)}.",
+                           title="Cannot tag this batch")
         try:
-            items = batch_items(files)
+            items = batch_items(paths)
         except BatchRejected as e:
             raise gr.Error(str(e), title="Cannot tag this batch") from None
         readable = [it for it in items if it.error is None]
@@ -209,7 +218,7 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
                              height=300, object_fit="contain", elem_id="batch-gallery")
         download = gr.File(label="CSV", elem_id="batch-csv")
         button.click(tag_batch, [files, model], [summary, table, gallery, download], api_name="tag_batch",
-                     concurrency_limit=1, concurrency_id="batch")
+                     concurrency_limit=1, concurrency_id="batch", preprocess=False)
 
 
 def build_about_tab(folder: Path, source: str) -> None:

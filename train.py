@@ -11,7 +11,8 @@
     python train.py --push-only --out checkpoints --repo-id USER/fmnist       # upload an existing folder
 
 Runs write to runs/<dataset>/ unless --out names a folder. The bundled checkpoints/ (what the app
-serves) changes only when named with --out checkpoints, and never from a --limit run. Each model trains in
+serves) changes only when named with --out checkpoints, never from a --limit or short run (--force), and
+never to a model worse on validation than the one it replaces (--force). Each model trains in
 OUT/.partial/ and replaces OUT/NAME only once finished; results.json and the model card are rebuilt
 after every model. Every condition that could stop a run is checked before its first epoch.
 
@@ -135,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder holding the data set's four .gz files")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--resume", action="store_true", help="continue interrupted runs from their last epoch")
+    p.add_argument("--force", action="store_true",
+                   help="with --out checkpoints: replace a bundled model even by a short run, or by one that is "
+                        "worse on validation")
     p.add_argument("--compile", action="store_true", help="torch.compile the model for training")
     track = p.add_argument_group("experiment tracking (trackio; local SQLite, `trackio show` opens the dashboard)")
     track.add_argument("--track", action="store_true", help="log each model's run (and each search trial) to trackio")
@@ -272,10 +276,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not Dist.from_env().main:  # torchrun: rank 0 writes the tables and the card
         return 0
-    print(f"\nResults of this run (test set, temperature-calibrated probabilities), in {out}/:\n"
-          + format_table(rows, RESULT_COLUMNS))
+    refused = [r["refused"] for r in rows if "refused" in r]
+    rows = [r for r in rows if "refused" not in r]
+    if rows:
+        print(f"\nResults of this run (test set, temperature-calibrated probabilities), in {out}/:\n"
+              + format_table(rows, RESULT_COLUMNS))
     print_overview(out)
     print(f"model card: {out / 'README.md'}")
+    if refused:
+        print("\n".join(f"error: {r}" for r in refused), file=sys.stderr)
+        return 2
     if ns.push:
         return push(out, ns.repo_id)
     return 0

@@ -62,6 +62,12 @@ def is_bundled(folder: str | Path) -> bool:
     return Path(folder).resolve() == BUNDLED.resolve()
 
 
+def inside_bundled(folder: str | Path) -> bool:
+    """True for checkpoints/ or any folder inside it, however the path is spelled (`..`, links)."""
+    target, bundled = Path(folder).resolve(), BUNDLED.resolve()
+    return target == bundled or bundled in target.parents
+
+
 def publish_folder(staged: Path, final: Path) -> None:
     """Put a finished model folder in place of the old one. The old folder stays whole until the new
     one is complete, and is swapped out by two renames on the same file system."""

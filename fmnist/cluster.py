@@ -44,16 +44,20 @@ def _tag_chunk(sources: list[str], names: list[str], checkpoints: str, model_nam
     """Runs on a worker: the CSV rows of one chunk."""
     from .predict import Predictor
     from .photo import ImageRejected
-    from .tagging import TagRow, single_threaded, tag
+    from .tagging import TagRow, entry_problem, single_threaded, tag
 
     single_threaded()  # one task per worker process and thread: no spinning BLAS threads, one torch thread
     if checkpoints not in _predictors:
         _predictors[checkpoints] = Predictor.from_source(checkpoints)
     opened, rows = [], {}
     for i, s in enumerate(sources):
+        problem = entry_problem(Path(s)) if "://" not in s else None
+        if problem:  # a dangling link, a loop: as the single-machine path says it
+            rows[i] = TagRow(names[i], [], {}, [], problem)
+            continue
         try:
             opened.append((i, _open(s)))
-        except OSError as e:  # an unreachable URI: its row says so, as an unreadable file's does
+        except Exception as e:  # noqa: BLE001 - an unreachable URI: its row says so, as an unreadable file's does
             rows[i] = TagRow(names[i], [], {}, [], str(ImageRejected(f"could not be read: {e}")))
     tagged = tag(_predictors[checkpoints], [o for _, o in opened], [names[i] for i, _ in opened], model_name,
                  workers=0)
@@ -62,9 +66,9 @@ def _tag_chunk(sources: list[str], names: list[str], checkpoints: str, model_nam
 
 
 def tag_sources(sources: list[str], names: list[str], out_csv: Path, checkpoints: str, model_name: str | None = None,
-                address: str | None = None, n_workers: int = 2) -> int:
+                address: str | None = None, n_workers: int = 2) -> tuple[int, int]:
     """Tag sources on a Dask cluster (the one at address, or a local one of n_workers processes) into
-    out_csv, rows in the order of sources."""
+    out_csv, rows in the order of sources; returns (tagged, could not be read)."""
     from .tagging import write_csv
 
     try:
@@ -94,12 +98,14 @@ def tag_sources(sources: list[str], names: list[str], out_csv: Path, checkpoints
         # run took 65 s instead of 30 in the suite)
         os.environ.clear()
         os.environ.update(environ)
-    write_csv([row for rows in results for row in rows], out_csv)
-    return len(sources)
+    rows = [row for chunk in results for row in chunk]
+    write_csv(rows, out_csv)
+    unread = sum(r[7].startswith("error: ") for r in rows)  # the notice column of a row that could not be read
+    return len(rows) - unread, unread
 
 
 def tag_on_dask(folder: Path, out_csv: Path, checkpoints: str, model_name: str | None = None,
-                address: str | None = None, n_workers: int = 2) -> int:
+                address: str | None = None, n_workers: int = 2) -> tuple[int, int]:
     """The CLI's --engine dask: every picture in folder, by name, as the single-machine path writes them.
     Paths are made absolute, so workers on other machines need the folder at the same path (a shared file
     system); for object storage, pass URIs to tag_sources instead."""
@@ -108,5 +114,5 @@ def tag_on_dask(folder: Path, out_csv: Path, checkpoints: str, model_name: str |
     files = catalogue_files(Path(folder))
     local = Path(checkpoints)
     checkpoints = str(local.resolve()) if local.exists() else checkpoints  # a folder, or a Hub repo id
-    return tag_sources([str(p.resolve()) for p in files], [p.name for p in files], out_csv, checkpoints,
+    return tag_sources([str(p.absolute()) for p in files], [p.name for p in files], out_csv, checkpoints,
                        model_name, address, n_workers)

@@ -61,6 +61,7 @@ class TrainConfig:
     data_dir: str | None = None
     device: str = "auto"
     resume: bool = False
+    force: bool = False  # replace a bundled model by a short run, or by one worse on validation
     compile: bool = False
     weights_dtype: str = "float32"  # "float16" halves the files; metrics are taken on the saved weights
     track: bool = False  # log to trackio (fmnist.tracking): local SQLite, nothing leaves the machine
@@ -125,15 +126,25 @@ class TrainConfig:
             raise ValueError("--pretrained-file and --no-pretrained contradict each other: give one")
         if self.pretrained_file and not Path(self.pretrained_file).is_file():
             raise ValueError(f"--pretrained-file {self.pretrained_file} does not exist")
-        from .checkpoint import is_bundled
+        from .checkpoint import inside_bundled, is_bundled
 
-        if is_bundled(self.out_dir):  # the app's default weights: replaced only by full, deliberate runs
+        if inside_bundled(self.out_dir):  # the app's default weights: replaced only by full, deliberate runs
             if self.limit is not None:
-                raise ValueError(f"--limit runs are never written into the bundled {self.out_dir}/ (the app serves "
-                                 "it): leave out --out to write into runs/, or name another folder")
+                raise ValueError(f"--limit runs are never written into the bundled checkpoints/ or any folder in "
+                                 f"it ({self.out_dir}): leave out --out to write into runs/, or name another folder")
+            if not is_bundled(self.out_dir):
+                raise ValueError(f"--out {self.out_dir} is inside the bundled checkpoints/, whose folders are the "
+                                 "app's models: write a bundled model with --out checkpoints, or name a folder "
+                                 "outside it")
             if self.dataset != "fashion-mnist":
                 raise ValueError(f"the bundled {self.out_dir}/ holds Fashion-MNIST models only; "
                                  f"--dataset {self.dataset} runs go to runs/{self.dataset}/")
+            short = [m for m in self.models if self.epochs is not None and self.epochs < REGISTRY[m][1]["epochs"]]
+            if short and not self.force:
+                raise ValueError(f"--epochs {self.epochs} is shorter than the full run of "
+                                 + ", ".join(f"{m} ({REGISTRY[m][1]['epochs']} epochs)" for m in short)
+                                 + ": a bundled model is replaced only by a full run. Leave out --out to write "
+                                 "into runs/, or give --force to replace it anyway")
 
     def augment(self, model: str) -> AugmentConfig:
         """The augmentation for one model: its registry defaults, under any flag given."""
@@ -169,4 +180,8 @@ def command_for(train_config: dict, model: str) -> str:
                 parts.append(f"{flag} '{json.dumps({model: value[model]})}'")
         elif value is not None and value is not False:  # 0 is a value (--shift-px 0), not an absent flag
             parts.append(f"{flag} {value}")
+    epochs, out = train_config.get("epochs"), train_config.get("out")
+    if (out and epochs and epochs < REGISTRY[model][1]["epochs"] and "--force" not in parts
+            and Path(out).name == "checkpoints"):  # a short run into the bundled folder, recorded before --force
+        parts.insert(parts.index(f"--out {out}"), "--force")
     return " ".join(parts)

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
+import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +41,8 @@ BATCH = 64  # 28x28 images per forward pass: large enough to amortise, small eno
 # (the crossover in benchmarks/tagging.py, README "Catalogue tagging")
 INLINE_BELOW = 16
 THUMB = 96  # the batch tab's thumbnails, made in the worker from the picture it already decoded
+IN_FLIGHT_PER_WORKER = 4  # pictures sent ahead to each worker: it never waits, and a dead one holds few
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,10 +69,12 @@ def _prepare(source) -> tuple[Preprocessed | None, str | None]:
 
     try:
         pre = preprocess(source)
+        thumb = Image.fromarray(pre.view)
+        thumb.thumbnail((THUMB, THUMB))
     except ImageRejected as e:
         return None, str(e)
-    thumb = Image.fromarray(pre.view)
-    thumb.thumbnail((THUMB, THUMB))
+    except Exception as e:  # noqa: BLE001 - preprocess turns a file's own errors into ImageRejected; this is the rest
+        return None, f"could not be processed ({type(e).__name__})"
     return dataclasses.replace(pre, view=np.asarray(thumb), mask=None), None  # what the model and rules need
 
 
@@ -114,6 +122,66 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     return _pools[workers]
 
 
+def _discard_pool(workers: int) -> None:
+    """Forget a broken pool (a worker died): the next worker_pool call starts a new one."""
+    pool = _pools.pop(workers, None)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+WORKER_DIED = ("the worker process reading it stopped twice (the picture may need more memory than the server "
+               "has)")
+
+
+def _pooled(sources: Sequence, workers: int) -> Iterator[tuple[Preprocessed | None, str | None]]:
+    """Each source's preprocessing in the worker pool, in order, a few pictures per worker in flight.
+
+    A pool breaks for good when one of its workers dies (killed by the out-of-memory killer, or by hand), and
+    every picture it held fails with it. Then the pool is replaced and those pictures are tried again one at
+    a time, so that one that breaks the new pool too is known: it gets WORKER_DIED as its reason, and the rest
+    of the batch goes on."""
+    inflight: deque[tuple[int, Future]] = deque()
+    retry: deque[int] = deque()  # pictures held by a pool that broke: tried again alone
+    tried_alone: set[int] = set()
+    results: dict[int, tuple[Preprocessed | None, str | None]] = {}
+    fresh = shown = 0  # the next picture to send for the first time; the next one to yield
+    while shown < len(sources):
+        try:  # a pool breaks for good: submitting to it raises too, not only waiting on it
+            pool = worker_pool(workers)
+            if retry:
+                if not inflight:
+                    inflight.append((retry[0], pool.submit(_prepare, sources[retry[0]])))
+                    tried_alone.add(retry.popleft())
+            else:
+                while fresh < len(sources) and len(inflight) < IN_FLIGHT_PER_WORKER * workers:
+                    inflight.append((fresh, pool.submit(_prepare, sources[fresh])))
+                    fresh += 1
+            i, future = inflight[0]
+            try:
+                results[i] = future.result()
+            except BrokenProcessPool:
+                raise
+            except Exception as e:  # noqa: BLE001 - a picture whose result could not come back, say
+                results[i] = (None, f"could not be processed ({type(e).__name__})")
+            inflight.popleft()
+        except BrokenProcessPool:
+            log.warning("a tagging worker died; starting a new pool and trying its pictures again")
+            _discard_pool(workers)
+            held = list(inflight)
+            inflight.clear()
+            for j, f in held:
+                if f.done() and not f.cancelled() and f.exception() is None:
+                    results[j] = f.result()  # finished before the pool broke
+                elif j in tried_alone:
+                    results[j] = (None, WORKER_DIED)
+                else:
+                    retry.append(j)
+            retry = deque(sorted(retry))
+        while shown in results:
+            yield results.pop(shown)
+            shown += 1
+
+
 def prepared(sources: Sequence, workers: int, inline_below: int = INLINE_BELOW
              ) -> Iterator[tuple[Preprocessed | None, str | None]]:
     """Each source's preprocessing, in order; with workers >= 1 (and at least inline_below sources) in that
@@ -122,10 +190,10 @@ def prepared(sources: Sequence, workers: int, inline_below: int = INLINE_BELOW
     if workers <= 0 or len(sources) < inline_below:
         yield from map(_prepare, sources)
         return
-    pool, threads = worker_pool(workers), torch.get_num_threads()
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield from pool.map(_prepare, sources, chunksize=4)
+        yield from _pooled(sources, workers)
     finally:
         torch.set_num_threads(threads)
 
@@ -151,15 +219,16 @@ def _row(name: str, probs: np.ndarray, rules: list[str], pre: Preprocessed) -> T
                   hints=picture_hints(pre))
 
 
-def tag(predictor, sources: Sequence, names: Sequence[str] | None = None, model_name: str | None = None,
-        workers: int = 2, progress: Callable[[int, int], None] | None = None,
-        inline_below: int = INLINE_BELOW) -> list[TagRow]:
-    """Tag every source (path, file object or PIL image), in order; unreadable ones get their reason.
-    Fewer than inline_below sources are tagged in this process whatever `workers` says.
-    progress(done, total) is called after each batch."""
+def tag_rows(predictor, sources: Sequence, names: Sequence[str] | None = None, model_name: str | None = None,
+             workers: int = 2, progress: Callable[[int, int], None] | None = None,
+             inline_below: int = INLINE_BELOW) -> Iterator[TagRow]:
+    """Tag every source (path, file object or PIL image), yielding the rows in order as they are done, so
+    that a caller can keep them as it goes; unreadable ones get their reason. Fewer than inline_below
+    sources are tagged in this process whatever `workers` says. progress(done, total) is called as it goes."""
     names = [str(s) for s in sources] if names is None else list(names)
-    rows: list[TagRow | None] = [None] * len(sources)
+    rows: dict[int, TagRow] = {}
     pending: list[tuple[int, Preprocessed]] = []
+    given = 0  # rows yielded so far
 
     def flush():
         for (i, pre), (probs, rules) in zip(pending, classify_batch(predictor, [p for _, p in pending], model_name)):
@@ -173,28 +242,71 @@ def tag(predictor, sources: Sequence, names: Sequence[str] | None = None, model_
         else:
             pending.append((i, pre))
         done += 1
-        if len(pending) >= BATCH:
+        if pending and (len(pending) >= BATCH or done == len(sources)):
             flush()
         if progress is not None and (done % 16 == 0 or done == len(sources)):
             progress(done, len(sources))
-    if pending:
-        flush()
-    return rows  # type: ignore[return-value]
+        while given in rows:
+            yield rows.pop(given)
+            given += 1
+
+
+def tag(predictor, sources: Sequence, names: Sequence[str] | None = None, model_name: str | None = None,
+        workers: int = 2, progress: Callable[[int, int], None] | None = None,
+        inline_below: int = INLINE_BELOW) -> list[TagRow]:
+    """tag_rows, as a list."""
+    return list(tag_rows(predictor, sources, names, model_name, workers, progress, inline_below))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula
+
+
+def csv_safe(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula (a file named `=1+1.png`) gets a
+    leading apostrophe, as OWASP's advice on CSV injection and the spreadsheets themselves expect."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """Where write_csv keeps the rows written so far; left behind, with them, if the run is stopped."""
+    return Path(path).with_name(Path(path).name + ".partial")
 
 
 def write_csv(rows: Iterable[TagRow | list[str]], path: str | os.PathLike) -> Path:
-    """The tags (TagRows, or their CSV rows) as CSV (CSV_HEADER), written to a temporary name and renamed:
-    never half a file."""
+    """The tags (TagRows, or their CSV rows) as CSV (CSV_HEADER), each row written as it comes (rows are
+    flushed, so that a stopped run keeps them in path.partial) and the file renamed into place at the end:
+    never half a file at path."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = partial_path(path)
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_HEADER)
-        writer.writerows(r.csv_row() if isinstance(r, TagRow) else r for r in rows)
+        for r in rows:
+            writer.writerow([csv_safe(c) for c in (r.csv_row() if isinstance(r, TagRow) else r)])
+            f.flush()
     os.replace(tmp, path)
     return path
 
 
 def catalogue_files(folder: Path) -> list[Path]:
-    """The pictures in a folder, by name (files with an image suffix; others are not pictures)."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """Every entry of a folder that looks like a picture (an image suffix), by name: files, and also links
+    whose target is missing or loops and anything else that will not open, so that each gets a row."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def entry_problem(path: Path) -> str | None:
+    """Why a catalogue entry cannot be read as a file, before any decoder sees it; None when it can."""
+    try:
+        if path.is_symlink() and not path.exists():
+            path.stat()  # raises: ELOOP for a loop, ENOENT for a missing target
+        if path.is_dir():
+            return "a folder, not a picture"
+        if not path.is_file():
+            return "not a regular file"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a link that loops back on itself"
+        if e.errno == errno.ENOENT:
+            return "a link to a file that does not exist"
+        return f"could not be read ({e.strerror})"
+    return None

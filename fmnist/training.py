@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import checkpoint, gallery, metrics, plots, tracking
-from .config import TrainConfig, command_for
+from .config import RUNS_DIR, TrainConfig, command_for
 from .data import DATASETS, EVAL_SHARE, DeviceLoader, Splits, load_splits
 from .detector import detector_photos, detector_things, fit_detector
 from .model_init import make_model
@@ -228,6 +228,10 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
         if not dist_.main:
             return None
         row = finish(name, cfg, model, model_args, init, splits, run, folder, dev, dist_.world, resolved)
+        refusal = _bundled_refusal(cfg, name, folder)
+        if refusal:
+            log.error(refusal)
+            return {"model": name, "refused": refusal}
         checkpoint.publish_folder(folder, cfg.out_dir / name)
         if own_tracker:
             tracker.final(cfg.out_dir / name, json.loads((cfg.out_dir / name / checkpoint.METRICS_NAME).read_text()))
@@ -235,6 +239,26 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
     finally:
         if own_tracker:
             tracker.finish()
+
+
+def _bundled_refusal(cfg: TrainConfig, name: str, staged: Path) -> str | None:
+    """Why a finished model must not replace the bundled one it would replace (it is worse on validation), or
+    None. The refused model is kept in runs/not-adopted/NAME, so that the run is not lost."""
+    old_metrics = cfg.out_dir / name / checkpoint.METRICS_NAME
+    if cfg.force or not checkpoint.is_bundled(cfg.out_dir) or not old_metrics.is_file():
+        return None
+    old = json.loads(old_metrics.read_text())["val"]["accuracy"]
+    new = json.loads((staged / checkpoint.METRICS_NAME).read_text())["val"]["accuracy"]
+    if new >= old:
+        return None
+    kept = Path(RUNS_DIR) / "not-adopted" / name
+    if kept.exists():
+        shutil.rmtree(kept)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(staged), kept)
+    return (f"{name}: not written into the bundled {cfg.out_dir}/: its validation accuracy {100 * new:.2f} % is "
+            f"below the bundled model's {100 * old:.2f} %. The new model is kept in {kept}/; give --force to "
+            "replace the bundled one anyway")
 
 
 def _tracked_config(cfg: TrainConfig, name: str, epochs: int, lr: float) -> dict:
@@ -324,7 +348,8 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: 
 
 
 def train_all(cfg: TrainConfig) -> list[dict]:
-    """Train every model in cfg.models on one data split; return the rows of the results table.
+    """Train every model in cfg.models on one data split; return the rows of the results table (a model that
+    would have replaced a better bundled one has a row {"model", "refused": why} instead).
 
     After each model, its finished folder replaces the old one and results.json and the model card are
     rebuilt from the folders, so whatever stops the run later leaves the three consistent."""
@@ -350,7 +375,8 @@ def train_all(cfg: TrainConfig) -> list[dict]:
             row = fit(name, cfg, splits, dev, dist_, resolved)
             if row is not None:
                 rows.append(row)
-                record_outputs(cfg.out_dir)
+                if "refused" not in row:
+                    record_outputs(cfg.out_dir)
         if dist_.world > 1:
             dist.barrier()  # the other ranks wait while rank 0 writes the report
     finally:

@@ -163,6 +163,62 @@ def test_limit_runs_are_refused_into_the_bundled_checkpoints():
     assert out.returncode == 2 and "never written into the bundled" in out.stderr
 
 
+@pytest.mark.parametrize("out, args, message", [
+    # a subfolder, however it is spelled: the guard once compared the path with checkpoints/ alone
+    ("checkpoints/basic_cnn", ["--limit", "500"], "never written into the bundled"),
+    ("checkpoints/../checkpoints/basic_cnn/", ["--limit", "500"], "never written into the bundled"),
+    ("./checkpoints/mlp/x", [], "inside the bundled checkpoints/"),
+    ("checkpoints", ["--models", "mlp", "--epochs", "1"], "shorter than the full run of mlp (20 epochs)"),
+    ("checkpoints/.", ["--models", "resnet,mlp", "--epochs", "25"], "full run of resnet (30 epochs): a bundled"),
+])
+def test_short_runs_cannot_write_into_the_bundled_checkpoints(out, args, message, capsys, monkeypatch):
+    import train
+
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as stop:
+        train.parse_args(["--out", out, *args])
+    err = " ".join(capsys.readouterr().err.split())  # argparse wraps its message
+    assert stop.value.code == 2 and message in err
+    if "--epochs" in args:
+        assert "--force" in err  # the refusal names the flag that overrides it
+
+
+def test_force_lets_a_full_run_be_short_and_a_run_outside_checkpoints_needs_nothing(monkeypatch):
+    import train
+
+    monkeypatch.chdir(ROOT)
+    cfg, _ = train.parse_args(["--out", "checkpoints", "--models", "mlp", "--epochs", "1", "--force"])
+    assert cfg.force and cfg.epochs == 1
+    cfg, _ = train.parse_args(["--out", "runs/x", "--models", "mlp", "--epochs", "1"])
+    assert not cfg.force
+
+
+@pytest.mark.parametrize("new_acc, force, adopted", [(0.8, False, False), (0.95, False, True), (0.9, False, True),
+                                                     (0.8, True, True)])
+def test_a_model_worse_on_validation_does_not_replace_the_bundled_one(tmp_path, monkeypatch, new_acc, force,
+                                                                      adopted):
+    """The check fit() makes before it puts a finished folder in place: the two validation figures, the
+    refused model kept in runs/not-adopted/, and --force."""
+    from fmnist.config import TrainConfig
+    from fmnist.training import _bundled_refusal
+
+    bundled = tmp_path / "checkpoints"
+    (bundled / "mlp").mkdir(parents=True)
+    (bundled / "mlp" / "metrics.json").write_text(json.dumps({"val": {"accuracy": 0.9}}))
+    staged = bundled / ".partial" / "mlp"
+    staged.mkdir(parents=True)
+    (staged / "metrics.json").write_text(json.dumps({"val": {"accuracy": new_acc}}))
+    monkeypatch.setattr(checkpoint, "BUNDLED", bundled)
+    monkeypatch.chdir(tmp_path)
+    refusal = _bundled_refusal(TrainConfig(models=["mlp"], out=str(bundled), force=force), "mlp", staged)
+    if adopted:
+        assert refusal is None and staged.is_dir()
+    else:
+        assert "80.00 %" in refusal and "90.00 %" in refusal and "--force" in refusal
+        assert not staged.exists() and (tmp_path / "runs" / "not-adopted" / "mlp" / "metrics.json").is_file()
+    assert json.loads((bundled / "mlp" / "metrics.json").read_text())["val"]["accuracy"] == 0.9
+
+
 def test_a_run_killed_after_one_model_leaves_folders_results_and_card_consistent(tmp_path):
     """mlp finishes, then the run is killed during deep_cnn: mlp's folder, results.json and the card agree,
     and no half-trained deep_cnn folder is there to be served."""

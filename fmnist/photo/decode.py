@@ -3,10 +3,11 @@ pixel mode into float RGB or grey, refusing bad input with a message for the per
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 # Phones save HEIC (iPhone uploads from the Files app arrive that way); Pillow opens AVIF itself (Pillow 12).
 # libheif applies the picture's rotation while decoding and resets the EXIF orientation to 1. pillow-heif is in
@@ -21,6 +22,15 @@ if register_heif_opener is not None:
 
 MIN_SIDE_PX = 8  # smaller than this there is no item to see
 MAX_PIXELS = 40_000_000  # 40 megapixels: above any phone photo, far below a decompression bomb
+# Pillow's own limits, set on purpose rather than left at its defaults: it refuses an image over twice
+# MAX_IMAGE_PIXELS while opening it (our own check below refuses anything over MAX_PIXELS before decoding), and
+# a PNG text or colour-profile chunk that inflates past MAX_TEXT_CHUNK (all of them past MAX_TEXT_MEMORY). A
+# camera's colour profile is well under 1 MB; a 2 MB zTXt chunk is only there to spend memory.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# between one and two times that Pillow only warns; open_image refuses those itself, with a sentence
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+PngImagePlugin.MAX_TEXT_CHUNK = 1 * 2**20
+PngImagePlugin.MAX_TEXT_MEMORY = 4 * 2**20
 
 
 class ImageRejected(ValueError):
@@ -43,6 +53,10 @@ def open_image(source: str | Path | Image.Image | None, draft_side: int | None =
             raise ImageRejected(f"The image is too large (over {MAX_PIXELS // 1_000_000} megapixels).") from None
         except OSError as e:
             raise ImageRejected(f"The image could not be opened: {e}.") from None
+        except ValueError as e:
+            raise ImageRejected(_damaged(e)) from None
+        except Exception:  # noqa: BLE001 - Pillow's plugins raise TypeError, struct.error and more on bad files
+            raise ImageRejected("The image file is damaged and could not be opened.") from None
     w, h = image.size
     if w * h > MAX_PIXELS:  # checked on the header, before the pixels are decoded
         raise ImageRejected(f"The image is {w}x{h} pixels, over the {MAX_PIXELS // 1_000_000} megapixel limit: "
@@ -55,9 +69,20 @@ def open_image(source: str | Path | Image.Image | None, draft_side: int | None =
         image.draft(image.mode, (draft_side, draft_side))  # DCT scaling: a 12 MP photo decodes in a fraction
     try:
         image.load()
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageRejected(f"The image file is damaged or truncated ({e}).") from None
+    except Image.DecompressionBombError:
+        raise ImageRejected(f"The image is too large (over {MAX_PIXELS // 1_000_000} megapixels).") from None
+    except ValueError as e:
+        raise ImageRejected(_damaged(e)) from None
+    except Exception as e:  # noqa: BLE001 - OSError, SyntaxError, TypeError, struct.error... on a bad file
+        raise ImageRejected(f"The image file is damaged or truncated ({type(e).__name__}: {e}).") from None
     return image
+
+
+def _damaged(e: ValueError) -> str:
+    if "MAX_TEXT" in str(e):  # a zTXt, iTXt or iCCP chunk that would inflate past PngImagePlugin's limit
+        return (f"The image carries text or a colour profile over {PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB "
+                "when unpacked, so it was not opened (save the picture again without its metadata).")
+    return f"The image file is damaged ({e})."
 
 def to_rgb(image: Image.Image) -> np.ndarray:
     """Any mode (RGBA, LA, palette, CMYK, 16-bit, float) to float RGB in [0, 1], honouring EXIF rotation.

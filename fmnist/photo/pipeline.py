@@ -39,16 +39,18 @@ the graph cut is OpenCV's (opencv-python-headless).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 from . import morph
-from .decode import open_image, to_rgb
+from .decode import ImageRejected, open_image, to_rgb
 from .intensity import VISIBLE_SHARE, best_tilt, item_intensity, without_wires
 from .segment import segment
 
+log = logging.getLogger(__name__)
 WORK_SIDE = 512  # segmentation resolution: an item a tenth of the frame wide still spans 50 px, over 28
 
 
@@ -92,7 +94,24 @@ def _working_copy(image: Image.Image) -> tuple[np.ndarray, float]:
     return to_rgb(image), max(image.size) / decoded
 
 def preprocess(source, margin_frac: float = 0.0, deskew: bool = True) -> Preprocessed:
-    """A picture (path, file or PIL image) -> the 28x28 model input, centred like the data set's items."""
+    """A picture (path, file or PIL image) -> the 28x28 model input, centred like the data set's items.
+
+    Whatever goes wrong with one picture (a decoder's own error on a damaged file, a transform that fails on
+    strange metadata, a picture too large to hold) is an ImageRejected with a sentence for its sender, never a
+    raw exception: one picture's failure must not end a batch. The cause is logged."""
+    try:
+        return _preprocess(source, margin_frac, deskew)
+    except ImageRejected:
+        raise
+    except MemoryError:
+        raise ImageRejected("The picture is too large to process: please send a smaller one.") from None
+    except Exception:  # noqa: BLE001 - any decoder's or transform's error on this one file
+        log.warning("a picture could not be processed", exc_info=True)
+        raise ImageRejected("The picture could not be processed: its file seems damaged or unusual "
+                            "(try saving it again as a PNG or JPEG).") from None
+
+
+def _preprocess(source, margin_frac: float, deskew: bool) -> Preprocessed:
     from skimage.transform import rotate
 
     image = open_image(source, draft_side=WORK_SIDE)
