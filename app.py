@@ -1,5 +1,6 @@
 """fmnist on Hugging Face Spaces: upload a garment picture, get the top-3 classes with calibrated
-probabilities and a Grad-CAM overlay of what the model looked at.
+probabilities and a heat map of what the answer rests on (the method most faithful for each model, with its
+faithfulness score beside a random map's: fmnist.explain, docs/explain.md).
 
 Weights come from the Hub repo named in $FMNIST_HUB_REPO (USER/NAME) when it is set and reachable, and
 otherwise from the bundled checkpoints/ folder, so the app also starts offline.
@@ -21,6 +22,7 @@ from PIL import Image
 
 from fmnist import checkpoint, hub
 from fmnist.answer import answer_sheet
+from fmnist.explain import summary_table
 from fmnist.predict import HINTS, Predictor, load_models
 from fmnist.photo import ImageRejected, warm_up
 from fmnist.tagging import CSV_HEADER, TagRow, tag, write_csv
@@ -91,6 +93,14 @@ def about_markdown(folder: Path, source: str) -> str:
             "for this table only; each model's epoch and calibration temperature were chosen on a validation "
             "split. ECE is the expected calibration error of the calibrated probabilities.\n\n"
             + hub.results_table(entries))
+    maps = summary_table(checkpoint.model_folders(folder))
+    if maps.count("\n") > 1:
+        text += ("\n\nThe heat map each model shows, chosen as the most faithful of Grad-CAM, HiResCAM, occlusion and "
+                 "RISE on validation images, and how faithful it is on 300 test images beside three maps that know "
+                 "nothing of the model: random smooth maps, a blob at the centre and the image's own brightness "
+                 "(higher is better; deletion: 1 - the area under the class's probability as the hottest pixels "
+                 "are blacked out; insertion: the area as they are put back on a blurred copy; ROAD: "
+                 "pytorch-grad-cam's; `python -m benchmarks.faithfulness`):\n\n" + maps)
     baselines = folder / "baselines.json"
     if baselines.is_file():
         text += ("\n\nClassical baselines (scikit-learn, same split, `python train.py --baselines`):\n\n"
@@ -101,7 +111,7 @@ def about_markdown(folder: Path, source: str) -> str:
 
 
 def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -> None:
-    """One picture: top-3, what was found, what the model saw, Grad-CAM, the notice and similar items."""
+    """One picture: top-3, what was found, what the model saw, the heat map, the notice and similar items."""
 
     def classify(image: dict | None, model_name: str):
         """Classify a photo or picture of one garment into the 10 Fashion-MNIST classes.
@@ -115,7 +125,7 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
 
         Returns:
             the top-3 classes with calibrated probabilities; one picture of the answer (700 px wide): the
-            picture with the found item outlined, the 28x28 image the model saw and a Grad-CAM overlay of where
+            picture with the found item outlined, the 28x28 image the model saw and a heat map of where
             it looked side by side (224 px each), and beneath them the 8 most similar training images in the
             model's feature space, nearest first; a notice (empty when all is well) saying when the picture does
             not look like a garment, and why, followed by a hint when the garment seems cut by the picture's edge;
@@ -138,7 +148,8 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
         notice = "\n\n".join(notes)
         # every picture of the answer in one file: each output file costs a write, a copy into Gradio's cache
         # and a fetch, and four of them took longer than the model (fmnist/answer.py)
-        sheet = outputs.save(answer_sheet(p.found, p.model_input, p.overlay, p.similar), "answer")
+        sheet = outputs.save(answer_sheet(p.found, p.model_input, p.overlay, p.similar, p.map_title, p.map_note),
+                             "answer")
         captions = " · ".join(f"{k}. {name} ({sim:.2f})" for k, (_, name, sim) in enumerate(p.similar, 1))
         return dict(p.top3), sheet, notice, captions
 
@@ -152,7 +163,7 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
             with gr.Column():
                 label = gr.Label(num_top_classes=3, label="Top 3 (calibrated probabilities)", elem_id="top3")
                 notice = gr.Markdown(label="Notice", show_label=True, elem_id="notice")
-                sheet = gr.Image(label="What was found, what the model saw, where it looked (Grad-CAM), and the most "
+                sheet = gr.Image(label="What was found, what the model saw, where it looked (a heat map), and the most "
                                        "similar training items", format="png", elem_id="answer",
                                  show_label=False)  # the picture has its own titles
                 captions = gr.Markdown(label="Similar items, nearest first (class, cosine similarity)",
@@ -204,7 +215,7 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
     with gr.Tab("Tag a batch"):
         gr.Markdown("Tag a whole catalogue: the top-3 classes, the notice rules and the hints (a garment cut by the "
                     "picture's edge) for every picture, as a table "
-                    "and a CSV (the same columns as `python -m fmnist.tag FOLDER`). No Grad-CAM here: that is "
+                    "and a CSV (the same columns as `python -m fmnist.tag FOLDER`). No heat map here: that is "
                     f"for one picture at a time. **Limits:** {limits_text()}")
         with gr.Row():
             files = gr.File(label="Pictures, or one .zip", file_count="multiple", type="filepath",
@@ -235,7 +246,7 @@ def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
     with gr.Blocks(title="fmnist: what garment is this?", delete_cache=(600, 1800)) as demo:
         gr.Markdown("# fmnist: what garment is this?\nUpload, paste or photograph one garment on a plain "
                     "background. The picture is turned into a 28x28 grey image like Fashion-MNIST's, classified, "
-                    "and Grad-CAM shows where the model looked.")
+                    "and a heat map shows what the answer rests on, with how faithful that map is.")
         build_classify_tab(predictor, outputs, choices)
         build_batch_tab(predictor, outputs, choices)
         build_about_tab(folder, source)

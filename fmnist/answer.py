@@ -14,10 +14,11 @@ PANEL = 224  # px: the 28x28 input at 8x, and the Grad-CAM overlay (fmnist.predi
 GAP = 14  # between the three panels
 TILE = 84  # px: a similar item at 3x
 TILE_GAP = 4  # between the eight tiles: 8 * 84 + 7 * 4 = 3 * 224 + 2 * 14 = 700
-TITLE = 22  # px of title above each row
+TITLE = 22  # px of title above the similar items
+HEAD = 36  # px of title above the three panels: two lines, the map's method and its faithfulness beneath
 CAPTION = 32  # px of two caption lines under each tile
 WIDTH = 3 * PANEL + 2 * GAP
-PANEL_TITLES = ("What was found", "What the model saw (28x28)", "Grad-CAM: where it looked")
+PANEL_TITLES = ("What was found", "What the model saw (28x28)", "Where it looked: Grad-CAM")
 SIMILAR_TITLE = "The most similar training items (class, cosine similarity), nearest first"
 BACKGROUND, INK = (255, 255, 255), (30, 30, 30)
 
@@ -39,31 +40,35 @@ def _fit(image: Image.Image, side: int) -> Image.Image:
 
 
 def panel_box(k: int) -> tuple[int, int, int, int]:
-    """(left, top, right, bottom) of panel k (0 found, 1 model input, 2 Grad-CAM) in the sheet."""
-    return k * (PANEL + GAP), TITLE, k * (PANEL + GAP) + PANEL, TITLE + PANEL
+    """(left, top, right, bottom) of panel k (0 found, 1 model input, 2 the heat map) in the sheet."""
+    return k * (PANEL + GAP), HEAD, k * (PANEL + GAP) + PANEL, HEAD + PANEL
 
 
 def tile_box(k: int) -> tuple[int, int, int, int]:
     """(left, top, right, bottom) of similar item k (0 the nearest) in the sheet."""
-    top = TITLE + PANEL + TITLE
+    top = HEAD + PANEL + TITLE
     return k * (TILE + TILE_GAP), top, k * (TILE + TILE_GAP) + TILE, top + TILE
 
 
 def answer_sheet(found: Image.Image | None, model_input: Image.Image, overlay: Image.Image,
-                 similar: list[tuple[Image.Image, str, float]]) -> Image.Image:
-    """The answer as one RGB picture, WIDTH px wide: three panels (found, model input, Grad-CAM) under their
-    titles, then up to eight similar items in one row, each with its class and similarity beneath."""
+                 similar: list[tuple[Image.Image, str, float]], map_title: str = PANEL_TITLES[2],
+                 map_note: str = "") -> Image.Image:
+    """The answer as one RGB picture, WIDTH px wide: three panels (found, model input, the heat map) under their
+    titles (the map's with a second line, map_note: its faithfulness), then up to eight similar items in one row,
+    each with its class and similarity beneath."""
     title_font, caption_font = _font(14), _font(12)
-    height = TITLE + PANEL + ((TITLE + TILE + CAPTION) if similar else 0)
+    height = HEAD + PANEL + ((TITLE + TILE + CAPTION) if similar else 0)
     sheet = Image.new("RGB", (WIDTH, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     panels = (found if found is not None else model_input, model_input, overlay)
-    for k, (title, image) in enumerate(zip(PANEL_TITLES, panels)):
+    for k, (title, image) in enumerate(zip((*PANEL_TITLES[:2], map_title), panels)):
         left, top, _, _ = panel_box(k)
         draw.text((left, 3), title, fill=INK, font=title_font)
         sheet.paste(_fit(image, PANEL), (left, top))
+    if map_note:
+        draw.text((panel_box(2)[0], 20), map_note, fill=INK, font=caption_font)
     if similar:
-        y = TITLE + PANEL
+        y = HEAD + PANEL
         draw.text((0, y + 5), SIMILAR_TITLE, fill=INK, font=title_font)
         for k, (image, name, sim) in enumerate(similar[:8]):
             x, top, _, bottom = tile_box(k)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.json"
+EXPLANATION_NAME = "explanation.json"  # the saliency method the app shows, and its faithfulness (fmnist.explain)
 RESULTS_NAME = "results.json"
 STAGING_DIR = ".partial"  # unfinished runs live here until their folder is complete
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".ckpt")
@@ -181,6 +182,9 @@ def load_folder(folder: str | Path, device: str | torch.device = "cpu") -> tuple
         first = str(e).splitlines()[0]
         raise CheckpointError(f"{weights} does not fit the {arch} architecture in {CONFIG_NAME}: {first}") from e
     model.float().to(device).eval()
+    explanation = folder / EXPLANATION_NAME
+    # the method fmnist.explain uses when none is named, chosen by python -m benchmarks.faithfulness
+    model.explanation = json.loads(explanation.read_text()) if explanation.is_file() else None
     return model, config
 
 

@@ -1,4 +1,5 @@
-"""Predictions for people: top-3 classes with calibrated probabilities, a Grad-CAM overlay, the 28x28 input
+"""Predictions for people: top-3 classes with calibrated probabilities, a heat map of what the answer rests on
+(fmnist.explain: the method most faithful for the model), the 28x28 input
 the model saw, and a notice when a picture does not look like the data set. (Catalogues: fmnist.tagging, and
 its command `python -m fmnist.tag FOLDER`.)
 """
@@ -17,7 +18,8 @@ from PIL import Image
 from . import CLASS_NAMES, checkpoint, hub, ood
 from .answer import PANEL
 from .gallery import SimilarItems
-from .gradcam import grad_cam, overlay
+from .explain import explain, map_note, map_title
+from .gradcam import overlay
 from .photo import ImageRejected, Preprocessed, outline, preprocess
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ def picture_rules(pre: Preprocessed) -> list[str]:
 class Prediction:
     top3: list[tuple[str, float]]  # (class name, calibrated probability), most likely first
     probabilities: dict[str, float]  # every class
-    overlay: Image.Image  # Grad-CAM over the input, PANEL x PANEL RGB (224: 8 px per input pixel), as the answer shows it
+    overlay: Image.Image  # the heat map over the input, PANEL x PANEL RGB (224: 8 px per input pixel), as the answer shows it
     model_input: Image.Image  # the 28x28 grey image the model saw
     notice: str | None  # set when the picture does not look like a Fashion-MNIST item: which rules fired
     model: str
@@ -71,6 +73,8 @@ class Prediction:
     thing_score: float | None = None  # the detector's outlier head: its logit of "a thing, not a garment"
     # the nearest data-set images in the model's feature space: (28x28 image, class name, cosine similarity)
     similar: list[tuple[Image.Image, str, float]] = field(default_factory=list)
+    map_title: str = "Where it looked: Grad-CAM"  # the heat map's method (fmnist.explain)
+    map_note: str = ""  # its faithfulness beside a random map's, e.g. "deletion 0.81 (random map 0.63)"
 
 
 @dataclass
@@ -151,7 +155,9 @@ class Predictor:
         pre = preprocess(image)
         dev = next(entry.model.parameters()).device
         x = torch.tensor(pre.pixels, dtype=torch.float32, device=dev).div(255.0)[None, None]  # (1, 1, 28, 28)
-        cam, logits = grad_cam(entry.model, x)
+        with torch.inference_mode():
+            logits = entry.model(x)
+        cam = explain(entry.model, x, [int(logits.argmax())])  # the method recorded for this model
         probs = torch.softmax(logits.float() / entry.config.get("temperature", 1.0), dim=1)[0].cpu().numpy()
         order = np.argsort(-probs)
         top3 = [(CLASS_NAMES[i], float(probs[i])) for i in order[:3]]
@@ -163,6 +169,7 @@ class Predictor:
         rules = self.notice_rules(entry, pre, score, thing)
         return Prediction(top3=top3, probabilities={c: float(p) for c, p in zip(CLASS_NAMES, probs)},
                           overlay=overlay(pre.pixels, cam[0], size=PANEL), model_input=Image.fromarray(pre.pixels),
+                          map_title=map_title(entry.model), map_note=map_note(entry.model),
                           notice=self.notice_text(rules, pre, entry, score, thing), model=name, found=outline(pre),
                           rules=rules, hints=picture_hints(pre), ood_score=score, thing_score=thing,
                           similar=similar)

@@ -1,6 +1,7 @@
 """The tables the docs take from files, written by code: the README's models table (each bundled model's
 metrics.json and weights in checkpoints/, the latency and photo benchmarks' results in benchmarks/results/) and
-docs/training.md's metrics table (metrics.json and config.json) and docs/photos.md's photo benchmark table.
+docs/training.md's metrics table (metrics.json and config.json), docs/photos.md's photo benchmark table and
+docs/explain.md's faithfulness and pointing tables.
 
     python -m scripts.readme_table            # rewrite the tables between their markers
     python -m scripts.readme_table --check    # exit 1 when a table differs from the files
@@ -16,6 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- models-table: python -m scripts.readme_table -->", "<!-- /models-table -->"
 METRICS_BEGIN, METRICS_END = "<!-- metrics-table: python -m scripts.readme_table -->", "<!-- /metrics-table -->"
 PHOTOS_BEGIN, PHOTOS_END = "<!-- photos-table: python -m scripts.readme_table -->", "<!-- /photos-table -->"
+EXPLAIN_BEGIN, EXPLAIN_END = "<!-- explain-table: python -m scripts.readme_table -->", "<!-- /explain-table -->"
+FAITHFULNESS = "benchmarks/results/faithfulness-cpu.json"
+POINTING = "benchmarks/results/pointing-cpu.json"
+NAMES = {"gradcam": "Grad-CAM", "hirescam": "HiResCAM", "occlusion": "occlusion", "rise": "RISE",
+         "random": "random smooth maps", "blob": "a blob at the centre", "brightness": "the image's brightness"}
 LEVELS = ("clean", "everyday", "hard", "textured", "pale")
 LATENCY = "benchmarks/results/latency-cpu.json"
 PHOTOS = "benchmarks/results/photos-cpu.json"
@@ -33,7 +39,10 @@ def rows(root: Path = ROOT) -> list[dict]:
         config = json.loads((folder / "config.json").read_text())
         ms = {r["picture"]: r["p50_ms"] for r in latency if r["model"] == name}
         gaps = [r["gap"] for r in photos if r["model"] == name]
+        explanation = folder / "explanation.json"
+        explanation = json.loads(explanation.read_text()) if explanation.is_file() else None
         out.append({"model": name, "accuracy": metrics["test"]["accuracy"], "parameters": metrics["parameters"],
+                    "explanation": explanation,
                     "weights_mb": (folder / "model.safetensors").stat().st_size / 1e6,
                     "dtype": config.get("weights_dtype", "float32"),
                     "pretrained": bool(config.get("pretrained")),
@@ -47,21 +56,30 @@ def table(root: Path = ROOT) -> str:
     def num(v, fmt):
         return "n/a" if v is None else format(v, fmt)
 
-    lines = ["| model | test accuracy | parameters | weights | ms, 28x28 | ms, 12 MP photo | photo gap: mean (worst) |",
-             "|---|---|---|---|---|---|---|"]
+    def heat_map(e):
+        if e is None:
+            return "n/a"
+        return f"{NAMES[e['method']]}: {e['test'][e['method']]['deletion']:.2f} ({e['test']['random']['deletion']:.2f})"
+
+    lines = ["| model | test accuracy | parameters | weights | ms, 28x28 | ms, 12 MP photo | photo gap: mean (worst) "
+             "| heat map: deletion (random map) |", "|---|---|---|---|---|---|---|---|"]
     for r in rows(root):
         name = f"`{r['model']}`" + (" (from scratch, not a transfer model)" if r["model"] == "mobilenet"
                                     and not r["pretrained"] else "")
         lines.append(f"| {name} | {100 * r['accuracy']:.2f} % | {r['parameters']:,} | {r['weights_mb']:.1f} MB "
                      f"({r['dtype']}) | {num(r['ms_small'], '.0f')} | {num(r['ms_large'], '.0f')} | "
-                     f"{num(r['photo_gap'], '.1f')} ({num(r['photo_gap_worst'], '.1f')}) points |")
+                     f"{num(r['photo_gap'], '.1f')} ({num(r['photo_gap_worst'], '.1f')}) points | "
+                     f"{heat_map(r['explanation'])} |")
     cells = {r["cells"] for r in rows(root)}
     lines.append("")
     lines.append(f"*Test accuracy on the 10,000 test images (`checkpoints/*/metrics.json`); weights: the size of "
                  f"`model.safetensors`; ms: p50 of one app request without the web server (`{LATENCY}`, "
                  f"`python -m benchmarks.latency`); photo gap: 28x28 accuracy minus photo accuracy on the same "
                  f"test items, the mean and the worst over the photo benchmark's {'/'.join(map(str, sorted(cells)))} "
-                 f"cells of renderer and level (`{PHOTOS}`, `python -m benchmarks.photos --per-class 30`). This "
+                 f"cells of renderer and level (`{PHOTOS}`, `python -m benchmarks.photos --per-class 30`); heat map: "
+                 f"the method the app shows and its deletion score on 300 test images (higher is better) beside "
+                 f"random smooth maps' (`checkpoints/*/explanation.json`, `python -m benchmarks.faithfulness "
+                 f"--write-choice`, [docs/explain.md](docs/explain.md)). This "
                  f"table is written by `python -m scripts.readme_table`.*")
     return "\n".join(lines)
 
@@ -112,6 +130,44 @@ def photos_table(root: Path = ROOT) -> str:
     return "\n".join(lines)
 
 
+def explain_table(root: Path = ROOT) -> str:
+    """docs/explain.md: every model, method and baseline on the test images, with 95 % bootstrap intervals and
+    each method's time; the shown map in bold; then the pointing game on photos."""
+    result = json.loads((root / FAITHFULNESS).read_text())
+    lines = ["| model | map | deletion | insertion | ROAD | ms a picture |", "|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        if r["split"] != "test":
+            continue
+        name = NAMES[r["map"]] + (" (shown)" if r["chosen"] else "")
+        cells = [f"{r[t + '_mean']:.3f} [{r[t + '_low']:.3f}, {r[t + '_high']:.3f}]" for t in ("deletion", "insertion",
+                                                                                           "road")]
+        if r["chosen"]:
+            name, cells = f"**{name}**", [f"**{c}**" for c in cells]
+        ms = "" if r["ms_per_image"] is None else f"{r['ms_per_image']:.1f}"
+        lines.append(f"| `{r['model']}` | {name} | " + " | ".join(cells) + f" | {ms} |")
+    lines.append("")
+    lines.append(f"*{result['n']} test images a model, each explained for the class the model predicts; in brackets "
+                 f"the 95 % bootstrap interval ({result['boots']} resamples). Time: one 28x28 picture, one thread, "
+                 f"this CPU; the shown map is the most faithful on {result['n']} validation images within "
+                 f"{result['time_budget_ms']:.0f} ms. From `{FAITHFULNESS}` ({result['date']}, `{result['command']}`), "
+                 f"written by `python -m scripts.readme_table`.*")
+    if (root / POINTING).is_file():
+        pointing = json.loads((root / POINTING).read_text())
+        maps = list(dict.fromkeys(r["map"] for r in pointing["rows"]))
+        lines += ["", "| model | " + " | ".join(NAMES[m] for m in maps) + " |", "|---" * (len(maps) + 1) + "|"]
+        for model in dict.fromkeys(r["model"] for r in pointing["rows"]):
+            explanation = root / "checkpoints" / model / "explanation.json"
+            shown = json.loads(explanation.read_text())["method"] if explanation.is_file() else None
+            cells = {r["map"]: (f"**{100 * r['pointing']:.1f} %**" if r["map"] == shown else f"{100 * r['pointing']:.1f} %")
+                     for r in pointing["rows"] if r["model"] == model}
+            lines.append(f"| `{model}` | " + " | ".join(cells[m] for m in maps) + " |")
+        lines += ["", f"*The pointing game: the share of {pointing['per_renderer'] * len(pointing['levels'])} rendered "
+                      f"photos of test items ({pointing['per_renderer']} from each renderer) whose map's hottest point "
+                      f"lies on the garment the renderer drew, or within a pixel of it; the shown map in bold. From "
+                      f"`{POINTING}` ({pointing['date']}, `{pointing['command']}`).*"]
+    return "\n".join(lines)
+
+
 def command(name: str, config: dict) -> str:
     """The train.py command that made a checkpoint: recorded, or rebuilt from its recorded TrainConfig."""
     from fmnist.config import command_for
@@ -137,13 +193,18 @@ def with_photos_table(doc: str, root: Path = ROOT) -> str:
     return replace_between(doc, PHOTOS_BEGIN, PHOTOS_END, photos_table(root))
 
 
+def with_explain_table(doc: str, root: Path = ROOT) -> str:
+    return replace_between(doc, EXPLAIN_BEGIN, EXPLAIN_END, explain_table(root))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="store_true")
     args = p.parse_args(argv)
     stale = []
     for path, write in ((ROOT / "README.md", with_table), (ROOT / "docs" / "training.md", with_metrics_table),
-                        (ROOT / "docs" / "photos.md", with_photos_table)):
+                        (ROOT / "docs" / "photos.md", with_photos_table),
+                        (ROOT / "docs" / "explain.md", with_explain_table)):
         text = path.read_text()
         new = write(text)
         if new != text:

@@ -508,3 +508,28 @@ def test_a_killed_tagging_worker_is_replaced_and_the_next_batch_is_tagged(client
     summary, table, *_ = _tag_batch(client, files)
     assert "20 of 20" in summary and all(r[1] for r in table["data"])
     assert not set(_children(SERVER_PROCESS[0].pid)) & set(workers)
+
+
+def test_the_heat_map_panel_names_its_method_and_its_faithfulness(client):
+    """The third panel's title band, as the server drew it, is the one answer_sheet draws with the method
+    recorded for the model and its deletion score beside a random map's (and not the one it draws with
+    another method's title)."""
+    from fmnist.answer import HEAD, answer_sheet, panel_box
+    from fmnist.explain import NAMES, map_note, map_title
+    from fmnist.predict import Predictor
+
+    predictor = Predictor.from_source(ROOT / "checkpoints", only=default_model(client))
+    model = predictor.models[default_model(client)].model
+    title, note = map_title(model), map_note(model)
+    assert NAMES[model.explanation["method"]] in title and note.startswith("deletion ") and "(random map " in note
+    _, sheet, _, _ = classify(client, EXAMPLES[0])
+    p = predictor.predict(EXAMPLES[0])
+    left = panel_box(2)[0]
+
+    def band(image):
+        return np.asarray(image.convert("RGB").crop((left, 0, left + 224, HEAD)))
+
+    served = band(Image.open(sheet))
+    assert np.array_equal(served, band(answer_sheet(p.found, p.model_input, p.overlay, p.similar, title, note)))
+    other = "Where it looked: " + next(n for m, n in NAMES.items() if m != model.explanation["method"])
+    assert not np.array_equal(served, band(answer_sheet(p.found, p.model_input, p.overlay, p.similar, other, note)))
