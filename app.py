@@ -52,8 +52,7 @@ def load_predictor() -> tuple[Predictor, Path, str]:
             folder = hub.checkpoint_folder(repo)
             return Predictor(load_models(folder)), folder, f"the Hub repo `{repo}`"
         except hub.CheckpointError as e:  # offline, unknown repo, bad files: the bundled weights still serve
-            log.warning("cannot use the Hub repo %s (%s: %s); using the bundled checkpoints", repo,
-                        type(e).__name__, e)
+            log.warning("cannot use the Hub repo %s (%s: %s); using the bundled checkpoints", repo, type(e).__name__, e)
     return Predictor(load_models(CHECKPOINTS)), CHECKPOINTS, "the bundled `checkpoints/` folder"
 
 
@@ -89,24 +88,31 @@ class OutputFiles:
 
 def about_markdown(folder: Path, source: str) -> str:
     entries = hub.checkpoint_entries(folder)
-    text = (f"Weights from {source}. Test set: the {entries[0][2]['test']['n']:,} Fashion-MNIST test images, used "
-            "for this table only; each model's epoch and calibration temperature were chosen on a validation "
-            "split. ECE is the expected calibration error of the calibrated probabilities.\n\n"
-            + hub.results_table(entries))
+    text = (
+        f"Weights from {source}. Test set: the {entries[0][2]['test']['n']:,} Fashion-MNIST test images, used "
+        "for this table only; each model's epoch and calibration temperature were chosen on a validation "
+        "split. ECE is the expected calibration error of the calibrated probabilities.\n\n" + hub.results_table(entries)
+    )
     maps = summary_table(checkpoint.model_folders(folder))
     if maps.count("\n") > 1:
-        text += ("\n\nThe heat map each model shows, chosen as the most faithful of Grad-CAM, HiResCAM, occlusion and "
-                 "RISE on validation images, and how faithful it is on 300 test images beside three maps that know "
-                 "nothing of the model: random smooth maps, a blob at the centre and the image's own brightness "
-                 "(higher is better; deletion: 1 - the area under the class's probability as the hottest pixels "
-                 "are blacked out; insertion: the area as they are put back on a blurred copy; ROAD: "
-                 "pytorch-grad-cam's; `python -m benchmarks.faithfulness`):\n\n" + maps)
+        text += (
+            "\n\nThe heat map each model shows, chosen as the most faithful of Grad-CAM, HiResCAM, occlusion and "
+            "RISE on validation images, and how faithful it is on 300 test images beside three maps that know "
+            "nothing of the model: random smooth maps, a blob at the centre and the image's own brightness "
+            "(higher is better; deletion: 1 - the area under the class's probability as the hottest pixels "
+            "are blacked out; insertion: the area as they are put back on a blurred copy; ROAD: "
+            "pytorch-grad-cam's; `python -m benchmarks.faithfulness`):\n\n" + maps
+        )
     baselines = folder / "baselines.json"
     if baselines.is_file():
-        text += ("\n\nClassical baselines (scikit-learn, same split, `python train.py --baselines`):\n\n"
-                 "| model | test accuracy | fit time |\n|---|---|---|\n"
-                 + "\n".join(f"| {r['model']} | {100 * r['test_acc']:.2f} % | {r['fit_seconds']:.0f} s |"
-                             for r in json.loads(baselines.read_text())))
+        text += (
+            "\n\nClassical baselines (scikit-learn, same split, `python train.py --baselines`):\n\n"
+            "| model | test accuracy | fit time |\n|---|---|---|\n"
+            + "\n".join(
+                f"| {r['model']} | {100 * r['test_acc']:.2f} % | {r['fit_seconds']:.0f} s |"
+                for r in json.loads(baselines.read_text())
+            )
+        )
     return text
 
 
@@ -142,40 +148,55 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
             raise gr.Error(str(e), title="Cannot classify this picture") from None
         except Exception:  # a sentence for the person, the cause in the server's log
             log.exception("classify failed on %s", path)
-            raise gr.Error("Something went wrong with this picture on our side; please try another one.",
-                           title="Cannot classify this picture") from None
+            raise gr.Error(
+                "Something went wrong with this picture on our side; please try another one.",
+                title="Cannot classify this picture",
+            ) from None
         notes = ([f"**Notice.** {p.notice}"] if p.notice else []) + [f"**Hint.** {HINTS[h]}" for h in p.hints]
         notice = "\n\n".join(notes)
         # every picture of the answer in one file: each output file costs a write, a copy into Gradio's cache
         # and a fetch, and four of them took longer than the model (fmnist/answer.py)
-        sheet = outputs.save(answer_sheet(p.found, p.model_input, p.overlay, p.similar, p.map_title, p.map_note),
-                             "answer")
+        sheet = outputs.save(
+            answer_sheet(p.found, p.model_input, p.overlay, p.similar, p.map_title, p.map_note), "answer"
+        )
         captions = " · ".join(f"{k}. {name} ({sim:.2f})" for k, (_, name, sim) in enumerate(p.similar, 1))
         return dict(p.top3), sheet, notice, captions
 
     with gr.Tab("Classify"):
         with gr.Row():
             with gr.Column():
-                image = gr.Image(label="Garment picture (PNG, JPEG, HEIC, AVIF, ...)", type="filepath",
-                                 sources=["upload", "clipboard", "webcam"], height=320, elem_id="garment")
+                image = gr.Image(
+                    label="Garment picture (PNG, JPEG, HEIC, AVIF, ...)",
+                    type="filepath",
+                    sources=["upload", "clipboard", "webcam"],
+                    height=320,
+                    elem_id="garment",
+                )
                 model = gr.Dropdown(choices=choices, value=predictor.default, label="Model")
                 button = gr.Button("Classify", variant="primary")
             with gr.Column():
                 label = gr.Label(num_top_classes=3, label="Top 3 (calibrated probabilities)", elem_id="top3")
                 notice = gr.Markdown(label="Notice", show_label=True, elem_id="notice")
-                sheet = gr.Image(label="What was found, what the model saw, where it looked (a heat map), and the most "
-                                       "similar training items", format="png", elem_id="answer",
-                                 show_label=False)  # the picture has its own titles
-                captions = gr.Markdown(label="Similar items, nearest first (class, cosine similarity)",
-                                       elem_id="similar-captions")
+                sheet = gr.Image(
+                    label="What was found, what the model saw, where it looked (a heat map), and the most "
+                    "similar training items",
+                    format="png",
+                    elem_id="answer",
+                    show_label=False,
+                )  # the picture has its own titles
+                captions = gr.Markdown(
+                    label="Similar items, nearest first (class, cosine similarity)", elem_id="similar-captions"
+                )
         examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
         gr.Examples(examples=[[e] for e in examples], inputs=[image], label="Fashion-MNIST test images, one per class")
         photos = sorted(str(p) for p in (EXAMPLES / "photos").glob("*.jpg"))
-        gr.Examples(examples=[[e] for e in photos], inputs=[image],
-                    label="Phone-like pictures of test items, rendered by the photo benchmark (not photographed), "
-                          "and one picture that is not a garment")
-        button.click(classify, [image, model], [label, sheet, notice, captions], api_name="classify",
-                     preprocess=False)
+        gr.Examples(
+            examples=[[e] for e in photos],
+            inputs=[image],
+            label="Phone-like pictures of test items, rendered by the photo benchmark (not photographed), "
+            "and one picture that is not a garment",
+        )
+        button.click(classify, [image, model], [label, sheet, notice, captions], api_name="classify", preprocess=False)
 
 
 def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -> None:
@@ -189,64 +210,106 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
         # here each file that is not a picture gets its own row, with its name, and the rest are tagged
         paths = [f.get("path") for f in files or [] if isinstance(f, dict) and f.get("path")]
         if model_name not in predictor.models:
-            raise gr.Error(f"Unknown model {model_name!r}; choose one of {', '.join(predictor.models)}.",
-                           title="Cannot tag this batch")
+            raise gr.Error(
+                f"Unknown model {model_name!r}; choose one of {', '.join(predictor.models)}.",
+                title="Cannot tag this batch",
+            )
         try:
             items = batch_items(paths)
         except BatchRejected as e:
             raise gr.Error(str(e), title="Cannot tag this batch") from None
         readable = [it for it in items if it.error is None]
         progress(0, desc=f"0 of {len(readable)} pictures")
-        tagged = iter(tag(predictor, [it.source for it in readable], [it.name for it in readable], model_name,
-                          workers=BATCH_WORKERS,
-                          progress=lambda done, total: progress(done / total, desc=f"{done} of {total} pictures")))
+        tagged = iter(
+            tag(
+                predictor,
+                [it.source for it in readable],
+                [it.name for it in readable],
+                model_name,
+                workers=BATCH_WORKERS,
+                progress=lambda done, total: progress(done / total, desc=f"{done} of {total} pictures"),
+            )
+        )
         rows = [next(tagged) if it.error is None else TagRow(it.name, [], {}, [], it.error) for it in items]
         table = [r.csv_row() for r in rows]
-        gallery = [(outputs.save(Image.fromarray(r.thumbnail), "thumb"),
-                    f"{r.top3[0][0]} {r.top3[0][1]:.0%}" + (" ⚠" if r.rules else "") + (" ✂" if r.hints else "")
-                    + f" · {r.file}")
-                   for r in rows if r.error is None and r.thumbnail is not None]
+        gallery = [
+            (
+                outputs.save(Image.fromarray(r.thumbnail), "thumb"),
+                f"{r.top3[0][0]} {r.top3[0][1]:.0%}"
+                + (" ⚠" if r.rules else "")
+                + (" ✂" if r.hints else "")
+                + f" · {r.file}",
+            )
+            for r in rows
+            if r.error is None and r.thumbnail is not None
+        ]
         csv_path = write_csv(rows, outputs.dir / f"tags-{uuid.uuid4().hex[:8]}.csv")
         n_bad = sum(r.error is not None for r in rows)
-        summary = f"Tagged {len(rows) - n_bad} of {len(rows)} files" + (f"; {n_bad} could not be read (see the "
-                                                                        "notice column)." if n_bad else ".")
+        summary = f"Tagged {len(rows) - n_bad} of {len(rows)} files" + (
+            f"; {n_bad} could not be read (see the notice column)." if n_bad else "."
+        )
         return summary, table, gallery, str(csv_path)
 
     with gr.Tab("Tag a batch"):
-        gr.Markdown("Tag a whole catalogue: the top-3 classes, the notice rules and the hints (a garment cut by the "
-                    "picture's edge) for every picture, as a table "
-                    "and a CSV (the same columns as `python -m fmnist.tag FOLDER`). No heat map here: that is "
-                    f"for one picture at a time. **Limits:** {limits_text()}")
+        gr.Markdown(
+            "Tag a whole catalogue: the top-3 classes, the notice rules and the hints (a garment cut by the "
+            "picture's edge) for every picture, as a table "
+            "and a CSV (the same columns as `python -m fmnist.tag FOLDER`). No heat map here: that is "
+            f"for one picture at a time. **Limits:** {limits_text()}"
+        )
         with gr.Row():
-            files = gr.File(label="Pictures, or one .zip", file_count="multiple", type="filepath",
-                            file_types=["image", ".zip", ".heic", ".heif", ".avif"], height=160)
+            files = gr.File(
+                label="Pictures, or one .zip",
+                file_count="multiple",
+                type="filepath",
+                file_types=["image", ".zip", ".heic", ".heif", ".avif"],
+                height=160,
+            )
             with gr.Column():
                 model = gr.Dropdown(choices=choices, value=predictor.default, label="Model")
                 button = gr.Button("Tag all", variant="primary")
         summary = gr.Markdown(elem_id="batch-summary")
         table = gr.Dataframe(headers=CSV_HEADER, label="Tags", interactive=False, wrap=True, elem_id="batch-table")
-        gallery = gr.Gallery(label="Thumbnails with their labels (⚠: a notice; ✂: cut by the edge)", columns=8,
-                             height=300, object_fit="contain", elem_id="batch-gallery")
+        gallery = gr.Gallery(
+            label="Thumbnails with their labels (⚠: a notice; ✂: cut by the edge)",
+            columns=8,
+            height=300,
+            object_fit="contain",
+            elem_id="batch-gallery",
+        )
         download = gr.File(label="CSV", elem_id="batch-csv")
-        button.click(tag_batch, [files, model], [summary, table, gallery, download], api_name="tag_batch",
-                     concurrency_limit=1, concurrency_id="batch", preprocess=False)
+        button.click(
+            tag_batch,
+            [files, model],
+            [summary, table, gallery, download],
+            api_name="tag_batch",
+            concurrency_limit=1,
+            concurrency_id="batch",
+            preprocess=False,
+        )
 
 
 def build_about_tab(folder: Path, source: str) -> None:
     with gr.Tab("About the models"):
         gr.Markdown(about_markdown(folder, source))
         best = checkpoint.model_folders(folder)[0]
-        gr.Image(value=str(best / "confusion_matrix.png"), label=f"Confusion matrix: {best.name}",
-                 interactive=False, format="png")
+        gr.Image(
+            value=str(best / "confusion_matrix.png"),
+            label=f"Confusion matrix: {best.name}",
+            interactive=False,
+            format="png",
+        )
 
 
 def build_demo(predictor: Predictor, folder: Path, source: str) -> gr.Blocks:
     outputs = OutputFiles()
     choices = [(m.label, m.name) for m in predictor.models.values()]
     with gr.Blocks(title="fmnist: what garment is this?", delete_cache=(600, 1800)) as demo:
-        gr.Markdown("# fmnist: what garment is this?\nUpload, paste or photograph one garment on a plain "
-                    "background. The picture is turned into a 28x28 grey image like Fashion-MNIST's, classified, "
-                    "and a heat map shows what the answer rests on, with how faithful that map is.")
+        gr.Markdown(
+            "# fmnist: what garment is this?\nUpload, paste or photograph one garment on a plain "
+            "background. The picture is turned into a 28x28 grey image like Fashion-MNIST's, classified, "
+            "and a heat map shows what the answer rests on, with how faithful that map is."
+        )
         build_classify_tab(predictor, outputs, choices)
         build_batch_tab(predictor, outputs, choices)
         build_about_tab(folder, source)
@@ -267,8 +330,14 @@ def main() -> None:
     log.info("serving %s from %s", ", ".join(predictor.models), source)
     demo = build_demo(predictor, folder, source)
     # mcp_server: the classify function is also an MCP tool at /gradio_api/mcp/ (the gradio[mcp] extra)
-    demo.launch(max_file_size=MAX_UPLOAD, show_error=True, allowed_paths=[str(demo.output_dir)], css=CSS,
-                footer_links=["gradio", "settings"], mcp_server=True)
+    demo.launch(
+        max_file_size=MAX_UPLOAD,
+        show_error=True,
+        allowed_paths=[str(demo.output_dir)],
+        css=CSS,
+        footer_links=["gradio", "settings"],
+        mcp_server=True,
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,15 @@ def record(name: str, rows: list[dict], dev: torch.device, extra: dict | None = 
     """Write rows with the hardware and the command that produced them to results/NAME-<device>.json."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}-{dev.type}.json"
-    payload = {"command": command(), "hardware": hardware(dev), "torch": torch.__version__,
-               "python": platform.python_version(), "date": time.strftime("%Y-%m-%d"), "rows": rows, **(extra or {})}
+    payload = {
+        "command": command(),
+        "hardware": hardware(dev),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+        "rows": rows,
+        **(extra or {}),
+    }
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
 

@@ -43,15 +43,18 @@ class Probe:
         same items, their paired gap with its standard error, and the share of pictures with a notice."""
         right = self.right(got)
         diff = self.raw.astype(float) - right
-        return {"raw_acc": float(self.raw.mean()), "photo_acc": float(right.mean()), "gap": float(diff.mean()),
-                "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
-                "flagged": float(np.mean([f for _, f in got]))}
+        return {
+            "raw_acc": float(self.raw.mean()),
+            "photo_acc": float(right.mean()),
+            "gap": float(diff.mean()),
+            "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
+            "flagged": float(np.mean([f for _, f in got])),
+        }
 
 
 def summary(row: dict) -> str:
     """A cell's figures on one line."""
-    return (f"photo {row['photo_acc']:.3f}  gap {row['gap']:+.3f} ± {row['gap_se']:.3f}  "
-            f"notices {row['flagged']:.1%}")
+    return f"photo {row['photo_acc']:.3f}  gap {row['gap']:+.3f} ± {row['gap_se']:.3f}  notices {row['flagged']:.1%}"
 
 
 def probe(doc: str, out: str, per_class: int, misses: str | None = None) -> Probe:
@@ -64,8 +67,13 @@ def probe(doc: str, out: str, per_class: int, misses: str | None = None) -> Prob
     p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"), help="the folder of checkpoints to read")
     p.add_argument("--out", default=out)
     if misses:
-        p.add_argument("--misses", nargs="?", const=misses, default=None,
-                       help=f"also draw a picture of the misses (default path {misses})")
+        p.add_argument(
+            "--misses",
+            nargs="?",
+            const=misses,
+            default=None,
+            help=f"also draw a picture of the misses (default path {misses})",
+        )
     args = p.parse_args()
     torch.set_grad_enabled(False)
     predictor = Predictor.from_source(args.checkpoints, only=args.model)
@@ -74,11 +82,15 @@ def probe(doc: str, out: str, per_class: int, misses: str | None = None) -> Prob
     items = stratified_split(labels, 10 * args.per_class, args.seed)[1]
 
     def answers(pres):
-        return [(int(np.argmax(probs)), bool(rules)) for pre in pres
-                for probs, rules in classify_batch(predictor, [pre], args.model)]
+        return [
+            (int(np.argmax(probs)), bool(rules))
+            for pre in pres
+            for probs, rules in classify_batch(predictor, [pre], args.model)
+        ]
 
-    raw = np.array([a == labels[i] for (a, _), i in zip(answers([preprocess(Image.fromarray(images[i]))
-                                                                 for i in items]), items)])
+    raw = np.array(
+        [a == labels[i] for (a, _), i in zip(answers([preprocess(Image.fromarray(images[i])) for i in items]), items)]
+    )
     return Probe(args, images, labels, items, answers, raw)
 
 
@@ -109,8 +121,9 @@ def placement(h: int, w: int, side: int, rng: np.random.Generator) -> tuple[int,
     return int(np.clip(top, 0, h - side)), int(np.clip(left, 0, w - side))
 
 
-def lay(scene: np.ndarray, colour: np.ndarray, fabric: np.ndarray, light: np.ndarray, alpha: np.ndarray,
-        top: int, left: int) -> None:
+def lay(
+    scene: np.ndarray, colour: np.ndarray, fabric: np.ndarray, light: np.ndarray, alpha: np.ndarray, top: int, left: int
+) -> None:
     """The garment (its colour shaded by its fabric and the light) laid over the scene, in place."""
     side = alpha.shape[0]
     spot = (slice(top, top + side), slice(left, left + side))
@@ -159,8 +172,9 @@ def _drawn(args):
 
 def save(run: Probe, rows: list[dict]) -> None:
     """The probe's rows to benchmarks/results/<--out>-cpu.json, with its items, model and split."""
-    path = record(run.args.out, rows, torch.device("cpu"),
-                  {"items": len(run.items), "model": run.args.model, "split": "val"})
+    path = record(
+        run.args.out, rows, torch.device("cpu"), {"items": len(run.items), "model": run.args.model, "split": "val"}
+    )
     print(f"raw 28x28 {run.raw.mean():.3f}; wrote {path}")
 
 
@@ -189,7 +203,7 @@ def misses_picture(run: Probe, items, path: str, heads: tuple[str, str, str], ph
         photo, good = photos(i, seed)
         pre = preprocess(photo)
         seen = [pre.pixels, preprocess(good).pixels]
-        (answer, _), = run.answers([_slim(pre)])
+        ((answer, _),) = run.answers([_slim(pre)])
         thumb = photo.convert("RGB")
         thumb.thumbnail((side - 6, side - 6))
         sheet.paste(thumb, (3, y + 3))

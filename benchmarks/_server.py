@@ -25,12 +25,18 @@ def running_app(log_path, app_dir=None, started: list | None = None, **env_overr
     """Yields the app's URL once it answers; started, when given, receives the app's process."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "FMNIST_HUB_REPO"}
-    env |= {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
-            "GRADIO_ANALYTICS_ENABLED": "False", **env_overrides}
+    env |= {
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        **env_overrides,
+    }
     with open(log_path, "w") as log:
         app_dir = Path(app_dir or ROOT)
-        proc = subprocess.Popen([sys.executable, str(app_dir / "app.py")], cwd=app_dir, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, str(app_dir / "app.py")], cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         if started is not None:
             started.append(proc)
         url = f"http://127.0.0.1:{port}/"

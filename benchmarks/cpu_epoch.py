@@ -25,8 +25,14 @@ def plain_loop(model, images, labels, dev, batch_size, workers):
     from torchvision import transforms
 
     class Items(torch.utils.data.Dataset):
-        tf = transforms.Compose([transforms.ToPILImage(), transforms.RandomCrop(28, padding=2),
-                                 transforms.RandomHorizontalFlip(), transforms.ToTensor()])
+        tf = transforms.Compose(
+            [
+                transforms.ToPILImage(),
+                transforms.RandomCrop(28, padding=2),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+            ]
+        )
 
         def __len__(self):
             return len(labels)
@@ -34,8 +40,9 @@ def plain_loop(model, images, labels, dev, batch_size, workers):
         def __getitem__(self, i):
             return self.tf(images[i]), labels[i]
 
-    loader = torch.utils.data.DataLoader(Items(), batch_size=batch_size, shuffle=True, num_workers=workers,
-                                         drop_last=True)
+    loader = torch.utils.data.DataLoader(
+        Items(), batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model.train()
     t0 = time.perf_counter()
@@ -51,8 +58,9 @@ def plain_loop(model, images, labels, dev, batch_size, workers):
 
 def fmnist_loop(model, split, dev, batch_size):
     cfg = TrainConfig(batch_size=batch_size)
-    loader = DeviceLoader(split, batch_size, shuffle=True, augment_cfg=AugmentConfig(shift_px=2, hflip=True),
-                          drop_last=True)
+    loader = DeviceLoader(
+        split, batch_size, shuffle=True, augment_cfg=AugmentConfig(shift_px=2, hflip=True), drop_last=True
+    )
     loader.set_epoch(1)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
@@ -76,13 +84,32 @@ def main():
     torch.manual_seed(0)
     images, labels = splits.train.images.cpu(), splits.train.labels.cpu()
     plain = plain_loop(build_model("deep_cnn").to(dev), images, labels, dev, args.batch_size, args.workers)
-    rows = [{"loop": "fmnist trainer (device tensors, batched augmentation)", "epoch_s": ours,
-             "images_per_s": len(splits.train) / ours},
-            {"loop": f"plain DataLoader, per-image torchvision transforms, {args.workers} workers", "epoch_s": plain,
-             "images_per_s": len(splits.train) / plain}]
-    path = record("cpu_epoch", rows, dev, {"ratio_plain_over_fmnist": plain / ours, "model": "deep_cnn",
-                                           "batch_size": args.batch_size, "train_images": len(splits.train)})
-    print(format_table(rows, [("loop", "loop", ""), ("epoch_s", "epoch s", ".1f"), ("images_per_s", "images/s", ",.0f")]))
+    rows = [
+        {
+            "loop": "fmnist trainer (device tensors, batched augmentation)",
+            "epoch_s": ours,
+            "images_per_s": len(splits.train) / ours,
+        },
+        {
+            "loop": f"plain DataLoader, per-image torchvision transforms, {args.workers} workers",
+            "epoch_s": plain,
+            "images_per_s": len(splits.train) / plain,
+        },
+    ]
+    path = record(
+        "cpu_epoch",
+        rows,
+        dev,
+        {
+            "ratio_plain_over_fmnist": plain / ours,
+            "model": "deep_cnn",
+            "batch_size": args.batch_size,
+            "train_images": len(splits.train),
+        },
+    )
+    print(
+        format_table(rows, [("loop", "loop", ""), ("epoch_s", "epoch s", ".1f"), ("images_per_s", "images/s", ",.0f")])
+    )
     print(f"\nplain / fmnist epoch time: {plain / ours:.2f}x  ({path})")
 
 

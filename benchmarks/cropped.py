@@ -35,8 +35,12 @@ def draw(item28: np.ndarray, cut: float, seed: int) -> Image.Image:
         return photo
     ys, xs = np.nonzero(solid)
     y0, y1, x0, x1 = top + ys.min(), top + ys.max() + 1, left + xs.min(), left + xs.max() + 1
-    box = {"top": (0, y0 + int(cut * (y1 - y0)), w, h), "bottom": (0, 0, w, y1 - int(cut * (y1 - y0))),
-           "left": (x0 + int(cut * (x1 - x0)), 0, w, h), "right": (0, 0, x1 - int(cut * (x1 - x0)), h)}[where]
+    box = {
+        "top": (0, y0 + int(cut * (y1 - y0)), w, h),
+        "bottom": (0, 0, w, y1 - int(cut * (y1 - y0))),
+        "left": (x0 + int(cut * (x1 - x0)), 0, w, h),
+        "right": (0, 0, x1 - int(cut * (x1 - x0)), h),
+    }[where]
     return photo.crop(box)
 
 

@@ -62,8 +62,13 @@ def main():
 def misses_picture(run, items, path: str) -> str:
     """One row per item read right flat and wrong crumpled: the crumpled photo, what the model saw of it, what it
     saw of the flat photo, and the data set's 28x28 item."""
-    return _probe.misses_picture(run, items, path, ("photo, crumpled", "model saw", "model saw (flat)"),
-                                 lambda i, seed: (draw(run.images[i], "crumpled", seed), draw(run.images[i], "flat", seed)))
+    return _probe.misses_picture(
+        run,
+        items,
+        path,
+        ("photo, crumpled", "model saw", "model saw (flat)"),
+        lambda i, seed: (draw(run.images[i], "crumpled", seed), draw(run.images[i], "flat", seed)),
+    )
 
 
 if __name__ == "__main__":

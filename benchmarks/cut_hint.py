@@ -35,8 +35,9 @@ def _rendered(args):
 
 def shares(pres: list) -> dict:
     """The share of pictures the hint fires on at each limit."""
-    return {f"hinted_at_{limit:g}": float(np.mean([bool(picture_hints(pre, limit)) for pre in pres]))
-            for limit in LIMITS}
+    return {
+        f"hinted_at_{limit:g}": float(np.mean([bool(picture_hints(pre, limit)) for pre in pres])) for limit in LIMITS
+    }
 
 
 def main():
@@ -52,8 +53,11 @@ def main():
 
     def add(kind: str, level: str, found: list) -> None:
         rows.append({"pictures": kind, "level": level, "n": len(found), **shares(found)})
-        print(f"{kind:>8} {level:>9}: " + "  ".join(f"{k[10:]} {100 * v:5.1f} %" for k, v in rows[-1].items()
-                                                      if k.startswith("hinted")), flush=True)
+        print(
+            f"{kind:>8} {level:>9}: "
+            + "  ".join(f"{k[10:]} {100 * v:5.1f} %" for k, v in rows[-1].items() if k.startswith("hinted")),
+            flush=True,
+        )
 
     with ProcessPoolExecutor(2) as pool:
         for name, share in cropped.CUTS.items():
@@ -62,8 +66,11 @@ def main():
         for renderer, (_, levels) in RENDERERS.items():
             for level in levels:
                 jobs = [(renderer, level, img, args.seed, int(i)) for img, i in zip(images, items)]
-                add(renderer, level, list(tqdm(pool.map(_rendered, jobs, chunksize=4), total=len(jobs),
-                                               desc=f"{renderer} {level}")))
+                add(
+                    renderer,
+                    level,
+                    list(tqdm(pool.map(_rendered, jobs, chunksize=4), total=len(jobs), desc=f"{renderer} {level}")),
+                )
     add("28x28", "", [preprocess(Image.fromarray(img)) for img in images])
     path = record(args.out, rows, torch.device("cpu"), {"items": len(items), "split": "val", "cut_reach": CUT_REACH})
     print(f"({path})")

@@ -53,8 +53,13 @@ def main():
 def misses_picture(run, items, path: str) -> str:
     """One row per item read right on the light surface and wrong on the dark one: the dark-floor photo, what the
     model saw of it, what it saw of the light-floor photo, and the data set's 28x28 item."""
-    return _probe.misses_picture(run, items, path, ("photo, dark floor", "model saw (dark)", "model saw (light)"),
-                                 lambda i, seed: (draw(run.images[i], True, seed), draw(run.images[i], False, seed)))
+    return _probe.misses_picture(
+        run,
+        items,
+        path,
+        ("photo, dark floor", "model saw (dark)", "model saw (light)"),
+        lambda i, seed: (draw(run.images[i], True, seed), draw(run.images[i], False, seed)),
+    )
 
 
 if __name__ == "__main__":

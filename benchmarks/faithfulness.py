@@ -44,8 +44,15 @@ def road(model, x: torch.Tensor, maps: np.ndarray, targets: torch.Tensor) -> np.
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 
     metric = ROADCombined(percentiles=ROAD_PERCENTILES)
-    scores = [metric(x[i:i + 100], maps[i:i + 100], [ClassifierOutputSoftmaxTarget(int(t)) for t in targets[i:i + 100]],
-                     model) for i in range(0, len(x), 100)]
+    scores = [
+        metric(
+            x[i : i + 100],
+            maps[i : i + 100],
+            [ClassifierOutputSoftmaxTarget(int(t)) for t in targets[i : i + 100]],
+            model,
+        )
+        for i in range(0, len(x), 100)
+    ]
     return np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1) for s in scores])
 
 
@@ -57,8 +64,11 @@ def interval(values: np.ndarray, boots: int, seed: int = 0) -> tuple[float, floa
 
 
 def score_maps(model, x, targets, maps, boots) -> dict:
-    per_image = {"deletion": deletion(model, x, maps, targets), "insertion": insertion(model, x, maps, targets),
-                 "road": road(model, x, maps, targets)}
+    per_image = {
+        "deletion": deletion(model, x, maps, targets),
+        "insertion": insertion(model, x, maps, targets),
+        "road": road(model, x, maps, targets),
+    }
     return {t: dict(zip(("mean", "low", "high"), interval(v, boots))) for t, v in per_image.items()}
 
 
@@ -70,7 +80,7 @@ def time_per_image_ms(model, x, method: str, n: int) -> float:
         times = []
         for i in range(n):
             start = time.perf_counter()
-            explain(model, x[i:i + 1], method=method)
+            explain(model, x[i : i + 1], method=method)
             times.append(time.perf_counter() - start)
     finally:
         torch.set_num_threads(threads)
@@ -100,19 +110,23 @@ def main() -> None:
     parser.add_argument("--models", help="comma-separated (default: every bundled model)")
     parser.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
     parser.add_argument("--time-images", type=int, default=20)
-    parser.add_argument("--write-choice", action="store_true",
-                        help="record each model's chosen method in its folder's explanation.json")
+    parser.add_argument(
+        "--write-choice", action="store_true", help="record each model's chosen method in its folder's explanation.json"
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     splits = load_splits(allow_download=False)
     xs = {"val": sample(splits.val, args.n, 1), "test": sample(splits.test, args.n, 2)}
-    folders = [f for f in checkpoint.model_folders(args.checkpoints)
-               if not args.models or f.name in args.models.split(",")]
+    folders = [
+        f for f in checkpoint.model_folders(args.checkpoints) if not args.models or f.name in args.models.split(",")
+    ]
     rows, choices = [], {}
     models = {f.name: checkpoint.load_folder(f)[0] for f in folders}
     # every time first, before the long scoring, so that nothing else the machine runs meanwhile is in them
-    all_times = {name: {m: time_per_image_ms(model, xs["test"], m, args.time_images) for m in METHODS}
-                 for name, model in models.items()}
+    all_times = {
+        name: {m: time_per_image_ms(model, xs["test"], m, args.time_images) for m in METHODS}
+        for name, model in models.items()
+    }
     print("ms per image:", json.dumps(all_times), flush=True)
     for folder in folders:
         name = folder.name
@@ -125,29 +139,51 @@ def main() -> None:
             for method in METHODS + BASELINES:
                 maps = explain(model, x, targets, method=method) if method in METHODS else baseline_maps(method, x)
                 results[split][method] = score_maps(model, x, targets, maps, args.boots)
-                print(name, split, method, {t: round(v["mean"], 3) for t, v in results[split][method].items()},
-                      flush=True)
+                print(
+                    name, split, method, {t: round(v["mean"], 3) for t, v in results[split][method].items()}, flush=True
+                )
         times = all_times[name]
         chosen = choose(results["val"], times)
         choices[name] = chosen
         print(name, "times ms", {m: round(t, 1) for m, t in times.items()}, "chosen:", chosen, flush=True)
         for split in xs:
             for method, scores in results[split].items():
-                rows.append({"model": name, "split": split, "map": method, "kind": "baseline" if method in BASELINES
-                             else "method", "ms_per_image": times.get(method), "chosen": method == chosen, **{
-                                 f"{t}_{k}": v for t, s in scores.items() for k, v in s.items()}})
+                rows.append(
+                    {
+                        "model": name,
+                        "split": split,
+                        "map": method,
+                        "kind": "baseline" if method in BASELINES else "method",
+                        "ms_per_image": times.get(method),
+                        "chosen": method == chosen,
+                        **{f"{t}_{k}": v for t, s in scores.items() for k, v in s.items()},
+                    }
+                )
         if args.write_choice:
             test = results["test"]
-            checkpoint.atomic_write_json(folder / checkpoint.EXPLANATION_NAME, {
-                "method": chosen, "chosen_on": f"{args.n} validation images, best mean rank over {', '.join(TESTS)}",
-                "test": {m: {t: round(test[m][t]["mean"], 4) for t in TESTS} for m in (chosen, *BASELINES)},
-                "ms_per_image": round(times[chosen], 1),
-                "command": "python -m benchmarks.faithfulness " + " ".join(
-                    a for a in ("--write-choice", f"--n {args.n}") if a)})
-    path = record("faithfulness", rows, torch.device("cpu"), {"n": args.n, "boots": args.boots,
-                                                              "time_budget_ms": TIME_BUDGET_MS,
-                                                              "road_percentiles": ROAD_PERCENTILES,
-                                                              "chosen": choices})
+            checkpoint.atomic_write_json(
+                folder / checkpoint.EXPLANATION_NAME,
+                {
+                    "method": chosen,
+                    "chosen_on": f"{args.n} validation images, best mean rank over {', '.join(TESTS)}",
+                    "test": {m: {t: round(test[m][t]["mean"], 4) for t in TESTS} for m in (chosen, *BASELINES)},
+                    "ms_per_image": round(times[chosen], 1),
+                    "command": "python -m benchmarks.faithfulness "
+                    + " ".join(a for a in ("--write-choice", f"--n {args.n}") if a),
+                },
+            )
+    path = record(
+        "faithfulness",
+        rows,
+        torch.device("cpu"),
+        {
+            "n": args.n,
+            "boots": args.boots,
+            "time_budget_ms": TIME_BUDGET_MS,
+            "road_percentiles": ROAD_PERCENTILES,
+            "chosen": choices,
+        },
+    )
     print(json.dumps(choices), f"({path})")
 
 

@@ -27,17 +27,22 @@ def answers(model: torch.nn.Module, pixels: torch.Tensor) -> dict[str, np.ndarra
     x = pixels.float().div(255.0).unsqueeze(1)
     plain = torch.cat([model(b) for b in x.split(512)])
     mirror = torch.cat([model(b) for b in x.flip(-1).split(512)])
-    return {"as is": plain.argmax(1).numpy(),
-            "softmax averaged": (plain.softmax(1) + mirror.softmax(1)).argmax(1).numpy(),
-            "logits averaged": (plain + mirror).argmax(1).numpy()}
+    return {
+        "as is": plain.argmax(1).numpy(),
+        "softmax averaged": (plain.softmax(1) + mirror.softmax(1)).argmax(1).numpy(),
+        "logits averaged": (plain + mirror).argmax(1).numpy(),
+    }
 
 
 def row(group: str, value, got: dict, labels, held_out: bool = False) -> dict:
     """One group's accuracy each way, from its answers (answers(), the group's part) and labels."""
     r = {"group": group, "value": value, "n": len(labels), "held_out": held_out}
     r |= {way: 100 * float((got[way] == labels).mean()) for way in WAYS}
-    print(f"{group:>9} {str(value):>9} {'(held out)' if held_out else '':>10} n={len(labels):5d} "
-          + "  ".join(f"{way} {r[way]:.2f} %" for way in WAYS), flush=True)
+    print(
+        f"{group:>9} {str(value):>9} {'(held out)' if held_out else '':>10} n={len(labels):5d} "
+        + "  ".join(f"{way} {r[way]:.2f} %" for way in WAYS),
+        flush=True,
+    )
     return r
 
 
@@ -66,8 +71,9 @@ def main():
         for key in ("renderer", "level", "printed"):
             for value in sorted(set(np.asarray(v[key]).tolist())):
                 keep = found & (np.asarray(v[key]) == value)
-                rows.append(row(key, value, *part(keep), key == "renderer" and value in held_out)
-                            | {"photo_data": path})
+                rows.append(
+                    row(key, value, *part(keep), key == "renderer" and value in held_out) | {"photo_data": path}
+                )
         for name, keep in (("all", found), ("tuned on", found & ~np.isin(v["renderer"], list(held_out)))):
             rows.append(row(name, "", *part(keep)) | {"photo_data": path})
     path = record(args.out, rows, torch.device("cpu"), {"model": args.model})

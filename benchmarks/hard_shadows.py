@@ -51,7 +51,7 @@ def draw(item28: np.ndarray, pale: bool, shadow: bool, seed: int) -> Image.Image
         dy, dx = int(round(reach * np.sin(direction))), int(round(reach * np.cos(direction)))
         cast = np.zeros((h, w), np.float32)
         sy, sx = int(np.clip(top + dy, 0, h - side)), int(np.clip(left + dx, 0, w - side))
-        cast[sy:sy + side, sx:sx + side] = solid
+        cast[sy : sy + side, sx : sx + side] = solid
         cast = ndi.gaussian_filter(cast, blur) if blur > 0.3 else cast
         scene = scene * (1 - depth * cast)[..., None]
     lay(scene, colour, fabric, light, alpha, top, left)
@@ -70,12 +70,14 @@ def main():
         for kind in KINDS:
             for shadow in (False, True):
                 jobs = [(run.images[i], kind == "pale", shadow, run.args.seed * 100003 + int(i)) for i in run.items]
-                got = run.answers(list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs),
-                                            desc=f"{kind}/{shadow}")))
+                got = run.answers(
+                    list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc=f"{kind}/{shadow}"))
+                )
                 rows.append({"kind": kind, "shadow": shadow, **run.cell(got)})
                 print(f"{kind:10s} shadow={shadow!s:5s} {summary(rows[-1])}")
-    path = record(run.args.out, rows, torch.device("cpu"),
-                  {"items": len(run.items), "model": run.args.model, "split": "val"})
+    path = record(
+        run.args.out, rows, torch.device("cpu"), {"items": len(run.items), "model": run.args.model, "split": "val"}
+    )
     print(f"raw 28x28 {run.raw.mean():.3f}; wrote {path}")
 
 

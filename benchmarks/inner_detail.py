@@ -67,8 +67,13 @@ def main():
     model, _ = checkpoint.load_folder(f"checkpoints/{args.model}")
     items = load_splits(allow_download=False).val.images.numpy()
     item_detail = np.array([detail(im) for im in items])
-    rows = [{"group": "items as 28x28", "n": len(items),
-             "detail_quartiles": np.nanpercentile(item_detail, [25, 50, 75]).round(1).tolist()}]
+    rows = [
+        {
+            "group": "items as 28x28",
+            "n": len(items),
+            "detail_quartiles": np.nanpercentile(item_detail, [25, 50, 75]).round(1).tolist(),
+        }
+    ]
     photo = load_photo_data(args.photo_data)
     v, held_out = photo.val, set(photo.meta.get("held_out", []))
     images, labels = v["images"], np.asarray(v["labels"])
@@ -78,24 +83,35 @@ def main():
     answers = {"as is": classes(model, images)}
     for target, gain in SHARPEN:
         answers[f"sharpened to {target}, gain at most {gain:g}"] = classes(
-            model, np.stack([sharpened(im, target, gain) for im in images]))
+            model, np.stack([sharpened(im, target, gain) for im in images])
+        )
+
     def group(name: str, r: str, keep: np.ndarray) -> dict:  # a group's size and accuracy each way
-        return {"group": name, "held_out": r in held_out, "n": int(keep.sum()),
-                **{way: 100 * float((a[keep] == labels[keep]).mean()) for way, a in answers.items()}}
+        return {
+            "group": name,
+            "held_out": r in held_out,
+            "n": int(keep.sum()),
+            **{way: 100 * float((a[keep] == labels[keep]).mean()) for way, a in answers.items()},
+        }
 
     for r in sorted(set(renderer.tolist())):
         for lv in sorted(set(level[renderer == r].tolist())):
             keep = found & (renderer == r) & (level == lv)
-            rows.append(group(f"{r} {lv}", r, keep)
-                        | {"detail_quartiles": np.nanpercentile(photo_detail[keep], [25, 50, 75]).round(1).tolist()})
+            rows.append(
+                group(f"{r} {lv}", r, keep)
+                | {"detail_quartiles": np.nanpercentile(photo_detail[keep], [25, 50, 75]).round(1).tolist()}
+            )
     for r in sorted(set(renderer.tolist())):
         rows.append(group(f"{r} (all levels)", r, found & (renderer == r)))
     for row in rows:
-        print(f"{row['group']:>22} {'(held out)' if row.get('held_out') else '':>10} n={row['n']:5d} "
-              f"detail {row.get('detail_quartiles', '')}  "
-              + "  ".join(f"{k} {row[k]:.1f}" for k in answers if k in row), flush=True)
-    path = record(args.out, rows, torch.device("cpu"), {"model": args.model, "photo_data": photo.meta["command"],
-                                                        "sigma": SIGMA})
+        print(
+            f"{row['group']:>22} {'(held out)' if row.get('held_out') else '':>10} n={row['n']:5d} "
+            f"detail {row.get('detail_quartiles', '')}  " + "  ".join(f"{k} {row[k]:.1f}" for k in answers if k in row),
+            flush=True,
+        )
+    path = record(
+        args.out, rows, torch.device("cpu"), {"model": args.model, "photo_data": photo.meta["command"], "sigma": SIGMA}
+    )
     print(f"({path})")
 
 

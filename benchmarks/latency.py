@@ -49,11 +49,27 @@ def main():
                 if dev.type == "cuda":
                     torch.cuda.synchronize()
                 times.append(1000 * (time.perf_counter() - t0))
-            rows.append({"model": name, "picture": what, "p50_ms": float(np.percentile(times, 50)),
-                         "p95_ms": float(np.percentile(times, 95)), "runs": runs})
+            rows.append(
+                {
+                    "model": name,
+                    "picture": what,
+                    "p50_ms": float(np.percentile(times, 50)),
+                    "p95_ms": float(np.percentile(times, 95)),
+                    "runs": runs,
+                }
+            )
     path = record("latency", rows, dev, {"threads": torch.get_num_threads()})
-    print(format_table(rows, [("model", "model", ""), ("picture", "picture", ""), ("p50_ms", "p50 ms", ".1f"),
-                              ("p95_ms", "p95 ms", ".1f")]))
+    print(
+        format_table(
+            rows,
+            [
+                ("model", "model", ""),
+                ("picture", "picture", ""),
+                ("p50_ms", "p50 ms", ".1f"),
+                ("p95_ms", "p95 ms", ".1f"),
+            ],
+        )
+    )
     print(f"({path})")
 
 

@@ -101,8 +101,9 @@ def through_http(url: str, groups: list[list[Path]], timeout_s: float) -> list[t
         context = ssl.create_default_context()  # one, shared: each new one costs ~20 ms of CPU
         clients = [httpx.AsyncClient(verify=context, timeout=timeout_s) for _ in groups]
         try:
-            return await asyncio.gather(*[_http_request(c, url, p, timeout_s)
-                                          for c, group in zip(clients, groups) for p in group])
+            return await asyncio.gather(
+                *[_http_request(c, url, p, timeout_s) for c, group in zip(clients, groups) for p in group]
+            )
         finally:
             await asyncio.gather(*[c.aclose() for c in clients])
 
@@ -126,8 +127,9 @@ def one_client(url: str, pictures: list[Path], timeout_s: float) -> list[tuple[s
             job.result(timeout=timeout_s)
             out.append(("ok", time.perf_counter() - t0))
         except Exception as e:  # refusals and failures alike are counted by their message
-            out.append((f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:160],
-                        time.perf_counter() - t0))
+            out.append(
+                (f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:160], time.perf_counter() - t0)
+            )
     return out
 
 
@@ -150,10 +152,12 @@ def main():
     p.add_argument("--out", default="load")
     args = p.parse_args()
     app = []
-    with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp) / "app.log", app_dir=args.app_dir,
-                                                           started=app) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_app(Path(tmp) / "app.log", app_dir=args.app_dir, started=app) as url,
+    ):
         pictures = phone_pictures(Path(tmp), args.clients * args.per_client)
-        groups = [pictures[i::args.clients] for i in range(args.clients)]
+        groups = [pictures[i :: args.clients] for i in range(args.clients)]
         send = through_http if args.client == "http" else through_gradio_client
         cpu0, app_cpu0, t0 = cpu_seconds(), cpu_seconds(app[0].pid), time.perf_counter()
         results = send(url, groups, args.timeout_s)
@@ -163,20 +167,48 @@ def main():
         alive = urllib.request.urlopen(url, timeout=10).status == 200
     outcomes = Counter(o for o, _ in results)
     answered = [s for o, s in results if o == "ok"]
-    row = {"requests": len(results), "answered": len(answered), "wall_s": wall,
-           "answers_per_s": len(answered) / wall, "p50_answer_s": float(np.median(answered)) if answered else None,
-           "refused": sum(n for o, n in outcomes.items() if o != "ok" and "queue is full" in o.lower()),
-           "other_failures": sum(n for o, n in outcomes.items() if o != "ok" and "queue is full" not in o.lower()),
-           "client": args.client, "generator_cpu_s": generator_cpu, "app_cpu_s": app_cpu,
-           "alive_after": alive}
-    path = record(args.out, [row], torch.device("cpu"),
-                  {"client": args.client, "clients": args.clients, "per_client": args.per_client, "picture_size": list(SIZE),
-                   "outcomes": dict(outcomes), "app_dir": args.app_dir or "."})
-    print(format_table([row], [("requests", "requests", "d"), ("answered", "answered", "d"),
-                               ("answers_per_s", "answers/s", ".2f"), ("p50_answer_s", "p50 answer s", ".1f"),
-                               ("refused", "refused (queue full)", "d"), ("other_failures", "other failures", "d"),
-                               ("wall_s", "wall s", ".0f"), ("generator_cpu_s", "clients' CPU s", ".0f"),
-                               ("app_cpu_s", "app's CPU s", ".0f")]))
+    row = {
+        "requests": len(results),
+        "answered": len(answered),
+        "wall_s": wall,
+        "answers_per_s": len(answered) / wall,
+        "p50_answer_s": float(np.median(answered)) if answered else None,
+        "refused": sum(n for o, n in outcomes.items() if o != "ok" and "queue is full" in o.lower()),
+        "other_failures": sum(n for o, n in outcomes.items() if o != "ok" and "queue is full" not in o.lower()),
+        "client": args.client,
+        "generator_cpu_s": generator_cpu,
+        "app_cpu_s": app_cpu,
+        "alive_after": alive,
+    }
+    path = record(
+        args.out,
+        [row],
+        torch.device("cpu"),
+        {
+            "client": args.client,
+            "clients": args.clients,
+            "per_client": args.per_client,
+            "picture_size": list(SIZE),
+            "outcomes": dict(outcomes),
+            "app_dir": args.app_dir or ".",
+        },
+    )
+    print(
+        format_table(
+            [row],
+            [
+                ("requests", "requests", "d"),
+                ("answered", "answered", "d"),
+                ("answers_per_s", "answers/s", ".2f"),
+                ("p50_answer_s", "p50 answer s", ".1f"),
+                ("refused", "refused (queue full)", "d"),
+                ("other_failures", "other failures", "d"),
+                ("wall_s", "wall s", ".0f"),
+                ("generator_cpu_s", "clients' CPU s", ".0f"),
+                ("app_cpu_s", "app's CPU s", ".0f"),
+            ],
+        )
+    )
     print("outcomes:", dict(outcomes))
     print(f"({path})")
 

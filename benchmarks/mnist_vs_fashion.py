@@ -30,8 +30,12 @@ from fmnist.training import fit
 # Zalando's Table 3 (arXiv:1708.07747), full data sets, mean test accuracy of 5 runs: (Fashion, MNIST).
 # The closest settings to ours: LogisticRegression C=1 (ovr, l2), LinearSVC C=1 (squared hinge, l2; ours
 # uses C=0.1), RandomForest 100 trees (gini, max_depth 100), MLPClassifier relu [100] beside our mlp.
-ZALANDO = {"logistic_regression": (0.841, 0.917), "linear_svm": (0.820, 0.912), "random_forest": (0.872, 0.970),
-           "mlp": (0.871, 0.972)}
+ZALANDO = {
+    "logistic_regression": (0.841, 0.917),
+    "linear_svm": (0.820, 0.912),
+    "random_forest": (0.872, 0.970),
+    "mlp": (0.871, 0.972),
+}
 SUBSET = 5000
 SUBSET_SPLIT = (3500, 500, 1000)
 
@@ -59,8 +63,10 @@ def data(seed: int) -> tuple[dict[str, Splits], str]:
     mnist_images, mnist_labels = x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.uint8)
     raw = load_raw(allow_download=False)
     pick = stratified_split(raw.train_labels, SUBSET, seed)[1]
-    return {"fashion-mnist": subset_splits(raw.train_images[pick], raw.train_labels[pick], seed),
-            "mnist": subset_splits(mnist_images, mnist_labels, seed)}, "subset"
+    return {
+        "fashion-mnist": subset_splits(raw.train_images[pick], raw.train_labels[pick], seed),
+        "mnist": subset_splits(mnist_images, mnist_labels, seed),
+    }, "subset"
 
 
 def main():
@@ -76,8 +82,14 @@ def main():
     for dataset, sp in splits.items():
         sizes = f"{len(sp.train):,} / {len(sp.val):,} / {len(sp.test):,}"
         for model in args.models.split(","):
-            cfg = TrainConfig(models=[model], dataset=dataset, epochs=args.epochs, seed=args.seed,
-                              out=str(out_root / dataset), no_pretrained=True)
+            cfg = TrainConfig(
+                models=[model],
+                dataset=dataset,
+                epochs=args.epochs,
+                seed=args.seed,
+                out=str(out_root / dataset),
+                no_pretrained=True,
+            )
             row = fit(model, cfg, sp, torch.device("cpu"))
             rows.setdefault(model, {"model": model, "kind": "network"})[dataset] = row["test_acc"]
         if not args.no_baselines:
@@ -86,16 +98,44 @@ def main():
     table = []
     for r in rows.values():
         z = ZALANDO.get(r["model"])
-        table.append(r | {"gap": r["mnist"] - r["fashion-mnist"],
-                          "zalando_fashion": z[0] if z else None, "zalando_mnist": z[1] if z else None})
-    path = record("mnist_vs_fashion", table, torch.device("cpu"),
-                  {"comparison": kind, "split": sizes, "epochs": args.epochs, "seed": args.seed,
-                   "zalando": "Table 3 of arXiv:1708.07747: full data sets, mean of 5 runs (theirs, not ours)"})
-    print(f"{'Equal-size SUBSET' if kind == 'subset' else 'FULL data set'} comparison, train / val / test = {sizes}, "
-          f"{args.epochs} epochs, seed {args.seed}; Zalando's columns are theirs (full data):")
-    print(format_table(table, [("model", "model", ""), ("kind", "kind", ""), ("fashion-mnist", "Fashion-MNIST", ".4f"),
-                               ("mnist", "MNIST", ".4f"), ("gap", "MNIST - Fashion", "+.4f"),
-                               ("zalando_fashion", "Zalando: Fashion", ".3f"), ("zalando_mnist", "Zalando: MNIST", ".3f")]))
+        table.append(
+            r
+            | {
+                "gap": r["mnist"] - r["fashion-mnist"],
+                "zalando_fashion": z[0] if z else None,
+                "zalando_mnist": z[1] if z else None,
+            }
+        )
+    path = record(
+        "mnist_vs_fashion",
+        table,
+        torch.device("cpu"),
+        {
+            "comparison": kind,
+            "split": sizes,
+            "epochs": args.epochs,
+            "seed": args.seed,
+            "zalando": "Table 3 of arXiv:1708.07747: full data sets, mean of 5 runs (theirs, not ours)",
+        },
+    )
+    print(
+        f"{'Equal-size SUBSET' if kind == 'subset' else 'FULL data set'} comparison, train / val / test = {sizes}, "
+        f"{args.epochs} epochs, seed {args.seed}; Zalando's columns are theirs (full data):"
+    )
+    print(
+        format_table(
+            table,
+            [
+                ("model", "model", ""),
+                ("kind", "kind", ""),
+                ("fashion-mnist", "Fashion-MNIST", ".4f"),
+                ("mnist", "MNIST", ".4f"),
+                ("gap", "MNIST - Fashion", "+.4f"),
+                ("zalando_fashion", "Zalando: Fashion", ".3f"),
+                ("zalando_mnist", "Zalando: MNIST", ".3f"),
+            ],
+        )
+    )
     print(f"({path})")
     shutil.rmtree(out_root, ignore_errors=True)  # the comparison's checkpoints are not kept
 

@@ -35,8 +35,22 @@ from fmnist.predict import picture_rules
 
 # (Mahalanobis photo pass rate, outlier-head photo pass rate); None: the Mahalanobis limit from the items alone,
 # the outlier head not used
-VARIANTS = ((None, None), (0.95, None), (0.97, None), (None, 0.95), (None, 0.97), (0.99, 0.97), (0.995, 0.97),
-            (0.99, 0.975), (0.995, 0.975), (0.995, 0.98), (0.995, 0.985), (0.998, 0.98), (0.998, 0.985), (0.995, 0.99))
+VARIANTS = (
+    (None, None),
+    (0.95, None),
+    (0.97, None),
+    (None, 0.95),
+    (None, 0.97),
+    (0.99, 0.97),
+    (0.995, 0.97),
+    (0.99, 0.975),
+    (0.995, 0.975),
+    (0.995, 0.98),
+    (0.995, 0.985),
+    (0.998, 0.98),
+    (0.998, 0.985),
+    (0.995, 0.99),
+)
 VAL_SEEDS = (1, 2)
 PALE_SEED = 6  # the photo benchmark draws its test pictures with seed 0, its validation runs with 1
 
@@ -45,10 +59,19 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="resnet")
     p.add_argument("--things", nargs="+", default=["data/outliers-v2.npz"])
-    p.add_argument("--head-c", nargs="+", type=float, default=[OUTLIER_HEAD_C],
-                   help="the outlier head's C values to try (default: the shipped %(default)s)")
-    p.add_argument("--pale-per-class", type=int, default=30,
-                   help="validation items a class drawn at every renderer's pale level (0: none)")
+    p.add_argument(
+        "--head-c",
+        nargs="+",
+        type=float,
+        default=[OUTLIER_HEAD_C],
+        help="the outlier head's C values to try (default: the shipped %(default)s)",
+    )
+    p.add_argument(
+        "--pale-per-class",
+        type=int,
+        default=30,
+        help="validation items a class drawn at every renderer's pale level (0: none)",
+    )
     p.add_argument("--out", default="notice-sweep-val")
     args = p.parse_args()
     torch.set_grad_enabled(False)
@@ -60,8 +83,10 @@ def main():
     val = photo.val
     found = val["images"].reshape(len(val["images"]), -1).max(1) > 0
     used = found & ~np.isin(val["renderer"], photo.meta["held_out"])
-    feats = {"items": ood.penultimate_features(model, seen),
-             "photos": ood.penultimate_features(model, torch.from_numpy(val["images"].astype(np.uint8)))}
+    feats = {
+        "items": ood.penultimate_features(model, seen),
+        "photos": ood.penultimate_features(model, torch.from_numpy(val["images"].astype(np.uint8))),
+    }
     by_rules = {}
     for seed in VAL_SEEDS:
         by_rules[seed], feats[seed] = _seen(model, [preprocess(picture) for _, picture in non_garments(seed=seed)])
@@ -75,14 +100,25 @@ def main():
     rows = []
     for head_c in args.head_c:
         stats, _ = fit_statistics(model, splits, 10, photo, things, head_c)
-        scores = {rule: {k: fn(f, stats).numpy() for k, f in feats.items()}
-                  for rule, fn in (("mahalanobis", ood.mahalanobis_scores), ("outlier", ood.outlier_scores))}
+        scores = {
+            rule: {k: fn(f, stats).numpy() for k, f in feats.items()}
+            for rule, fn in (("mahalanobis", ood.mahalanobis_scores), ("outlier", ood.outlier_scores))
+        }
         rows += sweep(scores, feats, flagged, val, found, used, by_rules, head_c)
-    path = record(args.out, rows, torch.device("cpu"),
-                  {"model": args.model, "non_garments": {s: len(by_rules[s]) for s in VAL_SEEDS},
-                   "pale_per_renderer": 10 * args.pale_per_class, "pale_seed": PALE_SEED,
-                   "held_out": photo.meta["held_out"], "things": len(things),
-                   "things_files": args.things})
+    path = record(
+        args.out,
+        rows,
+        torch.device("cpu"),
+        {
+            "model": args.model,
+            "non_garments": {s: len(by_rules[s]) for s in VAL_SEEDS},
+            "pale_per_renderer": 10 * args.pale_per_class,
+            "pale_seed": PALE_SEED,
+            "held_out": photo.meta["held_out"],
+            "things": len(things),
+            "things_files": args.things,
+        },
+    )
     print(f"({path})")
 
 
@@ -108,9 +144,14 @@ def sweep(scores, feats, flagged, val, found, used, by_rules, head_c) -> list[di
                 limits[rule] = max(limits[rule], float(np.quantile(s["photos"][used], rate)))
             for k in flags:
                 flags[k] |= s[k] > limits[rule]
-        row = {"head_c": head_c, "mahalanobis_photo_pass": rates[0], "outlier_photo_pass": rates[1], "limits": limits,
-               "items_flagged": 100 * float((flags["items"] | flagged).mean()),
-               "photos_flagged_pale": 100 * float(flags["photos"][found & (val["level"] == "pale")].mean())}
+        row = {
+            "head_c": head_c,
+            "mahalanobis_photo_pass": rates[0],
+            "outlier_photo_pass": rates[1],
+            "limits": limits,
+            "items_flagged": 100 * float((flags["items"] | flagged).mean()),
+            "photos_flagged_pale": 100 * float(flags["photos"][found & (val["level"] == "pale")].mean()),
+        }
         for r in sorted(set(val["renderer"].tolist())):
             row[f"photos_flagged_{r}"] = 100 * float(flags["photos"][found & (val["renderer"] == r)].mean())
         for seed in VAL_SEEDS:

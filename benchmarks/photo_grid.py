@@ -42,18 +42,26 @@ def main():
     p.add_argument("--no-extra", action="store_true", help="without the turned and printed rows")
     p.add_argument("--renderers", default=",".join(RENDERERS), help="only these renderers, comma-separated")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--misses", action="store_true",
-                       help="only the benchmark's pictures the model misreads while it reads their 28x28 right")
-    which.add_argument("--flagged", action="store_true",
-                       help="only the benchmark's pictures that get a notice (each shows a garment)")
+    which.add_argument(
+        "--misses",
+        action="store_true",
+        help="only the benchmark's pictures the model misreads while it reads their 28x28 right",
+    )
+    which.add_argument(
+        "--flagged", action="store_true", help="only the benchmark's pictures that get a notice (each shows a garment)"
+    )
     args = p.parse_args()
     wanted = None if args.levels is None else set(args.levels.split(","))
     predictor = Predictor.from_source(args.checkpoints)
     raw = load_raw(allow_download=False)
     picked = args.misses or args.flagged  # the benchmark's own pictures, some of them, not a spread
     items = stratified_split(raw.test_labels, 300 if picked else 100, args.seed)[1]
-    cells = [(r, lv, "") for r, (_, levels) in RENDERERS.items() for lv in levels
-             if (wanted is None or lv in wanted) and r in args.renderers.split(",")]
+    cells = [
+        (r, lv, "")
+        for r, (_, levels) in RENDERERS.items()
+        for lv in levels
+        if (wanted is None or lv in wanted) and r in args.renderers.split(",")
+    ]
     if not (args.no_extra or picked):
         cells += [(r, "everyday", variant) for variant in ("turned", "printed") for r in ("scenes", "tint", "opaque")]
     font = ImageFont.load_default(size=13)
@@ -63,8 +71,11 @@ def main():
     for row, (renderer, level, variant) in enumerate(cells):
         y = row * (TILE + 34)
         draw.text((6, y + TILE // 2 - 10), f"{renderer}\n{level}\n{variant}", fill="black", font=font)
-        shown_items = first(predictor, raw, items, renderer, level, args) if picked else \
-            [int(items[(row * 7 + k * 13) % len(items)]) for k in range(args.per_cell)]
+        shown_items = (
+            first(predictor, raw, items, renderer, level, args)
+            if picked
+            else [int(items[(row * 7 + k * 13) % len(items)]) for k in range(args.per_cell)]
+        )
         for k, i in enumerate(shown_items):
             item = raw.test_images[i]
             if variant == "printed":
@@ -75,8 +86,10 @@ def main():
             shown.thumbnail((TILE, TILE))
             x = label_w + k * 2 * TILE
             grid.paste(shown, (x + (TILE - shown.width) // 2, y + (TILE - shown.height) // 2))
-            grid.paste(pred.model_input.resize((TILE - 10, TILE - 10), Image.Resampling.NEAREST).convert("RGB"),
-                       (x + TILE + 5, y + 5))
+            grid.paste(
+                pred.model_input.resize((TILE - 10, TILE - 10), Image.Resampling.NEAREST).convert("RGB"),
+                (x + TILE + 5, y + 5),
+            )
             truth, answer = CLASS_NAMES[int(raw.test_labels[i])], pred.top3[0][0]
             colour = (0, 130, 0) if truth == answer else (200, 0, 0)
             note = " (notice)" if pred.rules else ""
@@ -96,8 +109,10 @@ def first(predictor: Predictor, raw, items, renderer: str, level: str, args) -> 
             keep = bool(predictor.predict(photo).rules)
         else:
             truth = CLASS_NAMES[int(raw.test_labels[i])]
-            keep = (predictor.predict(Image.fromarray(raw.test_images[i])).top3[0][0] == truth
-                    and predictor.predict(photo).top3[0][0] != truth)
+            keep = (
+                predictor.predict(Image.fromarray(raw.test_images[i])).top3[0][0] == truth
+                and predictor.predict(photo).top3[0][0] != truth
+            )
         if keep:
             found.append(i)
         if len(found) == args.per_cell:

@@ -78,8 +78,10 @@ def printed_val(images: np.ndarray, seed: int = 0) -> np.ndarray:
 def val_scores(model, images: np.ndarray, labels: np.ndarray, printed: np.ndarray) -> dict:
     pred = model(torch.from_numpy(images).float().div(255.0)[:, None]).argmax(1).numpy()
     pred_printed = model(torch.from_numpy(printed).float().div(255.0)[:, None]).argmax(1).numpy()
-    out = {"printed_val": float((pred_printed == labels).mean()),
-           "printed_as_shirt": float(((pred_printed == 6) & (labels != 6)).mean())}
+    out = {
+        "printed_val": float((pred_printed == labels).mean()),
+        "printed_as_shirt": float(((pred_printed == 6) & (labels != 6)).mean()),
+    }
     for name, c in CLASSES.items():
         out[f"recall_{name}"] = float((pred[labels == c] == c).mean())
         out[f"printed_recall_{name}"] = float((pred_printed[labels == c] == c).mean())
@@ -90,11 +92,17 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="basic_cnn")
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--mixes", default="0.5:0,0.5:0.25,0:0.25,0.5:0.5",
-                   help="photo_p:photo_share pairs, optionally :print_p, :rotate_deg, :bend_p and :flat_p after them")
+    p.add_argument(
+        "--mixes",
+        default="0.5:0,0.5:0.25,0:0.25,0.5:0.5",
+        help="photo_p:photo_share pairs, optionally :print_p, :rotate_deg, :bend_p and :flat_p after them",
+    )
     p.add_argument("--photo-data", default=str(DEFAULT_PATH))
-    p.add_argument("--eval-photo-data", default=None,
-                   help="score on this cache's validation pictures instead of --photo-data's (to compare caches)")
+    p.add_argument(
+        "--eval-photo-data",
+        default=None,
+        help="score on this cache's validation pictures instead of --photo-data's (to compare caches)",
+    )
     p.add_argument("--out", default="runs/photo-mix")
     p.add_argument("--out-name", default="photo-mix", help="the result file's name in benchmarks/results/")
     args = p.parse_args()
@@ -108,36 +116,89 @@ def main():
     rows = []
     for mix in args.mixes.split(","):
         photo_p, share, print_p, rotate, bend_p, flat_p = ([float(v) for v in mix.split(":")] + [0.0] * 4)[:6]
-        name = (f"p{photo_p:g}-s{share:g}" + (f"-print{print_p:g}" if print_p else "")
-                + (f"-rot{rotate:g}" if rotate else "") + (f"-bend{bend_p:g}" if bend_p else "")
-                + (f"-flat{flat_p:g}" if flat_p else ""))
+        name = (
+            f"p{photo_p:g}-s{share:g}"
+            + (f"-print{print_p:g}" if print_p else "")
+            + (f"-rot{rotate:g}" if rotate else "")
+            + (f"-bend{bend_p:g}" if bend_p else "")
+            + (f"-flat{flat_p:g}" if flat_p else "")
+        )
         out = Path(args.out) / name
-        cmd = [sys.executable, "train.py", "--models", args.model, "--epochs", str(args.epochs), "--photo-p",
-               str(photo_p), "--print-p", str(print_p), "--rotate-deg", str(rotate), "--bend-p", str(bend_p),
-               "--flat-p", str(flat_p), "--out", str(out)]
+        cmd = [
+            sys.executable,
+            "train.py",
+            "--models",
+            args.model,
+            "--epochs",
+            str(args.epochs),
+            "--photo-p",
+            str(photo_p),
+            "--print-p",
+            str(print_p),
+            "--rotate-deg",
+            str(rotate),
+            "--bend-p",
+            str(bend_p),
+            "--flat-p",
+            str(flat_p),
+            "--out",
+            str(out),
+        ]
         if share > 0:
             cmd += ["--photo-data", args.photo_data, "--photo-share", str(share)]
         print(" ".join(cmd[1:]), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         model, _ = checkpoint.load_folder(out / args.model)
         metrics = json.loads((out / args.model / "metrics.json").read_text())
-        rows.append({"mix": name, "photo_p": photo_p, "photo_share": share, "print_p": print_p, "rotate_deg": rotate,
-                     "bend_p": bend_p, "flat_p": flat_p,
-                     "val_28x28": metrics["val"]["accuracy"], **accuracy_by_renderer(model.eval(), photo.val),
-                     **val_scores(model, val_images, val_labels, printed)})
+        rows.append(
+            {
+                "mix": name,
+                "photo_p": photo_p,
+                "photo_share": share,
+                "print_p": print_p,
+                "rotate_deg": rotate,
+                "bend_p": bend_p,
+                "flat_p": flat_p,
+                "val_28x28": metrics["val"]["accuracy"],
+                **accuracy_by_renderer(model.eval(), photo.val),
+                **val_scores(model, val_images, val_labels, printed),
+            }
+        )
         print(rows[-1], flush=True)
-    renderers = sorted(k for k in rows[0] if k.startswith("photo_") and k not in ("photo_p", "photo_share")
-                       and not k.startswith(("photo_tilted", "photo_upright", "photo_printed")))
-    extra = [(k, k.replace("_", " "), ".3f") for k in rows[0]
-             if k.startswith(("recall_", "printed", "photo_tilted", "photo_upright", "photo_printed"))]
+    renderers = sorted(
+        k
+        for k in rows[0]
+        if k.startswith("photo_")
+        and k not in ("photo_p", "photo_share")
+        and not k.startswith(("photo_tilted", "photo_upright", "photo_printed"))
+    )
+    extra = [
+        (k, k.replace("_", " "), ".3f")
+        for k in rows[0]
+        if k.startswith(("recall_", "printed", "photo_tilted", "photo_upright", "photo_printed"))
+    ]
     counts = {r: int(np.sum(photo.val["renderer"] == r[6:])) for r in renderers if r != "photo_all"}
-    path = record(args.out_name, rows, torch.device("cpu"),
-                  {"model": args.model, "epochs": args.epochs, "photo_data": trained_on.meta,
-                   "eval_photo_data": photo.meta["command"], "val_pictures": counts,
-                   "held_out": photo.meta["held_out"]})
-    print(format_table(rows, [("mix", "mix", ""), ("val_28x28", "val 28x28", ".3f")]
-                       + [(r, r[6:] + (" (held out)" if r[6:] in photo.meta["held_out"] else ""), ".3f")
-                          for r in renderers] + extra))
+    path = record(
+        args.out_name,
+        rows,
+        torch.device("cpu"),
+        {
+            "model": args.model,
+            "epochs": args.epochs,
+            "photo_data": trained_on.meta,
+            "eval_photo_data": photo.meta["command"],
+            "val_pictures": counts,
+            "held_out": photo.meta["held_out"],
+        },
+    )
+    print(
+        format_table(
+            rows,
+            [("mix", "mix", ""), ("val_28x28", "val 28x28", ".3f")]
+            + [(r, r[6:] + (" (held out)" if r[6:] in photo.meta["held_out"] else ""), ".3f") for r in renderers]
+            + extra,
+        )
+    )
     print(f"({path})")
 
 

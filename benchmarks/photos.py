@@ -60,14 +60,23 @@ def _preprocess_picture(picture):
 def classify(predictor: Predictor, pre) -> dict:
     """{model: (predicted class index, notice rules)} for one preprocessed picture, through the app's tagging
     path (fmnist.tagging.classify_batch): the answers Predictor.predict gives, without Grad-CAM."""
-    return {name: (int(np.argmax(probs)), rules) for name in predictor.models
-            for probs, rules in classify_batch(predictor, [pre], name)}
+    return {
+        name: (int(np.argmax(probs)), rules)
+        for name in predictor.models
+        for probs, rules in classify_batch(predictor, [pre], name)
+    }
 
 
 # the accuracy columns of the table; the test run adds lost / gained and the notice shares
-ACCURACY_COLUMNS = [("model", "model", ""), ("renderer", "renderer", ""), ("level", "level", ""),
-                    ("raw_acc", "raw 28x28 acc", ".3f"), ("photo_acc", "photo acc", ".3f"), ("gap", "gap", "+.3f"),
-                    ("gap_se", "± se", ".3f")]
+ACCURACY_COLUMNS = [
+    ("model", "model", ""),
+    ("renderer", "renderer", ""),
+    ("level", "level", ""),
+    ("raw_acc", "raw 28x28 acc", ".3f"),
+    ("photo_acc", "photo acc", ".3f"),
+    ("gap", "gap", "+.3f"),
+    ("gap_se", "± se", ".3f"),
+]
 
 
 def main():
@@ -76,18 +85,33 @@ def main():
     p.add_argument("--val-items", type=int, default=1000, help="validation items checked for notices")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
-    p.add_argument("--split", choices=("test", "val"), default="test",
-                   help="render test items (the benchmark) or validation items (for choosing settings)")
+    p.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="render test items (the benchmark) or validation items (for choosing settings)",
+    )
     p.add_argument("--renderers", default=",".join(RENDERERS), help=f"a subset of {', '.join(RENDERERS)}")
-    p.add_argument("--levels", default=None,
-                   help="only these levels (default: each renderer's own); with an empty value, only the notice "
-                        "shares of 28x28 items, validation items and non-garments, recorded as photos-flags-cpu.json")
+    p.add_argument(
+        "--levels",
+        default=None,
+        help="only these levels (default: each renderer's own); with an empty value, only the notice "
+        "shares of 28x28 items, validation items and non-garments, recorded as photos-flags-cpu.json",
+    )
     p.add_argument("--workers", type=int, default=2, help="processes that render and preprocess")
     p.add_argument("--model", help="only this bundled model (default: every one)")
-    p.add_argument("--tilt-deg", type=float, default=0.0,
-                   help="turn each rendered item by an angle drawn from [-D, D] first (tilted photos)")
-    p.add_argument("--max-tilt-deg", type=float, default=None,
-                   help="the pipeline's tilt limit for this run (fmnist.photo.intensity.MAX_TILT_DEG), to choose it")
+    p.add_argument(
+        "--tilt-deg",
+        type=float,
+        default=0.0,
+        help="turn each rendered item by an angle drawn from [-D, D] first (tilted photos)",
+    )
+    p.add_argument(
+        "--max-tilt-deg",
+        type=float,
+        default=None,
+        help="the pipeline's tilt limit for this run (fmnist.photo.intensity.MAX_TILT_DEG), to choose it",
+    )
     p.add_argument("--out", default=None, help="the result file's name (default photos, photos-val or photos-flags)")
     args = p.parse_args()
     renderers = [r for r in args.renderers.split(",") if r]
@@ -128,14 +152,29 @@ def main():
             for renderer, level in cells:
                 ph = np.asarray(correct[m, renderer, level])
                 diff = r.astype(float) - ph  # paired: the same items as 28x28 images and as photos
-                rows.append({"model": m, "renderer": renderer, "level": level, "raw_acc": float(r.mean()),
-                             "photo_acc": float(ph.mean()), "gap": float(diff.mean()),
-                             "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
-                             "lost": int(np.sum(r & ~ph)), "gained": int(np.sum(~r & ph)),
-                             "raw_flagged": float(np.mean(flagged[m, "raw", "raw"])),
-                             "photo_flagged": float(np.mean(flagged[m, renderer, level]))})
-        meta = {"items_per_cell": int(n), "seed": args.seed, "renderers": renderers, "split": args.split,
-                "tilt_deg": args.tilt_deg, "max_tilt_deg": args.max_tilt_deg}
+                rows.append(
+                    {
+                        "model": m,
+                        "renderer": renderer,
+                        "level": level,
+                        "raw_acc": float(r.mean()),
+                        "photo_acc": float(ph.mean()),
+                        "gap": float(diff.mean()),
+                        "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
+                        "lost": int(np.sum(r & ~ph)),
+                        "gained": int(np.sum(~r & ph)),
+                        "raw_flagged": float(np.mean(flagged[m, "raw", "raw"])),
+                        "photo_flagged": float(np.mean(flagged[m, renderer, level])),
+                    }
+                )
+        meta = {
+            "items_per_cell": int(n),
+            "seed": args.seed,
+            "renderers": renderers,
+            "split": args.split,
+            "tilt_deg": args.tilt_deg,
+            "max_tilt_deg": args.max_tilt_deg,
+        }
         if args.split == "val":  # settings are chosen on accuracy alone; the notice shares belong to the test run
             path = record(args.out or "photos-val", rows, torch.device("cpu"), meta)
             print(format_table(rows, ACCURACY_COLUMNS + [("photo_flagged", "photo flagged", ".3f")]))
@@ -156,25 +195,56 @@ def main():
                 by_kind[m][kind.split(":")[0]].append(bool(rules))
                 flags[m].append(bool(rules))
 
-    ood_rows = [{"model": m, "non_garments_flagged": float(np.mean(flags[m])),
-                 "test_items_flagged": float(np.mean(flagged[m, "raw", "raw"])),
-                 "val_items_flagged": float(np.mean(val_flagged[m])),
-                 **{f"flagged_{k}": float(np.mean(v)) for k, v in by_kind[m].items()}} for m in names]
-    timing = {f"{r}/{lv}": {"mean_ms": 1000 * float(np.mean(s)), "p95_ms": 1000 * float(np.percentile(s, 95))}
-              for (r, lv), s in seconds.items()}
-    path = record(args.out or ("photos" if cells else "photos-flags"), rows, torch.device("cpu"),
-                  {**meta, "non_garments": ood_rows, "preprocess_seconds": timing})
-    print(format_table(rows, ACCURACY_COLUMNS + [("lost", "lost", "d"), ("gained", "gained", "d"),
-                                                 ("raw_flagged", "raw flagged", ".3f"),
-                                                 ("photo_flagged", "photo flagged", ".3f")]))
+    ood_rows = [
+        {
+            "model": m,
+            "non_garments_flagged": float(np.mean(flags[m])),
+            "test_items_flagged": float(np.mean(flagged[m, "raw", "raw"])),
+            "val_items_flagged": float(np.mean(val_flagged[m])),
+            **{f"flagged_{k}": float(np.mean(v)) for k, v in by_kind[m].items()},
+        }
+        for m in names
+    ]
+    timing = {
+        f"{r}/{lv}": {"mean_ms": 1000 * float(np.mean(s)), "p95_ms": 1000 * float(np.percentile(s, 95))}
+        for (r, lv), s in seconds.items()
+    }
+    path = record(
+        args.out or ("photos" if cells else "photos-flags"),
+        rows,
+        torch.device("cpu"),
+        {**meta, "non_garments": ood_rows, "preprocess_seconds": timing},
+    )
+    print(
+        format_table(
+            rows,
+            ACCURACY_COLUMNS
+            + [
+                ("lost", "lost", "d"),
+                ("gained", "gained", "d"),
+                ("raw_flagged", "raw flagged", ".3f"),
+                ("photo_flagged", "photo flagged", ".3f"),
+            ],
+        )
+    )
     kinds = sorted({k for m in names for k in by_kind[m]})
     print()
-    print(format_table(ood_rows, [("model", "model", ""), ("non_garments_flagged", "non-garments flagged", ".3f"),
-                                  ("val_items_flagged", "val items flagged", ".3f"),
-                                  ("test_items_flagged", "28x28 test items flagged", ".3f")]
-                       + [(f"flagged_{k}", k, ".2f") for k in kinds]))
-    print("\npreprocessing time per picture:", {k: f"{v['mean_ms']:.0f} ms mean, {v['p95_ms']:.0f} ms p95"
-                                              for k, v in timing.items()})
+    print(
+        format_table(
+            ood_rows,
+            [
+                ("model", "model", ""),
+                ("non_garments_flagged", "non-garments flagged", ".3f"),
+                ("val_items_flagged", "val items flagged", ".3f"),
+                ("test_items_flagged", "28x28 test items flagged", ".3f"),
+            ]
+            + [(f"flagged_{k}", k, ".2f") for k in kinds],
+        )
+    )
+    print(
+        "\npreprocessing time per picture:",
+        {k: f"{v['mean_ms']:.0f} ms mean, {v['p95_ms']:.0f} ms p95" for k, v in timing.items()},
+    )
     print(f"({path})")
 
 

@@ -52,8 +52,11 @@ def main() -> None:
     raw = load_raw(allow_download=False)
     rng = np.random.default_rng(0)
     index = rng.choice(len(raw.test_labels), args.per_renderer * len(LEVEL), replace=False)
-    jobs = [(r, raw.test_images[i], int(i)) for k, r in enumerate(LEVEL)
-            for i in index[k * args.per_renderer:(k + 1) * args.per_renderer]]
+    jobs = [
+        (r, raw.test_images[i], int(i))
+        for k, r in enumerate(LEVEL)
+        for i in index[k * args.per_renderer : (k + 1) * args.per_renderer]
+    ]
     with ProcessPoolExecutor(args.workers) as pool:
         seen = np.stack(list(pool.map(_render_and_see, jobs, chunksize=8)))
     items = np.stack([j[1] for j in jobs])
@@ -66,8 +69,14 @@ def main() -> None:
         for method in (*METHODS, "blob"):
             maps = blob_maps(len(x)) if method == "blob" else explain(model, x, method=method)
             hit = hits(maps, garments)
-            rows.append({"model": folder.name, "map": method, "pointing": float(hit.mean()),
-                         **{f"pointing_{r}": float(hit[renderers == r].mean()) for r in LEVEL}})
+            rows.append(
+                {
+                    "model": folder.name,
+                    "map": method,
+                    "pointing": float(hit.mean()),
+                    **{f"pointing_{r}": float(hit[renderers == r].mean()) for r in LEVEL},
+                }
+            )
             print(folder.name, method, f"{100 * hit.mean():.1f} %", flush=True)
     print(record("pointing", rows, torch.device("cpu"), {"per_renderer": args.per_renderer, "levels": LEVEL}))
 

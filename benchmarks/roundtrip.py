@@ -74,7 +74,10 @@ def through_browser(url: str, picture: Path, runs: int) -> list[float]:
                     "([s, before]) => s.every((q, i) => { const imgs = [...document.querySelectorAll(q)];"
                     " return imgs.length > 0 && imgs[0].src !== before[i]"
                     " && imgs.every(img => img.complete && img.naturalWidth > 0); })",
-                    arg=[images, before], timeout=60_000, polling="raf")
+                    arg=[images, before],
+                    timeout=60_000,
+                    polling="raf",
+                )
                 if k >= 2:
                     times.append(1000 * (time.perf_counter() - t0))
         finally:
@@ -93,12 +96,29 @@ def main():
         for what, picture in pictures(Path(tmp)).items():
             for way, measure in (("gradio_client", through_client), ("Chromium", through_browser)):
                 times = measure(url, picture, args.runs)
-                rows.append({"picture": what, "way": way, "p50_ms": statistics.median(times),
-                             "p90_ms": float(np.percentile(times, 90)), "runs": len(times)})
+                rows.append(
+                    {
+                        "picture": what,
+                        "way": way,
+                        "p50_ms": statistics.median(times),
+                        "p90_ms": float(np.percentile(times, 90)),
+                        "runs": len(times),
+                    }
+                )
                 print(rows[-1], flush=True)
     path = record(args.out, rows, torch.device("cpu"), {"app_dir": args.app_dir or "."})
-    print(format_table(rows, [("picture", "picture", ""), ("way", "way", ""), ("p50_ms", "p50 ms", ".0f"),
-                              ("p90_ms", "p90 ms", ".0f"), ("runs", "runs", "d")]))
+    print(
+        format_table(
+            rows,
+            [
+                ("picture", "picture", ""),
+                ("way", "way", ""),
+                ("p50_ms", "p50 ms", ".0f"),
+                ("p90_ms", "p90 ms", ".0f"),
+                ("runs", "runs", "d"),
+            ],
+        )
+    )
     print(f"({path})")
 
 

@@ -40,7 +40,7 @@ def agreement(entry, images: np.ndarray) -> float:
     agree = []
     with torch.inference_mode():
         for i in range(0, len(x), 500):
-            feats = entry.model.penultimate(x[i:i + 500])
+            feats = entry.model.penultimate(x[i : i + 500])
             preds = entry.model.classify_features(feats).argmax(1)
             for f, pred in zip(feats, preds):
                 agree.append(majority([label for _, label, _ in entry.similar.nearest(f)]) == int(pred))
@@ -61,8 +61,12 @@ def main():
     cells = [(r, lv) for r, (_, levels) in RENDERERS.items() for lv in levels]
     jobs = [(r, lv, val.images[i].numpy(), 1, int(i)) for r, lv in cells for i in items]
     with ProcessPoolExecutor(args.workers) as pool:
-        photos = np.stack([pre.pixels for pre, _ in tqdm(pool.map(render_job, jobs, chunksize=4), total=len(jobs),
-                                                          desc="photo pictures")])
+        photos = np.stack(
+            [
+                pre.pixels
+                for pre, _ in tqdm(pool.map(render_job, jobs, chunksize=4), total=len(jobs), desc="photo pictures")
+            ]
+        )
     rows = []
     for name, entry in predictor.models.items():
         if entry.similar is None:
@@ -77,18 +81,36 @@ def main():
             t0 = time.perf_counter()
             entry.similar.nearest(f, NEIGHBOURS)
             times.append(time.perf_counter() - t0)
-        rows.append({"model": name, "dims": int(entry.similar.features.shape[1]),
-                     "query_ms_median": 1000 * float(np.median(times)),
-                     "query_ms_p95": 1000 * float(np.percentile(times, 95)),
-                     "agree_test": agreement(entry, raw.test_images),
-                     "agree_photos": agreement(entry, photos)})
+        rows.append(
+            {
+                "model": name,
+                "dims": int(entry.similar.features.shape[1]),
+                "query_ms_median": 1000 * float(np.median(times)),
+                "query_ms_p95": 1000 * float(np.percentile(times, 95)),
+                "agree_test": agreement(entry, raw.test_images),
+                "agree_photos": agreement(entry, photos),
+            }
+        )
         print(rows[-1])
-    path = record("similar", rows, torch.device("cpu"), {"photo_pictures": len(photos), "gallery_size":
-                                                         int(len(entry.similar.gallery.labels)), "threads": 1})
-    print(format_table(rows, [("model", "model", ""), ("dims", "dims", "d"),
-                              ("query_ms_median", "query ms (median)", ".2f"), ("query_ms_p95", "p95", ".2f"),
-                              ("agree_test", "agrees, test set", ".3f"),
-                              ("agree_photos", "agrees, photo pictures", ".3f")]))
+    path = record(
+        "similar",
+        rows,
+        torch.device("cpu"),
+        {"photo_pictures": len(photos), "gallery_size": int(len(entry.similar.gallery.labels)), "threads": 1},
+    )
+    print(
+        format_table(
+            rows,
+            [
+                ("model", "model", ""),
+                ("dims", "dims", "d"),
+                ("query_ms_median", "query ms (median)", ".2f"),
+                ("query_ms_p95", "p95", ".2f"),
+                ("agree_test", "agrees, test set", ".3f"),
+                ("agree_photos", "agrees, photo pictures", ".3f"),
+            ],
+        )
+    )
     print(f"({path})")
 
 

@@ -56,8 +56,9 @@ def make_catalogue(folder: Path, n: int) -> list[Path]:
         picture = picture.convert("RGB")
         w, h = picture.size
         size = PHONE if w >= h else PHONE[::-1]
-        picture.resize(size, Image.Resampling.BILINEAR).save(folder / f"{k:04d}_{renderer}-{level}.jpg", quality=90,
-                                                              exif=exif)
+        picture.resize(size, Image.Resampling.BILINEAR).save(
+            folder / f"{k:04d}_{renderer}-{level}.jpg", quality=90, exif=exif
+        )
     return catalogue_files(folder)[:n]
 
 
@@ -91,24 +92,68 @@ def whole_process(args, files: list[Path]) -> None:
         folder = sized_folder(files, size, Path(args.folder + "-sized"))
         serial_csv, fast_csv = Path(f"/tmp/tag-serial-{size}.csv"), Path(f"/tmp/tag-fast-{size}.csv")
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "benchmarks.tagging", "--serial-process", str(folder), str(serial_csv),
-                        args.checkpoints], check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.tagging",
+                "--serial-process",
+                str(folder),
+                str(serial_csv),
+                args.checkpoints,
+            ],
+            check=True,
+            cwd=ROOT,
+        )
         serial_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "fmnist.tag", str(folder), "--out", str(fast_csv), "--checkpoints",
-                        args.checkpoints], check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fmnist.tag",
+                str(folder),
+                "--out",
+                str(fast_csv),
+                "--checkpoints",
+                args.checkpoints,
+            ],
+            check=True,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         fast_s = time.perf_counter() - t0
         serial = {r[0]: r[1] for r in csv.reader(serial_csv.open())}
         fast = {r["file"]: r["top1"] for r in csv.DictReader(fast_csv.open())}
-        rows.append({"pictures": size, "serial_s": serial_s, "fast_s": fast_s, "speed_up": serial_s / fast_s,
-                     "same_top1": float(np.mean([fast[k] == v for k, v in serial.items()]))})
+        rows.append(
+            {
+                "pictures": size,
+                "serial_s": serial_s,
+                "fast_s": fast_s,
+                "speed_up": serial_s / fast_s,
+                "same_top1": float(np.mean([fast[k] == v for k, v in serial.items()])),
+            }
+        )
         print(rows[-1], flush=True)
-    path = record("tagging-process", rows, torch.device("cpu"),
-                  {"picture_size": list(PHONE), "distinct_pictures": len(files),
-                   "inline_below": INLINE_BELOW})
-    print(format_table(rows, [("pictures", "pictures", "d"), ("serial_s", "serial process s", ".1f"),
-                              ("fast_s", "python -m fmnist.tag s", ".1f"), ("speed_up", "× serial", ".2f"),
-                              ("same_top1", "same top-1", ".3f")]))
+    path = record(
+        "tagging-process",
+        rows,
+        torch.device("cpu"),
+        {"picture_size": list(PHONE), "distinct_pictures": len(files), "inline_below": INLINE_BELOW},
+    )
+    print(
+        format_table(
+            rows,
+            [
+                ("pictures", "pictures", "d"),
+                ("serial_s", "serial process s", ".1f"),
+                ("fast_s", "python -m fmnist.tag s", ".1f"),
+                ("speed_up", "× serial", ".2f"),
+                ("same_top1", "same top-1", ".3f"),
+            ],
+        )
+    )
     print(f"({path})")
 
 
@@ -128,19 +173,48 @@ def main():
     predictor = Predictor.from_source(args.checkpoints)
     predictor.predict(files[0])  # warm-up: first-call allocations stay out of the timings
     serial, serial_s = timed(lambda: [predictor.predict(f).top3[0][0] for f in tqdm(files, desc="serial")])
-    rows = [{"path": "serial Predictor.predict (Grad-CAM, overlay, outline)", "workers": 0,
-             "seconds": serial_s, "images_per_s": len(files) / serial_s, "speed_up": 1.0, "same_top1": 1.0}]
+    rows = [
+        {
+            "path": "serial Predictor.predict (Grad-CAM, overlay, outline)",
+            "workers": 0,
+            "seconds": serial_s,
+            "images_per_s": len(files) / serial_s,
+            "speed_up": 1.0,
+            "same_top1": 1.0,
+        }
+    ]
     for workers in (0, 1, 2):
         tagged, s = timed(lambda: tag(predictor, files, workers=workers))
-        rows.append({"path": "fast tagging path", "workers": workers, "seconds": s, "images_per_s": len(files) / s,
-                     "speed_up": serial_s / s,
-                     "same_top1": float(np.mean([r.top3[0][0] == t for r, t in zip(tagged, serial)]))})
+        rows.append(
+            {
+                "path": "fast tagging path",
+                "workers": workers,
+                "seconds": s,
+                "images_per_s": len(files) / s,
+                "speed_up": serial_s / s,
+                "same_top1": float(np.mean([r.top3[0][0] == t for r, t in zip(tagged, serial)])),
+            }
+        )
         print(rows[-1])
-    path = record("tagging", rows, torch.device("cpu"), {"images": len(files), "picture_size": list(PHONE),
-                                                         "torch_threads": torch.get_num_threads()})
-    print(format_table(rows, [("path", "path", ""), ("workers", "worker processes", "d"),
-                              ("seconds", "seconds", ".1f"), ("images_per_s", "images/s", ".2f"),
-                              ("speed_up", "× serial", ".2f"), ("same_top1", "same top-1", ".3f")]))
+    path = record(
+        "tagging",
+        rows,
+        torch.device("cpu"),
+        {"images": len(files), "picture_size": list(PHONE), "torch_threads": torch.get_num_threads()},
+    )
+    print(
+        format_table(
+            rows,
+            [
+                ("path", "path", ""),
+                ("workers", "worker processes", "d"),
+                ("seconds", "seconds", ".1f"),
+                ("images_per_s", "images/s", ".2f"),
+                ("speed_up", "× serial", ".2f"),
+                ("same_top1", "same top-1", ".3f"),
+            ],
+        )
+    )
     print(f"({path})")
 
 

@@ -27,8 +27,10 @@ def main():
     cuda = dev.type == "cuda"
     n = args.batch_size * (args.steps + 5)
     g = torch.Generator().manual_seed(0)
-    split = Split(torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g).to(dev),
-                  torch.randint(0, 10, (n,), generator=g).to(dev))  # random pixels: the cost does not depend on them
+    split = Split(
+        torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g).to(dev),
+        torch.randint(0, 10, (n,), generator=g).to(dev),
+    )  # random pixels: the cost does not depend on them
     rows = []
     for name in args.models.split(","):
         torch.manual_seed(0)
@@ -65,12 +67,26 @@ def main():
                 model(x)
             sync(dev)
         infer_ips = reps * len(x) / (time.perf_counter() - t0)
-        rows.append({"model": name, "train_images_per_s": train_ips, "inference_images_per_s": infer_ips,
-                     "batch_size": args.batch_size})
+        rows.append(
+            {
+                "model": name,
+                "train_images_per_s": train_ips,
+                "inference_images_per_s": infer_ips,
+                "batch_size": args.batch_size,
+            }
+        )
         print(f"{name}: train {train_ips:,.0f} img/s, inference {infer_ips:,.0f} img/s")
     path = record("throughput", rows, dev, {"threads": torch.get_num_threads()})
-    print(format_table(rows, [("model", "model", ""), ("train_images_per_s", "train images/s", ",.0f"),
-                              ("inference_images_per_s", "inference images/s", ",.0f")]))
+    print(
+        format_table(
+            rows,
+            [
+                ("model", "model", ""),
+                ("train_images_per_s", "train images/s", ",.0f"),
+                ("inference_images_per_s", "inference images/s", ",.0f"),
+            ],
+        )
+    )
     print(f"({path})")
 
 

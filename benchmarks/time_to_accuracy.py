@@ -38,12 +38,16 @@ def main():
             seconds, epoch = time_to(m["history"], t)
             row[f"val {t:.0%}"] = f"{seconds:.0f} s (epoch {epoch})" if seconds is not None else "not reached"
         rows.append(row)
-    cols = [("model", "model", ""), ("device", "hardware", "")] + [(f"val {t:.0%}", f"val acc {t:.0%}", "")
-                                                                  for t in targets] + [("test_acc", "final test acc", ".4f")]
+    cols = (
+        [("model", "model", ""), ("device", "hardware", "")]
+        + [(f"val {t:.0%}", f"val acc {t:.0%}", "") for t in targets]
+        + [("test_acc", "final test acc", ".4f")]
+    )
     print(format_table(rows, cols))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "time_to_accuracy.json").write_text(json.dumps({"sources": [str(p) for p in args.metrics],
-                                                                 "rows": rows}, indent=2) + "\n")
+    (RESULTS / "time_to_accuracy.json").write_text(
+        json.dumps({"sources": [str(p) for p in args.metrics], "rows": rows}, indent=2) + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def draw(item28: np.ndarray, seed: int) -> tuple[Image.Image, np.ndarray]:
     fabric = 1 - rng.uniform(0.05, 0.25) * (pa - mean) - rng.uniform(0.0, 0.06)
     top, left = placement(h, w, side, rng)
     truth = np.zeros((h, w), bool)
-    truth[top:top + side, left:left + side] = solid
+    truth[top : top + side, left : left + side] = solid
     contact = ndi.gaussian_filter(truth.astype(np.float32), rng.uniform(2, 8)) * rng.uniform(0.0, 0.12)
     scene = scene * (1 - contact)[..., None]
     lay(scene, colour, fabric, light, alpha, top, left)
@@ -62,11 +62,15 @@ def main():
         jobs = [(run.images[i], run.args.seed * 100003 + int(i)) for i in run.items]
         done = list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc="white on white"))
     ious = np.array([iou for _, iou in done])
-    row = {**run.cell(run.answers([pre for pre, _ in done])), "mask_iou_median": float(np.median(ious)),
-           "mask_iou_below_half": float(np.mean(ious < 0.5))}
+    row = {
+        **run.cell(run.answers([pre for pre, _ in done])),
+        "mask_iou_median": float(np.median(ious)),
+        "mask_iou_below_half": float(np.mean(ious < 0.5)),
+    }
     print(f"28x28 {run.raw.mean():.3f}  {summary(row)}  masks with IoU < 0.5: {row['mask_iou_below_half']:.1%}")
-    path = record(run.args.out, [row], torch.device("cpu"),
-                  {"items": len(run.items), "model": run.args.model, "split": "val"})
+    path = record(
+        run.args.out, [row], torch.device("cpu"), {"items": len(run.items), "model": run.args.model, "split": "val"}
+    )
     print(f"wrote {path}")
 
 

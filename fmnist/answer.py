@@ -50,9 +50,14 @@ def tile_box(k: int) -> tuple[int, int, int, int]:
     return k * (TILE + TILE_GAP), top, k * (TILE + TILE_GAP) + TILE, top + TILE
 
 
-def answer_sheet(found: Image.Image | None, model_input: Image.Image, overlay: Image.Image,
-                 similar: list[tuple[Image.Image, str, float]], map_title: str = PANEL_TITLES[2],
-                 map_note: str = "") -> Image.Image:
+def answer_sheet(
+    found: Image.Image | None,
+    model_input: Image.Image,
+    overlay: Image.Image,
+    similar: list[tuple[Image.Image, str, float]],
+    map_title: str = PANEL_TITLES[2],
+    map_note: str = "",
+) -> Image.Image:
     """The answer as one RGB picture, WIDTH px wide: three panels (found, model input, the heat map) under their
     titles (the map's with a second line, map_note: its faithfulness), then up to eight similar items in one row,
     each with its class and similarity beneath."""

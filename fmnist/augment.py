@@ -71,8 +71,12 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         x0 = (torch.rand(b, device=dev, generator=gen) * (w - ew + 1)).long()
         ys = torch.arange(h, device=dev)[None, :, None]
         xs = torch.arange(w, device=dev)[None, None, :]
-        box = ((ys >= y0[:, None, None]) & (ys < (y0 + eh)[:, None, None])
-               & (xs >= x0[:, None, None]) & (xs < (x0 + ew)[:, None, None]))
+        box = (
+            (ys >= y0[:, None, None])
+            & (ys < (y0 + eh)[:, None, None])
+            & (xs >= x0[:, None, None])
+            & (xs < (x0 + ew)[:, None, None])
+        )
         apply = torch.rand(b, device=dev, generator=gen) < cfg.erase_p
         x = x.masked_fill((box & apply[:, None, None])[:, None], 0.0)
     if cfg.flat_p > 0:  # before the photo degradations, which then act on the flat item as on any other

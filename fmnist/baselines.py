@@ -39,7 +39,14 @@ def run_baselines(splits: Splits, seed: int = 0) -> list[dict]:
         t0 = time.perf_counter()
         clf.fit(xtr, ytr)
         fit_s = time.perf_counter() - t0
-        rows.append({"model": name, "val_acc": float(clf.score(xva, yva)), "test_acc": float(clf.score(xte, yte)),
-                     "fit_seconds": fit_s, "train_images": int(len(ytr))})
+        rows.append(
+            {
+                "model": name,
+                "val_acc": float(clf.score(xva, yva)),
+                "test_acc": float(clf.score(xte, yte)),
+                "fit_seconds": fit_s,
+                "train_images": int(len(ytr)),
+            }
+        )
         log.info("%s: test accuracy %.4f, fit %.1f s", name, rows[-1]["test_acc"], fit_s)
     return rows

@@ -88,8 +88,9 @@ def publish_folder(staged: Path, final: Path) -> None:
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -100,13 +101,24 @@ def library_versions() -> dict:
     import sklearn
     import timm
 
-    return {"fmnist": __version__, "torch": torch.__version__, "timm": timm.__version__,
-            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
+    return {
+        "fmnist": __version__,
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
 
 
-def save_pretrained(folder: str | Path, model: FashionModel, architecture: str, model_args: dict,
-                    extra_config: dict | None = None, dtype: torch.dtype | None = None,
-                    class_names: tuple[str, ...] = CLASS_NAMES) -> dict:
+def save_pretrained(
+    folder: str | Path,
+    model: FashionModel,
+    architecture: str,
+    model_args: dict,
+    extra_config: dict | None = None,
+    dtype: torch.dtype | None = None,
+    class_names: tuple[str, ...] = CLASS_NAMES,
+) -> dict:
     """Write the model's weights (safetensors) and a config.json that rebuilds it. Returns the config."""
     folder = Path(folder)
     write_weights(folder, model, architecture, dtype)
@@ -117,8 +129,11 @@ def save_pretrained(folder: str | Path, model: FashionModel, architecture: str, 
         "class_names": list(class_names),
         "input_size": [1, 28, 28],
         "input_range": [0.0, 1.0],
-        "normalization": {"mean": model.normalize.mean, "std": model.normalize.std,
-                          "applied": "inside the model, on pixels scaled to [0, 1]"},
+        "normalization": {
+            "mean": model.normalize.mean,
+            "std": model.normalize.std,
+            "applied": "inside the model, on pixels scaled to [0, 1]",
+        },
         "gradcam_layer": model.gradcam_layer,
         "weights_dtype": str(dtype or torch.float32).removeprefix("torch."),
         "versions": library_versions(),
@@ -133,8 +148,10 @@ def write_weights(folder: Path, model: torch.nn.Module, architecture: str, dtype
     """model.safetensors: the state dict, floating-point tensors in dtype (None: as they are)."""
     from safetensors.torch import save
 
-    state = {k: v.detach().to("cpu", dtype=dtype if (dtype and v.is_floating_point()) else v.dtype).contiguous()
-             for k, v in model.state_dict().items()}
+    state = {
+        k: v.detach().to("cpu", dtype=dtype if (dtype and v.is_floating_point()) else v.dtype).contiguous()
+        for k, v in model.state_dict().items()
+    }
     atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"format": "pt", "architecture": architecture}))
 
 
@@ -160,14 +177,18 @@ def load_folder(folder: str | Path, device: str | torch.device = "cpu") -> tuple
     if not weights.is_file():
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
         if pickles:
-            raise CheckpointError(f"{folder} holds only pickled weights ({', '.join(pickles)}); fmnist loads "
-                                  f"{WEIGHTS_NAME} only, since unpickling can run arbitrary code")
+            raise CheckpointError(
+                f"{folder} holds only pickled weights ({', '.join(pickles)}); fmnist loads "
+                f"{WEIGHTS_NAME} only, since unpickling can run arbitrary code"
+            )
         raise CheckpointError(f"{folder} has no {WEIGHTS_NAME}")
     config = read_config(folder)
     arch = config.get("architecture")
     if arch not in REGISTRY:
-        raise CheckpointError(f"{folder / CONFIG_NAME} names architecture {arch!r}, which fmnist does not know "
-                              f"(known: {', '.join(REGISTRY)})")
+        raise CheckpointError(
+            f"{folder / CONFIG_NAME} names architecture {arch!r}, which fmnist does not know "
+            f"(known: {', '.join(REGISTRY)})"
+        )
     try:
         state = load_file(weights)
     except (SafetensorError, OSError) as e:
@@ -191,8 +212,11 @@ def load_folder(folder: str | Path, device: str | torch.device = "cpu") -> tuple
 def model_folders(root: str | Path) -> list[Path]:
     """The subfolders of root that hold a checkpoint, best test accuracy first."""
     root = Path(root)
-    found = [p for p in sorted(root.iterdir()) if (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file()] \
-        if root.is_dir() else []
+    found = (
+        [p for p in sorted(root.iterdir()) if (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file()]
+        if root.is_dir()
+        else []
+    )
 
     def acc(p):
         m = p / METRICS_NAME
@@ -204,18 +228,30 @@ def model_folders(root: str | Path) -> list[Path]:
 def summary_row(report: dict) -> dict:
     """One row of the results table, from a model's metrics.json."""
     t = report["test"]
-    return {"model": report["model"], "dataset": report.get("dataset", "fashion-mnist"),
-            "test_acc": t["accuracy"], "macro_f1": t["macro_avg"]["f1-score"],
-            "mcc": t["mcc"], "log_loss": t["log_loss"], "ece_before": report["test_ece_before_temperature"],
-            "ece_after": t["ece"], "epochs": report["epochs_run"], "best_epoch": report["best_epoch"],
-            "s_per_epoch": report["seconds_per_epoch"], "params": report["parameters"],
-            "init": report["initialization"]}
+    return {
+        "model": report["model"],
+        "dataset": report.get("dataset", "fashion-mnist"),
+        "test_acc": t["accuracy"],
+        "macro_f1": t["macro_avg"]["f1-score"],
+        "mcc": t["mcc"],
+        "log_loss": t["log_loss"],
+        "ece_before": report["test_ece_before_temperature"],
+        "ece_after": t["ece"],
+        "epochs": report["epochs_run"],
+        "best_epoch": report["best_epoch"],
+        "s_per_epoch": report["seconds_per_epoch"],
+        "params": report["parameters"],
+        "init": report["initialization"],
+    }
 
 
 def write_results(root: str | Path) -> list[dict]:
     """Rebuild root/results.json from the model folders' own metrics.json files, and return its rows."""
     root = Path(root)
-    rows = [summary_row(json.loads((f / METRICS_NAME).read_text()))
-            for f in model_folders(root) if (f / METRICS_NAME).is_file()]
+    rows = [
+        summary_row(json.loads((f / METRICS_NAME).read_text()))
+        for f in model_folders(root)
+        if (f / METRICS_NAME).is_file()
+    ]
     atomic_write_json(root / RESULTS_NAME, rows)
     return rows

@@ -59,14 +59,20 @@ def _tag_chunk(sources: list[str], names: list[str], checkpoints: str, model_nam
             opened.append((i, _open(s)))
         except Exception as e:  # noqa: BLE001 - an unreachable URI: its row says so, as an unreadable file's does
             rows[i] = TagRow(names[i], [], {}, [], str(ImageRejected(f"could not be read: {e}")))
-    tagged = tag(_predictors[checkpoints], [o for _, o in opened], [names[i] for i, _ in opened], model_name,
-                 workers=0)
+    tagged = tag(_predictors[checkpoints], [o for _, o in opened], [names[i] for i, _ in opened], model_name, workers=0)
     rows.update({i: r for (i, _), r in zip(opened, tagged)})
     return [rows[i].csv_row() for i in range(len(sources))]
 
 
-def tag_sources(sources: list[str], names: list[str], out_csv: Path, checkpoints: str, model_name: str | None = None,
-                address: str | None = None, n_workers: int = 2) -> tuple[int, int]:
+def tag_sources(
+    sources: list[str],
+    names: list[str],
+    out_csv: Path,
+    checkpoints: str,
+    model_name: str | None = None,
+    address: str | None = None,
+    n_workers: int = 2,
+) -> tuple[int, int]:
     """Tag sources on a Dask cluster (the one at address, or a local one of n_workers processes) into
     out_csv, rows in the order of sources; returns (tagged, could not be read)."""
     from .tagging import write_csv
@@ -85,9 +91,15 @@ def tag_sources(sources: list[str], names: list[str], out_csv: Path, checkpoints
         except OSError as e:
             raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {e}") from None
         with client:
-            chunks = [(sources[i:i + CHUNK], names[i:i + CHUNK]) for i in range(0, len(sources), CHUNK)]
-            futures = client.map(_tag_chunk, [c[0] for c in chunks], [c[1] for c in chunks],
-                                 checkpoints=str(checkpoints), model_name=model_name, pure=False)
+            chunks = [(sources[i : i + CHUNK], names[i : i + CHUNK]) for i in range(0, len(sources), CHUNK)]
+            futures = client.map(
+                _tag_chunk,
+                [c[0] for c in chunks],
+                [c[1] for c in chunks],
+                checkpoints=str(checkpoints),
+                model_name=model_name,
+                pure=False,
+            )
             results = client.gather(futures)
     finally:
         if cluster is not None:
@@ -104,8 +116,14 @@ def tag_sources(sources: list[str], names: list[str], out_csv: Path, checkpoints
     return len(rows) - unread, unread
 
 
-def tag_on_dask(folder: Path, out_csv: Path, checkpoints: str, model_name: str | None = None,
-                address: str | None = None, n_workers: int = 2) -> tuple[int, int]:
+def tag_on_dask(
+    folder: Path,
+    out_csv: Path,
+    checkpoints: str,
+    model_name: str | None = None,
+    address: str | None = None,
+    n_workers: int = 2,
+) -> tuple[int, int]:
     """The CLI's --engine dask: every picture in folder, by name, as the single-machine path writes them.
     Paths are made absolute, so workers on other machines need the folder at the same path (a shared file
     system); for object storage, pass URIs to tag_sources instead."""
@@ -114,5 +132,12 @@ def tag_on_dask(folder: Path, out_csv: Path, checkpoints: str, model_name: str |
     files = catalogue_files(Path(folder))
     local = Path(checkpoints)
     checkpoints = str(local.resolve()) if local.exists() else checkpoints  # a folder, or a Hub repo id
-    return tag_sources([str(p.absolute()) for p in files], [p.name for p in files], out_csv, checkpoints,
-                       model_name, address, n_workers)
+    return tag_sources(
+        [str(p.absolute()) for p in files],
+        [p.name for p in files],
+        out_csv,
+        checkpoints,
+        model_name,
+        address,
+        n_workers,
+    )

@@ -16,8 +16,18 @@ from .models import DEFAULT_MODELS, MODEL_NAMES, REGISTRY
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine")
-AUGMENT_FIELDS = ("shift_px", "hflip", "rotate_deg", "zoom", "erase_p", "photo_p", "print_p", "print_faint",
-                  "bend_p", "flat_p")
+AUGMENT_FIELDS = (
+    "shift_px",
+    "hflip",
+    "rotate_deg",
+    "zoom",
+    "erase_p",
+    "photo_p",
+    "print_p",
+    "print_faint",
+    "bend_p",
+    "flat_p",
+)
 RUNS_DIR = "runs"
 
 
@@ -76,11 +86,15 @@ class TrainConfig:
         """Raise ValueError with a message a user can act on."""
         unknown = [m for m in self.models if m not in REGISTRY]
         if unknown or not self.models:
-            raise ValueError(f"--models: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODEL_NAMES)}")
+            raise ValueError(
+                f"--models: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODEL_NAMES)}"
+            )
         if self.dataset not in DATASETS:
             raise ValueError(f"--dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         positive = {"batch_size": self.batch_size, "val_size": self.val_size}
-        positive |= {k: v for k, v in (("epochs", self.epochs), ("lr", self.lr), ("limit", self.limit)) if v is not None}
+        positive |= {
+            k: v for k, v in (("epochs", self.epochs), ("lr", self.lr), ("limit", self.limit)) if v is not None
+        }
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
@@ -105,8 +119,10 @@ class TrainConfig:
         if not 0 <= self.photo_share <= 1:
             raise ValueError(f"--photo-share must be in [0, 1], got {self.photo_share}")
         if self.photo_share > 0 and not self.photo_data:
-            raise ValueError("--photo-share mixes in a photo data cache: give --photo-data PATH too "
-                             "(build one with python -m fmnist.photo.build)")
+            raise ValueError(
+                "--photo-share mixes in a photo data cache: give --photo-data PATH too "
+                "(build one with python -m fmnist.photo.build)"
+            )
         if self.zoom is not None and not 0 <= self.zoom < 0.5:
             raise ValueError(f"--zoom must be in [0, 0.5), got {self.zoom}")
         if self.rotate_deg is not None and not 0 <= self.rotate_deg <= 45:
@@ -130,21 +146,29 @@ class TrainConfig:
 
         if inside_bundled(self.out_dir):  # the app's default weights: replaced only by full, deliberate runs
             if self.limit is not None:
-                raise ValueError(f"--limit runs are never written into the bundled checkpoints/ or any folder in "
-                                 f"it ({self.out_dir}): leave out --out to write into runs/, or name another folder")
+                raise ValueError(
+                    f"--limit runs are never written into the bundled checkpoints/ or any folder in "
+                    f"it ({self.out_dir}): leave out --out to write into runs/, or name another folder"
+                )
             if not is_bundled(self.out_dir):
-                raise ValueError(f"--out {self.out_dir} is inside the bundled checkpoints/, whose folders are the "
-                                 "app's models: write a bundled model with --out checkpoints, or name a folder "
-                                 "outside it")
+                raise ValueError(
+                    f"--out {self.out_dir} is inside the bundled checkpoints/, whose folders are the "
+                    "app's models: write a bundled model with --out checkpoints, or name a folder "
+                    "outside it"
+                )
             if self.dataset != "fashion-mnist":
-                raise ValueError(f"the bundled {self.out_dir}/ holds Fashion-MNIST models only; "
-                                 f"--dataset {self.dataset} runs go to runs/{self.dataset}/")
+                raise ValueError(
+                    f"the bundled {self.out_dir}/ holds Fashion-MNIST models only; "
+                    f"--dataset {self.dataset} runs go to runs/{self.dataset}/"
+                )
             short = [m for m in self.models if self.epochs is not None and self.epochs < REGISTRY[m][1]["epochs"]]
             if short and not self.force:
-                raise ValueError(f"--epochs {self.epochs} is shorter than the full run of "
-                                 + ", ".join(f"{m} ({REGISTRY[m][1]['epochs']} epochs)" for m in short)
-                                 + ": a bundled model is replaced only by a full run. Leave out --out to write "
-                                 "into runs/, or give --force to replace it anyway")
+                raise ValueError(
+                    f"--epochs {self.epochs} is shorter than the full run of "
+                    + ", ".join(f"{m} ({REGISTRY[m][1]['epochs']} epochs)" for m in short)
+                    + ": a bundled model is replaced only by a full run. Leave out --out to write "
+                    "into runs/, or give --force to replace it anyway"
+                )
 
     def augment(self, model: str) -> AugmentConfig:
         """The augmentation for one model: its registry defaults, under any flag given."""
@@ -167,8 +191,11 @@ def command_for(train_config: dict, model: str) -> str:
     defaults = dataclasses.asdict(TrainConfig())
     parts = ["python train.py", f"--models {model}"]
     for key, value in train_config.items():
-        if key in ("models", "data_dir", "device", "resume", "augment") or key.startswith("track") \
-                or value == defaults.get(key):
+        if (
+            key in ("models", "data_dir", "device", "resume", "augment")
+            or key.startswith("track")
+            or value == defaults.get(key)
+        ):
             continue
         flag = "--" + key.replace("_", "-")
         if key == "hflip":
@@ -181,7 +208,12 @@ def command_for(train_config: dict, model: str) -> str:
         elif value is not None and value is not False:  # 0 is a value (--shift-px 0), not an absent flag
             parts.append(f"{flag} {value}")
     epochs, out = train_config.get("epochs"), train_config.get("out")
-    if (out and epochs and epochs < REGISTRY[model][1]["epochs"] and "--force" not in parts
-            and Path(out).name == "checkpoints"):  # a short run into the bundled folder, recorded before --force
+    if (
+        out
+        and epochs
+        and epochs < REGISTRY[model][1]["epochs"]
+        and "--force" not in parts
+        and Path(out).name == "checkpoints"
+    ):  # a short run into the bundled folder, recorded before --force
         parts.insert(parts.index(f"--out {out}"), "--force")
     return " ".join(parts)

@@ -52,14 +52,26 @@ def convert_weights(cfg: TrainConfig) -> list[dict]:
         test_logits = metrics.predict_logits(converted, splits.test.images)
         test_labels = splits.test.labels.cpu()
         test = metrics.classification_metrics(test_logits, test_labels, temperature, names)
-        row = {"model": name, "from": old_dtype, "to": cfg.weights_dtype, "test_acc_before": before,
-               "test_acc_after": test["accuracy"], "bytes_before": (folder / checkpoint.WEIGHTS_NAME).stat().st_size,
-               "bytes_after": (staged / checkpoint.WEIGHTS_NAME).stat().st_size}
+        row = {
+            "model": name,
+            "from": old_dtype,
+            "to": cfg.weights_dtype,
+            "test_acc_before": before,
+            "test_acc_after": test["accuracy"],
+            "bytes_before": (folder / checkpoint.WEIGHTS_NAME).stat().st_size,
+            "bytes_after": (staged / checkpoint.WEIGHTS_NAME).stat().st_size,
+        }
         row["kept"] = abs(test["accuracy"] - before) <= TOLERANCE
         rows.append(row)
         if not row["kept"]:
-            log.warning("%s: test accuracy %.4f -> %.4f in %s; left in %s", name, before, test["accuracy"],
-                        cfg.weights_dtype, old_dtype)
+            log.warning(
+                "%s: test accuracy %.4f -> %.4f in %s; left in %s",
+                name,
+                before,
+                test["accuracy"],
+                cfg.weights_dtype,
+                old_dtype,
+            )
             shutil.rmtree(staged)
             continue
         uncal = metrics.classification_metrics(test_logits, test_labels, class_names=names)
@@ -67,16 +79,36 @@ def convert_weights(cfg: TrainConfig) -> list[dict]:
         val_labels = splits.val.labels.cpu()
         val_before = metrics.classification_metrics(val_logits, val_labels, class_names=names)
         val_after = metrics.classification_metrics(val_logits, val_labels, temperature, names)
-        report |= {"test": test, "test_ece_before_temperature": uncal["ece"],
-                   "test_log_loss_before_temperature": uncal["log_loss"],
-                   "converted": {"from": old_dtype, "to": cfg.weights_dtype, "test_accuracy_before": before,
-                                 "val_accuracy_before": report["val"]["accuracy"], "git_commit": checkpoint.git_commit()}}
-        report["val"] |= {"accuracy": val_after["accuracy"], "ece_before": val_before["ece"],
-                          "ece_after": val_after["ece"], "log_loss_before": val_before["log_loss"],
-                          "log_loss_after": val_after["log_loss"]}
-        report["plots"] = plots.write_all(staged, test, report["history"], splits.test.images.cpu().numpy(),
-                                          test_labels.numpy(), test_logits.argmax(1).numpy(), name, config["seed"],
-                                          names)
+        report |= {
+            "test": test,
+            "test_ece_before_temperature": uncal["ece"],
+            "test_log_loss_before_temperature": uncal["log_loss"],
+            "converted": {
+                "from": old_dtype,
+                "to": cfg.weights_dtype,
+                "test_accuracy_before": before,
+                "val_accuracy_before": report["val"]["accuracy"],
+                "git_commit": checkpoint.git_commit(),
+            },
+        }
+        report["val"] |= {
+            "accuracy": val_after["accuracy"],
+            "ece_before": val_before["ece"],
+            "ece_after": val_after["ece"],
+            "log_loss_before": val_before["log_loss"],
+            "log_loss_after": val_after["log_loss"],
+        }
+        report["plots"] = plots.write_all(
+            staged,
+            test,
+            report["history"],
+            splits.test.images.cpu().numpy(),
+            test_labels.numpy(),
+            test_logits.argmax(1).numpy(),
+            name,
+            config["seed"],
+            names,
+        )
         checkpoint.atomic_write_json(staged / checkpoint.METRICS_NAME, report)
         checkpoint.atomic_write_json(staged / checkpoint.CONFIG_NAME, config | {"weights_dtype": cfg.weights_dtype})
         if found is not None:

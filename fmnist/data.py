@@ -85,8 +85,9 @@ class DatasetSpec:
 DATASETS = {
     "fashion-mnist": DatasetSpec("fashion-mnist", FILES, MIRRORS, CLASS_NAMES, PIXEL_MEAN, PIXEL_STD, "", DEBIAN_DIR),
     # MNIST's usual statistics (0.1307, 0.3081); same IDX format, same sizes
-    "mnist": DatasetSpec("mnist", MNIST_FILES, MNIST_MIRRORS, tuple(str(d) for d in range(10)), 0.1307, 0.3081,
-                         "mnist", None),
+    "mnist": DatasetSpec(
+        "mnist", MNIST_FILES, MNIST_MIRRORS, tuple(str(d) for d in range(10)), 0.1307, 0.3081, "mnist", None
+    ),
 }
 
 
@@ -112,18 +113,22 @@ def read_idx(path: str | Path, expected_magic: int, expected_shape: tuple[int, .
     try:
         raw = _read_bytes(path)
     except (OSError, EOFError, lzma.LZMAError) as e:  # a cut or corrupt compressed stream
-        raise DataError(f"{path}: cannot read the file ({e}); it is corrupt or truncated, delete it and fetch it again") from e
+        raise DataError(
+            f"{path}: cannot read the file ({e}); it is corrupt or truncated, delete it and fetch it again"
+        ) from e
     if len(raw) < 4:
         raise DataError(f"{path}: {len(raw)} bytes is too short for an IDX header")
     magic = int.from_bytes(raw[:4], "big")
     if magic != expected_magic:
-        raise DataError(f"{path}: magic number {magic}, expected {expected_magic} "
-                        f"({'images' if expected_magic == IMAGE_MAGIC else 'labels'} file)")
+        raise DataError(
+            f"{path}: magic number {magic}, expected {expected_magic} "
+            f"({'images' if expected_magic == IMAGE_MAGIC else 'labels'} file)"
+        )
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{path}: truncated header, {len(raw)} bytes for {ndim} dimensions")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if expected_shape is not None and shape != expected_shape:
         raise DataError(f"{path}: shape {shape}, expected {expected_shape}")
     expected_len = header + int(np.prod(shape))
@@ -201,8 +206,9 @@ def download(dest: Path, mirrors: tuple[str, ...] = MIRRORS, timeout_s: float = 
     return dest
 
 
-def find_data_dir(data_dir: str | Path | None = None, allow_download: bool = True,
-                  dataset: str = "fashion-mnist") -> Path:
+def find_data_dir(
+    data_dir: str | Path | None = None, allow_download: bool = True, dataset: str = "fashion-mnist"
+) -> Path:
     """The first folder holding all four files: --data-dir, $FMNIST_DATA_DIR (its mnist/ subfolder for
     MNIST), the cache, Debian's package (Fashion-MNIST only).
 
@@ -231,8 +237,9 @@ def find_data_dir(data_dir: str | Path | None = None, allow_download: bool = Tru
     raise DataError(
         f"{spec.name} was not found. Looked in: " + ", ".join(map(str, candidates)) + ".\n"
         f"Download failed: {problem}\n"
-        f"Get the four files ({names}) one of these ways:\n" + debian +
-        f"  - download them from {spec.mirrors[0]} into a folder and pass --data-dir FOLDER, or put them in "
+        f"Get the four files ({names}) one of these ways:\n"
+        + debian
+        + f"  - download them from {spec.mirrors[0]} into a folder and pass --data-dir FOLDER, or put them in "
         f"{env_dir}\n"
         f"  - allow network access so they are downloaded (and their sha256 checked) into {target}"
     )
@@ -246,8 +253,9 @@ class RawData:
     test_labels: np.ndarray  # (10000,) uint8
 
 
-def load_raw(data_dir: str | Path | None = None, allow_download: bool = True,
-             dataset: str = "fashion-mnist") -> RawData:
+def load_raw(
+    data_dir: str | Path | None = None, allow_download: bool = True, dataset: str = "fashion-mnist"
+) -> RawData:
     folder = find_data_dir(data_dir, allow_download, dataset)
     arrays = {}
     for key, (name, _) in DATASETS[dataset].files.items():
@@ -298,9 +306,15 @@ class Splits:
 EVAL_SHARE = 0.25  # a --limit run's validation and test images, as a share of its training images
 
 
-def load_splits(data_dir=None, val_size: int = 6000, seed: int = 0, limit: int | None = None,
-                device: str | torch.device = "cpu", allow_download: bool = True,
-                dataset: str = "fashion-mnist") -> Splits:
+def load_splits(
+    data_dir=None,
+    val_size: int = 6000,
+    seed: int = 0,
+    limit: int | None = None,
+    device: str | torch.device = "cpu",
+    allow_download: bool = True,
+    dataset: str = "fashion-mnist",
+) -> Splits:
     """Train/val from the 60k training images (stratified, seeded); test untouched.
 
     `limit` keeps a stratified subset of `limit` training images and at most a quarter as many validation
@@ -317,12 +331,15 @@ def load_splits(data_dir=None, val_size: int = 6000, seed: int = 0, limit: int |
         test_idx = _stratified_subset(raw.test_labels, evaluate, seed)
 
     def make(images, labels, idx):
-        return Split(torch.from_numpy(images[idx].copy()).to(device),
-                     torch.from_numpy(labels[idx].astype(np.int64)).to(device))
+        return Split(
+            torch.from_numpy(images[idx].copy()).to(device), torch.from_numpy(labels[idx].astype(np.int64)).to(device)
+        )
 
-    return Splits(make(raw.train_images, raw.train_labels, train_idx),
-                  make(raw.train_images, raw.train_labels, val_idx),
-                  make(raw.test_images, raw.test_labels, test_idx))
+    return Splits(
+        make(raw.train_images, raw.train_labels, train_idx),
+        make(raw.train_images, raw.train_labels, val_idx),
+        make(raw.test_images, raw.test_labels, test_idx),
+    )
 
 
 def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -337,9 +354,19 @@ class DeviceLoader:
     Under DistributedDataParallel every rank draws the same permutation and takes its own stride of
     it (rank, rank + world, ...), all ranks the same number of batches; augmentation draws differ by rank."""
 
-    def __init__(self, split: Split, batch_size: int, shuffle: bool = False,
-                 augment_cfg: AugmentConfig | None = None, seed: int = 0, drop_last: bool = False,
-                 rank: int = 0, world: int = 1, mix: Split | None = None, mix_share: float = 0.0):
+    def __init__(
+        self,
+        split: Split,
+        batch_size: int,
+        shuffle: bool = False,
+        augment_cfg: AugmentConfig | None = None,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world: int = 1,
+        mix: Split | None = None,
+        mix_share: float = 0.0,
+    ):
         self.split, self.batch_size, self.shuffle = split, batch_size, shuffle
         self.augment_cfg, self.seed, self.drop_last = augment_cfg, seed, drop_last
         self.rank, self.world = rank, world
@@ -366,13 +393,14 @@ class DeviceLoader:
     def __iter__(self):
         dev = self.split.images.device
         n = len(self.split)
-        order = torch.randperm(n, device=dev, generator=self._generator(0)) if self.shuffle \
-            else torch.arange(n, device=dev)
-        order = order[self.rank::self.world][:self._shard_size()]
+        order = (
+            torch.randperm(n, device=dev, generator=self._generator(0)) if self.shuffle else torch.arange(n, device=dev)
+        )
+        order = order[self.rank :: self.world][: self._shard_size()]
         aug_gen = self._generator(1 + self.rank)
         mix_gen = self._generator(1_000 + self.rank)
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             images, labels = self.split.images[idx], self.split.labels[idx]
             if self.mix is not None:
                 swap = torch.rand(len(idx), device=dev, generator=mix_gen) < self.mix_share

@@ -59,8 +59,15 @@ def val_through_pipeline(splits: Splits, cache: dict | None = None) -> tuple[tor
     return result
 
 
-def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes: int,
-                 cache: dict | None = None, photo=None, things=None) -> dict:
+def fit_detector(
+    model: torch.nn.Module,
+    splits: Splits,
+    folder: Path,
+    n_classes: int,
+    cache: dict | None = None,
+    photo=None,
+    things=None,
+) -> dict:
     """Fit the detector and set its limits; writes detector.safetensors, returns the config entry.
 
     Class means and the shared covariance come from training images and, with photo (a fmnist.photo.cache
@@ -80,7 +87,8 @@ def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes
         limit = item_limit(scores, flagged, NOTICE_PASS_RATE)
         how = ("" if photo is None else f" and {len(photo.train):,} rendered training photos") + (
             f"; the limit is set so that {100 * NOTICE_PASS_RATE:.0f} % of the {len(scores):,} validation items "
-            f"passed through the photo pipeline get no notice from this rule and the picture rules together")
+            f"passed through the photo pipeline get no notice from this rule and the picture rules together"
+        )
         entry |= {"pass_rate": NOTICE_PASS_RATE, "limit_from_val_items": limit}
     else:
         things_pixels, things_digest = things
@@ -89,37 +97,54 @@ def fit_detector(model: torch.nn.Module, splits: Splits, folder: Path, n_classes
         keep = ~np.isin(photo.val["renderer"], list(held_out)) & found
         photo_val = ood.penultimate_features(model, torch.from_numpy(photo.val["images"][keep].astype(np.uint8)))
         limits, on_items = {}, flagged.copy()
-        for rule, score, rate in (("mahalanobis", ood.mahalanobis_scores, MAHALANOBIS_PHOTO_PASS_RATE),
-                                  ("outlier", ood.outlier_scores, OUTLIER_PHOTO_PASS_RATE)):
+        for rule, score, rate in (
+            ("mahalanobis", ood.mahalanobis_scores, MAHALANOBIS_PHOTO_PASS_RATE),
+            ("outlier", ood.outlier_scores, OUTLIER_PHOTO_PASS_RATE),
+        ):
             on_val = score(val_feats, stats).numpy()
-            limits[rule] = max(item_limit(on_val, flagged, ITEM_PASS_RATE),
-                               float(np.quantile(score(photo_val, stats).numpy(), rate)))
+            limits[rule] = max(
+                item_limit(on_val, flagged, ITEM_PASS_RATE), float(np.quantile(score(photo_val, stats).numpy(), rate))
+            )
             on_items |= on_val > limits[rule]
         limit = limits["mahalanobis"]
-        entry |= {"outlier": limits["outlier"], "pass_rate": float(1 - on_items.mean()),
-                  "item_pass_rate": ITEM_PASS_RATE, "photo_pass_rates": {
-                      "mahalanobis": MAHALANOBIS_PHOTO_PASS_RATE, "outlier": OUTLIER_PHOTO_PASS_RATE},
-                  "val_photos": int(keep.sum()), "things": things_digest, "fit_things": int(len(things_pixels))}
-        how = (f" and {len(photo.train):,} rendered training photos; an outlier head (logistic regression on the "
-               f"same features) learns {counts['head_garments']:,} of those items and photos against "
-               f"{len(things_pixels):,} pictures of things that are not garments ({outliers.COMMAND}). A "
-               f"picture gets the notice when either score is above its limit: the outlier head's lets "
-               f"{100 * OUTLIER_PHOTO_PASS_RATE:.1f} % and the distance's {100 * MAHALANOBIS_PHOTO_PASS_RATE:.1f} % "
-               f"of {int(keep.sum()):,} rendered validation photos through (held-out renderers left out: "
-               f"{', '.join(sorted(held_out)) or 'none'}), and each at least {100 * ITEM_PASS_RATE:.0f} % of the "
-               f"{len(val_feats):,} validation items passed through the photo pipeline; together with the picture "
-               f"rules {100 * entry['pass_rate']:.1f} % of those items get no notice")
+        entry |= {
+            "outlier": limits["outlier"],
+            "pass_rate": float(1 - on_items.mean()),
+            "item_pass_rate": ITEM_PASS_RATE,
+            "photo_pass_rates": {"mahalanobis": MAHALANOBIS_PHOTO_PASS_RATE, "outlier": OUTLIER_PHOTO_PASS_RATE},
+            "val_photos": int(keep.sum()),
+            "things": things_digest,
+            "fit_things": int(len(things_pixels)),
+        }
+        how = (
+            f" and {len(photo.train):,} rendered training photos; an outlier head (logistic regression on the "
+            f"same features) learns {counts['head_garments']:,} of those items and photos against "
+            f"{len(things_pixels):,} pictures of things that are not garments ({outliers.COMMAND}). A "
+            f"picture gets the notice when either score is above its limit: the outlier head's lets "
+            f"{100 * OUTLIER_PHOTO_PASS_RATE:.1f} % and the distance's {100 * MAHALANOBIS_PHOTO_PASS_RATE:.1f} % "
+            f"of {int(keep.sum()):,} rendered validation photos through (held-out renderers left out: "
+            f"{', '.join(sorted(held_out)) or 'none'}), and each at least {100 * ITEM_PASS_RATE:.0f} % of the "
+            f"{len(val_feats):,} validation items passed through the photo pipeline; together with the picture "
+            f"rules {100 * entry['pass_rate']:.1f} % of those items get no notice"
+        )
     if photo is not None:
         entry |= {"photo_data": photo.digest, "fit_photos": int(len(photo.train))}
     ood.save_detector(folder, stats)
-    return entry | {"mahalanobis": limit,
-                    "how": f"squared Mahalanobis distance of the penultimate features to the nearest class mean (Lee "
-                           f"et al. 2018); class means and shared covariance from {counts['fit_images']:,} training images"
-                           + how}
+    return entry | {
+        "mahalanobis": limit,
+        "how": f"squared Mahalanobis distance of the penultimate features to the nearest class mean (Lee "
+        f"et al. 2018); class means and shared covariance from {counts['fit_images']:,} training images" + how,
+    }
 
 
-def fit_statistics(model: torch.nn.Module, splits: Splits, n_classes: int, photo=None,
-                   things_pixels: np.ndarray | None = None, head_c: float = ood.OUTLIER_HEAD_C) -> tuple[dict, dict]:
+def fit_statistics(
+    model: torch.nn.Module,
+    splits: Splits,
+    n_classes: int,
+    photo=None,
+    things_pixels: np.ndarray | None = None,
+    head_c: float = ood.OUTLIER_HEAD_C,
+) -> tuple[dict, dict]:
     """The detector's stored statistics, and how many pictures each part learnt from.
 
     The Mahalanobis class means and shared covariance come from every len(train) // ood.FIT_IMAGES-th training
@@ -133,13 +158,18 @@ def fit_statistics(model: torch.nn.Module, splits: Splits, n_classes: int, photo
     if photo is None:
         return ood.as_stored(ood.fit_mahalanobis(feats, labels, n_classes)), counts
     photo_feats = ood.penultimate_features(model, photo.train.images)
-    stats = ood.as_stored(ood.fit_mahalanobis(torch.cat([feats, photo_feats]),
-                                              torch.cat([labels, photo.train.labels.cpu()]), n_classes))
+    stats = ood.as_stored(
+        ood.fit_mahalanobis(torch.cat([feats, photo_feats]), torch.cat([labels, photo.train.labels.cpu()]), n_classes)
+    )
     if things_pixels is not None:
-        items = feats[::max(1, len(feats) // len(photo_feats))][:len(photo_feats)]
-        stats |= ood.as_stored(ood.fit_outlier_head(torch.cat([items, photo_feats]),
-                                                    ood.penultimate_features(model, torch.from_numpy(things_pixels)),
-                                                    head_c))
+        items = feats[:: max(1, len(feats) // len(photo_feats))][: len(photo_feats)]
+        stats |= ood.as_stored(
+            ood.fit_outlier_head(
+                torch.cat([items, photo_feats]),
+                ood.penultimate_features(model, torch.from_numpy(things_pixels)),
+                head_c,
+            )
+        )
         counts["head_garments"] = len(items) + len(photo_feats)
     return stats, counts
 
@@ -177,8 +207,15 @@ def refit_detectors(cfg: TrainConfig) -> list[str]:
     caches: dict = {}  # one pass of the validation items through the pipeline per split, not per model
     for name, folder, model, config, splits in existing_checkpoints(cfg, allow_limit=False):
         split = (config["seed"], config["train_config"]["val_size"], config["train_config"].get("limit"))
-        config["notice_threshold"] = fit_detector(model, splits, folder, len(config["class_names"]),
-                                                  cache=caches.setdefault(split, {}), photo=photo, things=things)
+        config["notice_threshold"] = fit_detector(
+            model,
+            splits,
+            folder,
+            len(config["class_names"]),
+            cache=caches.setdefault(split, {}),
+            photo=photo,
+            things=things,
+        )
         config["notice_threshold"]["fitted_after_training"] = True
         checkpoint.atomic_write_json(folder / checkpoint.CONFIG_NAME, config)
         log.info("%s: detector fitted, threshold %.1f", name, config["notice_threshold"]["mahalanobis"])

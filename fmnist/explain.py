@@ -66,8 +66,9 @@ def method_for(model: torch.nn.Module) -> str:
     return config.get("method", DEFAULT_METHOD)
 
 
-def explain(model: torch.nn.Module, images: torch.Tensor, targets=None, method: str | None = None,
-            seed: int = 0) -> np.ndarray:
+def explain(
+    model: torch.nn.Module, images: torch.Tensor, targets=None, method: str | None = None, seed: int = 0
+) -> np.ndarray:
     """Saliency maps (B, 28, 28) float32 in [0, 1], higher = more important, for images (B, 1, 28, 28) in
     [0, 1] and targets (a class per image, or one class for all; default: the predicted class). method None:
     the model's recorded method. Deterministic for a given seed (rise's masks)."""
@@ -113,8 +114,10 @@ def _hirescam(model, images, idx) -> np.ndarray:
 @torch.inference_mode()
 def _probabilities(model, batch: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """softmax(model(batch))[k, idx[k]], CHUNK images at a time."""
-    out = [torch.softmax(model(batch[i:i + CHUNK]).float(), 1).gather(1, idx[i:i + CHUNK, None])[:, 0]
-           for i in range(0, len(batch), CHUNK)]
+    out = [
+        torch.softmax(model(batch[i : i + CHUNK]).float(), 1).gather(1, idx[i : i + CHUNK, None])[:, 0]
+        for i in range(0, len(batch), CHUNK)
+    ]
     return torch.cat(out)
 
 
@@ -124,7 +127,7 @@ def occlusion_masks(size: int = 28, patch: int | None = None, stride: int | None
     starts = range(0, size - patch + 1, stride)
     masks = torch.zeros(len(starts) ** 2, 1, size, size)
     for k, (y, x) in enumerate((y, x) for y in starts for x in starts):
-        masks[k, :, y:y + patch, x:x + patch] = 1
+        masks[k, :, y : y + patch, x : x + patch] = 1
     return masks
 
 
@@ -140,8 +143,9 @@ def _occlusion(model, images, idx) -> np.ndarray:
     return _minmax(torch.stack(maps)[:, None])[:, 0].float().cpu().numpy()
 
 
-def rise_masks(n: int | None = None, size: int = 28, cells: int = RISE_CELLS, keep: float = RISE_KEEP,
-               seed: int = 0) -> torch.Tensor:
+def rise_masks(
+    n: int | None = None, size: int = 28, cells: int = RISE_CELLS, keep: float = RISE_KEEP, seed: int = 0
+) -> torch.Tensor:
     """(n, 1, size, size) smooth random masks in [0, 1]: a cells x cells grid of kept cells, upsampled to
     (cells + 1) * cell px and cut at a random shift (Petsiuk et al. 2018); n defaults to RISE_MASKS."""
     n = n or RISE_MASKS
@@ -150,7 +154,7 @@ def rise_masks(n: int | None = None, size: int = 28, cells: int = RISE_CELLS, ke
     grid = (torch.rand(n, 1, cells, cells, generator=g) < keep).float()
     up = F.interpolate(grid, size=((cells + 1) * cell,) * 2, mode="bilinear", align_corners=False)
     dy, dx = torch.randint(0, cell, (2, n), generator=g)
-    return torch.stack([up[k, :, dy[k]:dy[k] + size, dx[k]:dx[k] + size] for k in range(n)])
+    return torch.stack([up[k, :, dy[k] : dy[k] + size, dx[k] : dx[k] + size] for k in range(n)])
 
 
 def _rise(model, images, idx, seed: int) -> np.ndarray:
@@ -175,7 +179,12 @@ def summary_table(folders) -> str:
             continue
         e = json.loads(path.read_text())
         test, method = e["test"], e["method"]
-        cells = [f"**{test[method][t]:.3f}** (random {test['random'][t]:.3f}, blob {test['blob'][t]:.3f}, "
-                 f"brightness {test['brightness'][t]:.3f})" for t in ("deletion", "insertion", "road")]
-        lines.append(f"| `{Path(folder).name}` | {NAMES[method]} | " + " | ".join(cells) + f" | {e['ms_per_image']:.0f} |")
+        cells = [
+            f"**{test[method][t]:.3f}** (random {test['random'][t]:.3f}, blob {test['blob'][t]:.3f}, "
+            f"brightness {test['brightness'][t]:.3f})"
+            for t in ("deletion", "insertion", "road")
+        ]
+        lines.append(
+            f"| `{Path(folder).name}` | {NAMES[method]} | " + " | ".join(cells) + f" | {e['ms_per_image']:.0f} |"
+        )
     return "\n".join(lines)

@@ -27,8 +27,9 @@ def _order(maps: np.ndarray | torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def _curve(model, start: torch.Tensor, end: torch.Tensor, order: torch.Tensor, targets: torch.Tensor,
-           steps: int) -> torch.Tensor:
+def _curve(
+    model, start: torch.Tensor, end: torch.Tensor, order: torch.Tensor, targets: torch.Tensor, steps: int
+) -> torch.Tensor:
     """(B, steps + 1): the target's probability as the pixels, in order, go from start's values to end's,
     1 / steps of them at a time."""
     b, _, h, w = start.shape
@@ -38,8 +39,12 @@ def _curve(model, start: torch.Tensor, end: torch.Tensor, order: torch.Tensor, t
     batch = torch.stack([torch.where((rank < c).view(b, 1, h, w), end, start) for c in counts], 1)  # (B, S, 1, H, W)
     batch = batch.flatten(0, 1)
     idx = targets.repeat_interleave(steps + 1)
-    probs = torch.cat([torch.softmax(model(batch[i:i + CHUNK]).float(), 1).gather(1, idx[i:i + CHUNK, None])[:, 0]
-                       for i in range(0, len(batch), CHUNK)])
+    probs = torch.cat(
+        [
+            torch.softmax(model(batch[i : i + CHUNK]).float(), 1).gather(1, idx[i : i + CHUNK, None])[:, 0]
+            for i in range(0, len(batch), CHUNK)
+        ]
+    )
     return probs.view(b, steps + 1)
 
 
@@ -57,7 +62,7 @@ def deletion(model, images: torch.Tensor, maps, targets, steps: int = STEPS, see
 def blurred(images: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor:
     radius = int(3 * sigma)
     x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
-    k = torch.exp(-x**2 / (2 * sigma**2))
+    k = torch.exp(-(x**2) / (2 * sigma**2))
     k = k / k.sum()
     out = F.pad(images, (radius,) * 4, mode="reflect" if radius < images.shape[-1] else "replicate")
     out = F.conv2d(out, k.view(1, 1, 1, -1))
@@ -72,6 +77,7 @@ def insertion(model, images: torch.Tensor, maps, targets, steps: int = STEPS, se
 
 
 # The baselines: maps that know nothing of the model
+
 
 def random_maps(n: int, size: int = 28, cells: int = 7, seed: int = 0) -> np.ndarray:
     """(n, size, size) random smooth maps: uniform noise on a cells x cells grid, upsampled bilinearly."""

@@ -61,9 +61,13 @@ def save_gallery(root: Path, images: np.ndarray, labels: np.ndarray) -> Gallery:
 
     gallery = Gallery(np.ascontiguousarray(images, dtype=np.uint8), np.ascontiguousarray(labels, dtype=np.int64))
     packed = np.frombuffer(lzma.compress(gallery.images.tobytes(), preset=9 | lzma.PRESET_EXTREME), np.uint8)
-    atomic_write_bytes(Path(root) / GALLERY_NAME, save(
-        {"images_xz": packed, "labels": gallery.labels.astype(np.uint8)},
-        metadata={"digest": gallery.digest, "images_shape": ",".join(map(str, gallery.images.shape))}))
+    atomic_write_bytes(
+        Path(root) / GALLERY_NAME,
+        save(
+            {"images_xz": packed, "labels": gallery.labels.astype(np.uint8)},
+            metadata={"digest": gallery.digest, "images_shape": ",".join(map(str, gallery.images.shape))},
+        ),
+    )
     return gallery
 
 
@@ -83,8 +87,9 @@ def load_gallery(root: Path) -> Gallery | None:
     return Gallery(images, labels)
 
 
-def ensure_gallery(root: Path, train_images: torch.Tensor, train_labels: torch.Tensor, seed: int = 0,
-                   size: int = GALLERY_SIZE) -> Gallery:
+def ensure_gallery(
+    root: Path, train_images: torch.Tensor, train_labels: torch.Tensor, seed: int = 0, size: int = GALLERY_SIZE
+) -> Gallery:
     """The gallery in root, made from the training split the first time a model is saved there."""
     gallery = load_gallery(root)
     if gallery is not None:
@@ -104,7 +109,7 @@ def embed(model: torch.nn.Module, images: np.ndarray, batch: int = 1000) -> np.n
     out = []
     try:
         for i in range(0, len(images), batch):
-            x = torch.as_tensor(images[i:i + batch], device=dev).float().div(255.0)[:, None]
+            x = torch.as_tensor(images[i : i + batch], device=dev).float().div(255.0)[:, None]
             out.append(model.penultimate(x).float().cpu())
     finally:
         model.train(was_training)
@@ -147,8 +152,13 @@ def _unit(x: np.ndarray) -> np.ndarray:
 class SimilarItems:
     """The nearest gallery images to a query, in one model's feature space."""
 
-    def __init__(self, gallery: Gallery, features: np.ndarray, pca_mean: np.ndarray | None = None,
-                 pca_projection: np.ndarray | None = None):
+    def __init__(
+        self,
+        gallery: Gallery,
+        features: np.ndarray,
+        pca_mean: np.ndarray | None = None,
+        pca_projection: np.ndarray | None = None,
+    ):
         if len(features) != len(gallery.labels):
             raise ValueError(f"{len(features)} features for a gallery of {len(gallery.labels)} images")
         self.gallery = gallery
@@ -156,8 +166,9 @@ class SimilarItems:
         # product and took the cores from the model's next request (measured: resnet's 28x28 request 9 -> 22 ms)
         self.features = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
         self.pca_mean = None if pca_mean is None else torch.from_numpy(np.asarray(pca_mean, np.float32))
-        self.pca_projection = None if pca_projection is None else torch.from_numpy(
-            np.ascontiguousarray(pca_projection, dtype=np.float32))
+        self.pca_projection = (
+            None if pca_projection is None else torch.from_numpy(np.ascontiguousarray(pca_projection, dtype=np.float32))
+        )
 
     @classmethod
     def load(cls, root: Path, folder: Path) -> "SimilarItems | None":

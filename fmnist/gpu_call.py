@@ -28,8 +28,11 @@ TARGET_BYTES = 56 * 2**20  # room to spare for the wide resnet's folder once it 
 # the first call: a budget that leaves a rerun inside the session's 15 device minutes (a start costs 1-2)
 BUDGET_S = 360
 CARRIED_DATA = ROOT / ".gpu" / "data"  # git-ignored; CARRY names .gpu
-CALL = {"command": f'PYTHONUNBUFFERED=1 bash scripts/gpu_train.sh --budget-s {BUDGET_S} --pack "$OUT"',
-        "carry": list(CARRY), "timeout_s": BUDGET_S + 60}
+CALL = {
+    "command": f'PYTHONUNBUFFERED=1 bash scripts/gpu_train.sh --budget-s {BUDGET_S} --pack "$OUT"',
+    "carry": list(CARRY),
+    "timeout_s": BUDGET_S + 60,
+}
 
 
 class NoData(RuntimeError):
@@ -53,8 +56,10 @@ def find_data(explicit: str | None = None) -> Path:
         if not problems:
             return folder
         seen.append(f"{folder}: {problems[0]}")
-    raise NoData("error: no Fashion-MNIST data set on this machine (" + "; ".join(seen) + "). On a machine that has "
-                 "it, run `python -m fmnist.gpu_call data`, then name .gpu in the call's carry list (docs/gpu.md).")
+    raise NoData(
+        "error: no Fashion-MNIST data set on this machine (" + "; ".join(seen) + "). On a machine that has "
+        "it, run `python -m fmnist.gpu_call data`, then name .gpu in the call's carry list (docs/gpu.md)."
+    )
 
 
 def write_data(dest: Path, source: Path | None = None) -> list[Path]:
@@ -148,12 +153,15 @@ def adopt(unpacked: Path, bundled: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fmnist.gpu_call", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m fmnist.gpu_call", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="verb", required=True)
     d = sub.add_parser("data", help="write the data set as .xz into the carried folder")
     d.add_argument("--out", type=Path, default=CARRIED_DATA)
-    d.add_argument("--from", dest="source", type=Path, help="the data set's folder (default: where the loader finds it)")
+    d.add_argument(
+        "--from", dest="source", type=Path, help="the data set's folder (default: where the loader finds it)"
+    )
     s = sub.add_parser("size", help="the bytes a call sends; exit 1 above the 64 MiB limit")
     s.add_argument("--carry", nargs="*", default=list(CARRY))
     sub.add_parser("show", help="the device call, word for word")
@@ -170,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(parts.values())
         for name, n in parts.items():
             print(f"  {name:<24} {n / 2**20:7.2f} MiB")
-        print(f"  {'the call sends':<24} {total / 2**20:7.2f} MiB (limit {LIMIT_BYTES / 2**20:.0f} MiB, "
-              f"target {TARGET_BYTES / 2**20:.0f} MiB)")
+        print(
+            f"  {'the call sends':<24} {total / 2**20:7.2f} MiB (limit {LIMIT_BYTES / 2**20:.0f} MiB, "
+            f"target {TARGET_BYTES / 2**20:.0f} MiB)"
+        )
         if "carry .gpu" in parts and parts["carry .gpu"] == 0:
             print("  warning: nothing in .gpu: run `python -m fmnist.gpu_call data` first", file=sys.stderr)
         if total > LIMIT_BYTES:

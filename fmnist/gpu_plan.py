@@ -103,8 +103,12 @@ def plan_jobs(work: Path, photo_data: Path | None, smoke: bool, data_dir: Path |
         extra = [*extra, "--data-dir", str(data_dir)]
     jobs = []
     for seed in BEST_SEEDS[:1] if smoke else BEST_SEEDS:  # the smoke run tries the path once, not three times
-        jobs.append(Job(f"{BEST_MODEL}-seed{seed}", ["--models", BEST_MODEL, "--seed", str(seed),
-                                                     "--out", str(work / f"{BEST_MODEL}-seed{seed}")]))
+        jobs.append(
+            Job(
+                f"{BEST_MODEL}-seed{seed}",
+                ["--models", BEST_MODEL, "--seed", str(seed), "--out", str(work / f"{BEST_MODEL}-seed{seed}")],
+            )
+        )
     for name in DEFAULT_MODELS:
         argv = ["--models", name, "--out", str(work / name)]
         if name == "mobilenet":
@@ -132,15 +136,25 @@ def crossings(history: list[dict]) -> dict:
 
 def job_result(folder: Path, model: str) -> dict:
     metrics = json.loads((folder / model / "metrics.json").read_text())
-    return {"test_acc": metrics["test"]["accuracy"], "val_acc": metrics["val"]["accuracy"],
-            "epochs": metrics["epochs_run"], "train_seconds": metrics["train_seconds"],
-            "seconds_per_epoch": metrics["seconds_per_epoch"], "device": metrics["device"],
-            **crossings(metrics["history"])}
+    return {
+        "test_acc": metrics["test"]["accuracy"],
+        "val_acc": metrics["val"]["accuracy"],
+        "epochs": metrics["epochs_run"],
+        "train_seconds": metrics["train_seconds"],
+        "seconds_per_epoch": metrics["seconds_per_epoch"],
+        "device": metrics["device"],
+        **crossings(metrics["history"]),
+    }
 
 
 def machine() -> dict:
-    info = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "cpus": os.cpu_count()}
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cpus": os.cpu_count(),
+    }
     for pkg in ("timm", "huggingface_hub", "numpy", "scikit-image"):
         try:
             from importlib.metadata import version
@@ -149,24 +163,42 @@ def machine() -> dict:
         except Exception:  # not installed there: recorded as such
             info[pkg] = None
     try:
-        info["nvidia_smi"] = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                                             "--format=csv,noheader"], capture_output=True, text=True,
-                                            timeout=20).stdout.strip()
+        info["nvidia_smi"] = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         info["nvidia_smi"] = None
     return info
 
 
 class Plan:
-    def __init__(self, work: Path, smoke: bool, budget_s: float, parallel: int, photo_data: Path | None,
-                 data_dir: Path | None = None):
+    def __init__(
+        self,
+        work: Path,
+        smoke: bool,
+        budget_s: float,
+        parallel: int,
+        photo_data: Path | None,
+        data_dir: Path | None = None,
+    ):
         self.work, self.smoke, self.parallel, self.data_dir = work, smoke, parallel, data_dir
         self.deadline = time.monotonic() + budget_s
         self.jobs = plan_jobs(work / "runs", photo_data, smoke, data_dir)
-        self.record = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "smoke": smoke, "budget_s": budget_s,
-                       "data_dir": str(data_dir) if data_dir else None,
-                       "photo_data": str(photo_data) if photo_data else None, "machine": machine(),
-                       "speedrun": None, "speedrun_state": "waiting", "jobs": [], "failures": []}
+        self.record = {
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "smoke": smoke,
+            "budget_s": budget_s,
+            "data_dir": str(data_dir) if data_dir else None,
+            "photo_data": str(photo_data) if photo_data else None,
+            "machine": machine(),
+            "speedrun": None,
+            "speedrun_state": "waiting",
+            "jobs": [],
+            "failures": [],
+        }
         (work / "logs").mkdir(parents=True, exist_ok=True)
 
     def save(self) -> None:
@@ -181,17 +213,32 @@ class Plan:
         env = os.environ | {"PYTHONUNBUFFERED": "1"}
         if self.parallel > 1:  # processes sharing the machine's cores
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 2) // self.parallel))
-        return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *argv], cwd=ROOT, stdout=logf,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "train.py"), *argv],
+            cwd=ROOT,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
 
     def failures(self) -> list[dict]:
         """Every part that did not end well: which, why, and the end of its log."""
         out = []
         if self.record.get("speedrun_state") not in ("waiting", "running", "done"):
-            out.append({"part": "speedrun", "state": self.record["speedrun_state"],
-                        "why": self.record.get("speedrun_error"), "log_tail": self.record.get("speedrun_log_tail", [])})
-        out += [{"part": j.name, "state": j.state, "why": j.error, "log_tail": j.log_tail}
-                for j in self.jobs if j.state in ("failed", "cut off")]
+            out.append(
+                {
+                    "part": "speedrun",
+                    "state": self.record["speedrun_state"],
+                    "why": self.record.get("speedrun_error"),
+                    "log_tail": self.record.get("speedrun_log_tail", []),
+                }
+            )
+        out += [
+            {"part": j.name, "state": j.state, "why": j.error, "log_tail": j.log_tail}
+            for j in self.jobs
+            if j.state in ("failed", "cut off")
+        ]
         return out
 
     def left(self) -> float:
@@ -282,15 +329,25 @@ def pack(plan: Plan, dest: Path) -> list[Path]:
     staging = plan.work / "pack"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    folders = {j.argv[1]: plan.work / "runs" / j.name / j.argv[1]
-               for j in plan.jobs if j.state == "done" and j.argv[1] != BEST_MODEL}
+    folders = {
+        j.argv[1]: plan.work / "runs" / j.name / j.argv[1]
+        for j in plan.jobs
+        if j.state == "done" and j.argv[1] != BEST_MODEL
+    }
     best = best_seed(plan)
     if best is not None:
         folders[BEST_MODEL] = plan.work / "runs" / best.name / BEST_MODEL
         plan.record["best_model"] = {"seed_packed": best.name, **summarise_seeds(plan)}
-    gallery = next((plan.work / "runs" / j.name / "gallery.safetensors" for j in plan.jobs
-                    if j.state == "done" and j.argv[1] != BEST_MODEL
-                    and (plan.work / "runs" / j.name / "gallery.safetensors").is_file()), None)
+    gallery = next(
+        (
+            plan.work / "runs" / j.name / "gallery.safetensors"
+            for j in plan.jobs
+            if j.state == "done"
+            and j.argv[1] != BEST_MODEL
+            and (plan.work / "runs" / j.name / "gallery.safetensors").is_file()
+        ),
+        None,
+    )
     archive = staging / "checkpoints.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         for name, folder in sorted(folders.items()):
@@ -325,8 +382,13 @@ def summarise_seeds(plan: Plan) -> dict:
     if not accs:
         return {}
     t = torch.tensor(accs, dtype=torch.float64)
-    return {"seeds": len(accs), "test_acc_mean": t.mean().item(), "test_acc_std": t.std().item() if len(accs) > 1
-            else 0.0, "test_accs": accs, "val_accs": vals}
+    return {
+        "seeds": len(accs),
+        "test_acc_mean": t.mean().item(),
+        "test_acc_std": t.std().item() if len(accs) > 1 else 0.0,
+        "test_accs": accs,
+        "val_accs": vals,
+    }
 
 
 def run_plan(args) -> int:
@@ -353,8 +415,16 @@ def run_plan(args) -> int:
     files = pack(plan, Path(args.pack))
     for j in plan.jobs:
         log.info("%-20s %-8s %s", j.name, j.state, j.result)
-    print(json.dumps({"packed": [f.name for f in files], "speedrun": plan.record["speedrun_state"],
-                      "jobs": {j.name: j.state for j in plan.jobs}}, indent=1))
+    print(
+        json.dumps(
+            {
+                "packed": [f.name for f in files],
+                "speedrun": plan.record["speedrun_state"],
+                "jobs": {j.name: j.state for j in plan.jobs},
+            },
+            indent=1,
+        )
+    )
     for failure in plan.failures():
         print(f"FAILED {failure['part']} ({failure['state']}): {failure['why']}", file=sys.stderr)
         for line in failure["log_tail"][-5:]:
@@ -371,9 +441,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default="runs/gpu-plan", help="the working folder (default %(default)s)")
     p.add_argument("--budget-s", type=float, default=540.0, help="the whole call's time (default %(default)s)")
     p.add_argument("--parallel", type=int, help="training processes at once (default: all jobs; 2 with --smoke)")
-    p.add_argument("--data-dir", help="the data set's folder (default: the carried .gpu/data, then the loader's places)")
-    p.add_argument("--photo-data", default="data/photo-data-v4.npz",
-                   help="the photo training cache (python -m fmnist.photo.build; the repository holds it)")
+    p.add_argument(
+        "--data-dir", help="the data set's folder (default: the carried .gpu/data, then the loader's places)"
+    )
+    p.add_argument(
+        "--photo-data",
+        default="data/photo-data-v4.npz",
+        help="the photo training cache (python -m fmnist.photo.build; the repository holds it)",
+    )
     return run_plan(p.parse_args(argv))
 
 

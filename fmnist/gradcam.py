@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 
-def grad_cam(model: torch.nn.Module, x: torch.Tensor, target: int | list[int] | None = None) -> tuple[np.ndarray, torch.Tensor]:
+def grad_cam(
+    model: torch.nn.Module, x: torch.Tensor, target: int | list[int] | None = None
+) -> tuple[np.ndarray, torch.Tensor]:
     """Class activation maps for a batch (B, 1, H, W) in [0, 1].
 
     Returns (cams, logits): cams (B, H, W) float32 in [0, 1], upsampled to the input size; target is
@@ -53,8 +55,13 @@ def overlay(image_28: np.ndarray, cam: np.ndarray, size: int = 280, alpha: float
 
     grey = Image.fromarray(image_28).resize((size, size), Image.Resampling.NEAREST)
     grey = np.asarray(grey.convert("RGB"), dtype=np.float32) / 255.0
-    heat = np.asarray(Image.fromarray((cam * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR),
-                      dtype=np.float32) / 255.0
+    heat = (
+        np.asarray(
+            Image.fromarray((cam * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR),
+            dtype=np.float32,
+        )
+        / 255.0
+    )
     colours = matplotlib.colormaps["jet"](heat)[..., :3]
     mixed = (1 - alpha) * grey + alpha * colours
     return Image.fromarray((mixed * 255).round().astype(np.uint8))

@@ -15,8 +15,16 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import (METRICS_NAME, RESULTS_NAME, WEIGHTS_NAME, CheckpointError, atomic_write_bytes,
-                         load_folder, model_folders, read_config)
+from .checkpoint import (
+    METRICS_NAME,
+    RESULTS_NAME,
+    WEIGHTS_NAME,
+    CheckpointError,
+    atomic_write_bytes,
+    load_folder,
+    model_folders,
+    read_config,
+)
 from .config import command_for
 from .gallery import GALLERY_NAME
 from .models import FashionModel
@@ -57,8 +65,14 @@ def upload_plan(root: str | Path) -> list[tuple[str, Path]]:
     return plan
 
 
-def push_to_hub(root: str | Path, repo_id: str | None = None, token: str | None = None, api=None,
-                private: bool = False, commit_message: str = "Upload fmnist checkpoints") -> str:
+def push_to_hub(
+    root: str | Path,
+    repo_id: str | None = None,
+    token: str | None = None,
+    api=None,
+    private: bool = False,
+    commit_message: str = "Upload fmnist checkpoints",
+) -> str:
     """Upload the checkpoints folder (as save_pretrained and write_model_card left it) in one commit.
 
     The token comes from the argument, $HF_TOKEN or `hf auth login`, and appears in no message.
@@ -73,8 +87,9 @@ def push_to_hub(root: str | Path, repo_id: str | None = None, token: str | None 
         raise PushError(f"{root} holds no checkpoint to push (train first, or point --out at one)")
     token = token or hf.get_token()
     if not token:
-        raise PushError("no Hugging Face token: set HF_TOKEN or run `hf auth login`, then push again "
-                        "(python train.py --push-only)")
+        raise PushError(
+            "no Hugging Face token: set HF_TOKEN or run `hf auth login`, then push again (python train.py --push-only)"
+        )
     api = api or hf.HfApi(token=token)
 
     def scrub(e: Exception) -> str:
@@ -85,8 +100,10 @@ def push_to_hub(root: str | Path, repo_id: str | None = None, token: str | None 
         ops = [hf.CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(local)) for path, local in plan]
         api.create_commit(repo_id, ops, commit_message=commit_message, repo_type="model")
     except Exception as e:  # httpx errors, HfHubHTTPError, OSError: all end the same way for a user
-        raise PushError(f"pushing {root} to {repo_id} failed ({scrub(e)}); nothing local was changed, "
-                        "retry with: python train.py --push-only --repo-id " + repo_id) from None
+        raise PushError(
+            f"pushing {root} to {repo_id} failed ({scrub(e)}); nothing local was changed, "
+            "retry with: python train.py --push-only --repo-id " + repo_id
+        ) from None
     log.info("pushed %d files to %s in one commit", len(plan), repo_id)
     return str(url)
 
@@ -100,20 +117,28 @@ def checkpoint_folder(source: str | Path, model_name: str | None = None, revisio
     hf = _require_hub()
     what = f"{model_name} from the Hub repo {source}" if model_name else f"the Hub repo {source}"
     try:
-        return Path(hf.snapshot_download(str(source), repo_type="model", revision=revision,
-                                         allow_patterns=[f"{model_name}/*"] if model_name else None))
+        return Path(
+            hf.snapshot_download(
+                str(source),
+                repo_type="model",
+                revision=revision,
+                allow_patterns=[f"{model_name}/*"] if model_name else None,
+            )
+        )
     except Exception as e:  # offline with no cache, unknown repo, network down
         raise CheckpointError(f"cannot get {what}: {type(e).__name__}: {e}") from e
 
 
-def load_pretrained(source: str | Path, model_name: str, device: str | torch.device = "cpu",
-                    revision: str | None = None) -> tuple[FashionModel, dict]:
+def load_pretrained(
+    source: str | Path, model_name: str, device: str | torch.device = "cpu", revision: str | None = None
+) -> tuple[FashionModel, dict]:
     """Load `model_name` from a local checkpoints folder or a Hub repo id."""
     return load_folder(checkpoint_folder(source, model_name, revision) / model_name, device)
 
 
 # ---------------------------------------------------------------------------------------------------
 # The model card
+
 
 def _pct(x: float) -> str:
     return f"{100 * x:.2f} %"
@@ -129,14 +154,19 @@ def checkpoint_entries(root: str | Path) -> list[tuple[str, dict, dict]]:
 
 def results_table(entries: list[tuple[str, dict, dict]]) -> str:
     """The Markdown results table that the model card and the app's About tab show."""
-    rows = ["| model | initialised from | test accuracy | macro F1 | MCC | log loss | ECE | epochs (best) | "
-            "train time | hardware | parameters |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| model | initialised from | test accuracy | macro F1 | MCC | log loss | ECE | epochs (best) | "
+        "train time | hardware | parameters |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, cfg, met in entries:
         t = met["test"]
-        rows.append(f"| `{name}` | {cfg['initialization']} | {_pct(t['accuracy'])} | {t['macro_avg']['f1-score']:.4f} "
-                    f"| {t['mcc']:.4f} | {t['log_loss']:.4f} | {t['ece']:.4f} | {met['epochs_run']} "
-                    f"({met['best_epoch']}) | {met['train_seconds'] / 60:.1f} min | {cfg['device']} "
-                    f"| {cfg['parameters']:,} |")
+        rows.append(
+            f"| `{name}` | {cfg['initialization']} | {_pct(t['accuracy'])} | {t['macro_avg']['f1-score']:.4f} "
+            f"| {t['mcc']:.4f} | {t['log_loss']:.4f} | {t['ece']:.4f} | {met['epochs_run']} "
+            f"({met['best_epoch']}) | {met['train_seconds'] / 60:.1f} min | {cfg['device']} "
+            f"| {cfg['parameters']:,} |"
+        )
     return "\n".join(rows)
 
 
@@ -147,63 +177,93 @@ def model_card(root: str | Path, repo_id: str | None = None):
     entries = checkpoint_entries(root)
     datasets = {cfg.get("dataset", "fashion-mnist") for _, cfg, _ in entries}
     if len(datasets) > 1:
-        raise CheckpointError(f"{root} mixes models of several data sets ({', '.join(sorted(datasets))}); "
-                              "one card describes one data set")
+        raise CheckpointError(
+            f"{root} mixes models of several data sets ({', '.join(sorted(datasets))}); one card describes one data set"
+        )
     dataset = datasets.pop()
     dataset_id, dataset_name = DATASET_IDS[dataset], {"mnist": "MNIST"}.get(dataset, "Fashion-MNIST")
 
-    eval_results = [hf.EvalResult(task_type="image-classification", task_name="Image Classification",
-                                  dataset_type=dataset_id, dataset_name=dataset_name, dataset_split="test",
-                                  metric_type="accuracy", metric_name=f"{name} test accuracy",
-                                  metric_value=round(met["test"]["accuracy"], 4))
-                    for name, _, met in entries]
+    eval_results = [
+        hf.EvalResult(
+            task_type="image-classification",
+            task_name="Image Classification",
+            dataset_type=dataset_id,
+            dataset_name=dataset_name,
+            dataset_split="test",
+            metric_type="accuracy",
+            metric_name=f"{name} test accuracy",
+            metric_value=round(met["test"]["accuracy"], 4),
+        )
+        for name, _, met in entries
+    ]
     data = hf.ModelCardData(
-        library_name="pytorch", pipeline_tag="image-classification", license="mit", datasets=[dataset_id],
-        metrics=["accuracy", "f1", "matthews_correlation"], model_name="fmnist",
+        library_name="pytorch",
+        pipeline_tag="image-classification",
+        license="mit",
+        datasets=[dataset_id],
+        metrics=["accuracy", "f1", "matthews_correlation"],
+        model_name="fmnist",
         tags=["image-classification", dataset, "pytorch", "timm", "safetensors", "grad-cam"],
-        eval_results=eval_results)
+        eval_results=eval_results,
+    )
 
     best = entries[0][0]
     class_names = entries[0][1]["class_names"]
-    per_class = ["| class | " + " | ".join(f"`{n}` F1" for n, _, _ in entries) + " |",
-                 "|---|" + "---|" * len(entries)]
+    per_class = ["| class | " + " | ".join(f"`{n}` F1" for n, _, _ in entries) + " |", "|---|" + "---|" * len(entries)]
     for c in class_names:
-        per_class.append(f"| {c} | " + " | ".join(f"{m['test']['per_class'][c]['f1-score']:.3f}"
-                                                    for _, _, m in entries) + " |")
+        per_class.append(
+            f"| {c} | " + " | ".join(f"{m['test']['per_class'][c]['f1-score']:.3f}" for _, _, m in entries) + " |"
+        )
+
     def _converted(met):
         c = met.get("converted")
-        return "" if not c else (f"; weights then stored in {c['to']} by `python train.py --convert-weights "
-                                 f"--weights-dtype {c['to']}` (test accuracy in {c['from']}: "
-                                 f"{100 * c['test_accuracy_before']:.2f} %)")
+        return (
+            ""
+            if not c
+            else (
+                f"; weights then stored in {c['to']} by `python train.py --convert-weights "
+                f"--weights-dtype {c['to']}` (test accuracy in {c['from']}: "
+                f"{100 * c['test_accuracy_before']:.2f} %)"
+            )
+        )
 
     def launcher(cfg):
         world = cfg.get("world_size", 1)
         return "" if world == 1 else f"torchrun --nproc_per_node={world} "
 
-    trained = "\n".join(f"- `{name}`: `{launcher(cfg)}{command_for(cfg['train_config'], name)}` (seed {cfg['seed']}, "
-                        f"{cfg['device']}, {met['train_seconds'] / 60:.1f} min, {met['epochs_run']} epochs, "
-                        f"{met['split']['train']:,} training images"
-                        f"{', stopped early' if met['stopped_early'] else ''})" + _converted(met)
-                        for name, cfg, met in entries)
+    trained = "\n".join(
+        f"- `{name}`: `{launcher(cfg)}{command_for(cfg['train_config'], name)}` (seed {cfg['seed']}, "
+        f"{cfg['device']}, {met['train_seconds'] / 60:.1f} min, {met['epochs_run']} epochs, "
+        f"{met['split']['train']:,} training images"
+        f"{', stopped early' if met['stopped_early'] else ''})" + _converted(met)
+        for name, cfg, met in entries
+    )
     n_test = entries[0][2]["test"]["n"]
     from .models import REGISTRY
 
-    short = [f"- `{name}` was trained for {met['epochs_run']} epochs, fewer than its default of "
-             f"{REGISTRY[name][1]['epochs']}, to fit a time budget on {cfg['device']}; it is not at its best accuracy."
-             for name, cfg, met in entries
-             if name in REGISTRY and not met["stopped_early"] and met["epochs_run"] < REGISTRY[name][1]["epochs"]]
+    short = [
+        f"- `{name}` was trained for {met['epochs_run']} epochs, fewer than its default of "
+        f"{REGISTRY[name][1]['epochs']}, to fit a time budget on {cfg['device']}; it is not at its best accuracy."
+        for name, cfg, met in entries
+        if name in REGISTRY and not met["stopped_early"] and met["epochs_run"] < REGISTRY[name][1]["epochs"]
+    ]
     init_lines = "\n".join(f"- `{name}`: {cfg['initialization']}." for name, cfg, _ in entries)
     # runs tracked with trackio and synced to a Space (train.py --track --track-space USER/NAME) are linked
     synced = [(name, cfg["tracking"]) for name, cfg, _ in entries if (cfg.get("tracking") or {}).get("space")]
     if synced:
         trained += "\n\nTraining curves, tracked with trackio:\n" + "\n".join(
             f"- `{name}`: run `{t['run']}` of project `{t['project']}` in the Space "
-            f"[{t['space']}](https://huggingface.co/spaces/{t['space']})" for name, t in synced)
+            f"[{t['space']}](https://huggingface.co/spaces/{t['space']})"
+            for name, t in synced
+        )
     body = f"""
 # fmnist: {dataset_name} classifiers
 
-{len(entries)} PyTorch classifiers for {dataset_name} ({"28x28 grey images of 10 garment classes, "
-"https://github.com/zalandoresearch/fashion-mnist" if dataset == "fashion-mnist" else "28x28 handwritten digits"}),
+{len(entries)} PyTorch classifiers for {dataset_name} ({
+        "28x28 grey images of 10 garment classes, https://github.com/zalandoresearch/fashion-mnist"
+        if dataset == "fashion-mnist"
+        else "28x28 handwritten digits"
+    }),
 trained with the fmnist project's `train.py` on the data set `{dataset}`. Each model lives in its
 own subfolder: `model.safetensors` (weights), `config.json` (architecture, arguments, classes, normalisation,
 calibration temperature, notice thresholds, seed, library versions, git commit), `detector.safetensors`

@@ -22,7 +22,7 @@ def predict_logits(model: torch.nn.Module, images_uint8: torch.Tensor, batch_siz
     out = []
     try:
         for i in range(0, len(images_uint8), batch_size):
-            x = to_float(images_uint8[i:i + batch_size].to(dev))
+            x = to_float(images_uint8[i : i + batch_size].to(dev))
             if use_bf16:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -67,17 +67,23 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 
     return float(log_t.exp().item())
 
 
-def classification_metrics(logits: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor,
-                           temperature: float = 1.0, class_names=CLASS_NAMES) -> dict:
+def classification_metrics(
+    logits: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    temperature: float = 1.0,
+    class_names=CLASS_NAMES,
+) -> dict:
     """Accuracy, per-class and averaged precision/recall/F1, MCC, log loss, ECE and the confusion matrix."""
     labels = np.asarray(torch.as_tensor(labels).cpu())
     probs = softmax(logits, temperature)
     preds = probs.argmax(1)
     classes = list(range(len(class_names)))
-    report = skm.classification_report(labels, preds, labels=classes, target_names=list(class_names),
-                                       output_dict=True, zero_division=0)
-    per_class = {name: {k: report[name][k] for k in ("precision", "recall", "f1-score", "support")}
-                 for name in class_names}
+    report = skm.classification_report(
+        labels, preds, labels=classes, target_names=list(class_names), output_dict=True, zero_division=0
+    )
+    per_class = {
+        name: {k: report[name][k] for k in ("precision", "recall", "f1-score", "support")} for name in class_names
+    }
     return {
         "n": int(len(labels)),
         "accuracy": float(skm.accuracy_score(labels, preds)),

@@ -48,8 +48,9 @@ def resolve_mobilenet_weights(cfg: TrainConfig) -> tuple[str | None, str]:
         try:
             load_file(cfg.pretrained_file)
         except (SafetensorError, OSError) as e:
-            raise PretrainedUnavailable(f"--pretrained-file {cfg.pretrained_file} cannot be read as safetensors "
-                                        f"weights ({e})") from None
+            raise PretrainedUnavailable(
+                f"--pretrained-file {cfg.pretrained_file} cannot be read as safetensors weights ({e})"
+            ) from None
         return cfg.pretrained_file, f"ImageNet weights from the local file {Path(cfg.pretrained_file).name}"
     if cfg.no_pretrained:
         return None, "random initialisation (--no-pretrained): NOT a transfer model, no ImageNet weights"
@@ -62,20 +63,26 @@ def resolve_mobilenet_weights(cfg: TrainConfig) -> tuple[str | None, str]:
     cached = try_to_load_from_cache(repo, MOBILENET_HUB_FILE)
     if isinstance(cached, str):
         return cached, described
-    advice = ("Give a local weights file with --pretrained-file PATH, or train from random initialisation with "
-              "--no-pretrained (the model is then labelled as not pretrained everywhere).")
+    advice = (
+        "Give a local weights file with --pretrained-file PATH, or train from random initialisation with "
+        "--no-pretrained (the model is then labelled as not pretrained everywhere)."
+    )
     if not _hub_reachable():
-        raise PretrainedUnavailable(f"ImageNet weights for the MobileNet ({repo}) are not in the local Hugging Face "
-                                    f"cache and the Hub cannot be reached.\n{advice}")
+        raise PretrainedUnavailable(
+            f"ImageNet weights for the MobileNet ({repo}) are not in the local Hugging Face "
+            f"cache and the Hub cannot be reached.\n{advice}"
+        )
     try:
         return hf_hub_download(repo, MOBILENET_HUB_FILE), described
     except Exception as e:  # httpx errors, HfHubHTTPError, OSError
-        raise PretrainedUnavailable(f"ImageNet weights for the MobileNet ({repo}) could not be downloaded "
-                                    f"({type(e).__name__}: {e}).\n{advice}") from e
+        raise PretrainedUnavailable(
+            f"ImageNet weights for the MobileNet ({repo}) could not be downloaded ({type(e).__name__}: {e}).\n{advice}"
+        ) from e
 
 
-def make_model(name: str, cfg: TrainConfig, mobilenet_weights: tuple[str | None, str] | None = None
-               ) -> tuple[torch.nn.Module, dict, str]:
+def make_model(
+    name: str, cfg: TrainConfig, mobilenet_weights: tuple[str | None, str] | None = None
+) -> tuple[torch.nn.Module, dict, str]:
     """The model, the arguments that rebuild it, and a description of its initialisation."""
     args = dict(cfg.model_args.get(name, {}))
     spec = DATASETS[cfg.dataset]

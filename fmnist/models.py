@@ -73,8 +73,11 @@ class BasicCNN(FashionModel):
         super().__init__(**norm)
         self.features = nn.Sequential(nn.Conv2d(1, channels, 3), nn.ReLU(inplace=True))  # (B, 32, 26, 26)
         self.head = nn.Sequential(
-            nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(dropout),
-            nn.Linear(channels * 13 * 13, hidden), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(channels * 13 * 13, hidden),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden, NUM_CLASSES),
         )
 
@@ -92,13 +95,19 @@ class DeepCNN(FashionModel):
         super().__init__(**norm)
         a, b, c = widths
         self.features = nn.Sequential(
-            *_conv_bn(1, a, 4), nn.MaxPool2d(2),
-            *_conv_bn(a, b, 3), nn.MaxPool2d(2),
+            *_conv_bn(1, a, 4),
+            nn.MaxPool2d(2),
+            *_conv_bn(a, b, 3),
+            nn.MaxPool2d(2),
             *_conv_bn(b, c, 3),
         )  # (B, 128, 7, 7)
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(c * 7 * 7, hidden, bias=False), nn.BatchNorm1d(hidden),
-            nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, NUM_CLASSES),
+            nn.Flatten(),
+            nn.Linear(c * 7 * 7, hidden, bias=False),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, NUM_CLASSES),
         )
 
 
@@ -130,8 +139,9 @@ class ResNet(FashionModel):
                 layers.append(BasicBlock(cin, w, 2 if (i > 0 and j == 0) else 1))
                 cin = w
         self.features = nn.Sequential(*layers)  # (B, widths[-1], 7, 7)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(cin, NUM_CLASSES))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, NUM_CLASSES)
+        )
 
 
 class WideBlock(nn.Module):
@@ -185,8 +195,9 @@ class MobileNet(FashionModel):
 
     gradcam_layer = "body.blocks.5"  # reset below to the last block before pooling
 
-    def __init__(self, variant: str = "mobilenetv3_small_100", img_size: int = 64,
-                 pretrained: str | None = None, **norm):
+    def __init__(
+        self, variant: str = "mobilenetv3_small_100", img_size: int = 64, pretrained: str | None = None, **norm
+    ):
         super().__init__(**norm)
         import timm
 
@@ -222,8 +233,18 @@ class MobileNet(FashionModel):
 # - shifts and flips cost the two small models 2-3 points (mlp 87.52 % vs 90.03 %, basic_cnn 90.27 % vs 92.25 %);
 # - rotation up to 15 degrees and zoom 0.85-1.15 on top (seed 000's) cost deep_cnn 1.7 points in its 20 epochs
 #   (92.60 % vs 94.32 %): the photo pipeline undoes tilts instead (fmnist.photo).
-NO_AUGMENT = dict(shift_px=0, hflip=False, rotate_deg=0.0, zoom=0.0, erase_p=0.0, photo_p=0.0, print_p=0.0,
-                  print_faint=0.0, bend_p=0.0, flat_p=0.0)
+NO_AUGMENT = dict(
+    shift_px=0,
+    hflip=False,
+    rotate_deg=0.0,
+    zoom=0.0,
+    erase_p=0.0,
+    photo_p=0.0,
+    print_p=0.0,
+    print_faint=0.0,
+    bend_p=0.0,
+    flat_p=0.0,
+)
 SHIFT_FLIP = NO_AUGMENT | dict(shift_px=2, hflip=True)
 # - the degradations a photo's preprocessing leaves (fmnist.augment.photo_degrade), on half the images, for the two
 #   models the app leans on (README, "Training for photos")
@@ -247,20 +268,27 @@ def common_search_space(trial) -> dict:
 
 def _mlp_space(trial) -> dict:
     width = trial.suggest_categorical("hidden_1", [64, 128, 256, 512])
-    return {"hidden": [width, trial.suggest_categorical("hidden_2", [32, 64, 128])],
-            "dropout": trial.suggest_float("dropout", 0.0, 0.5)}
+    return {
+        "hidden": [width, trial.suggest_categorical("hidden_2", [32, 64, 128])],
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+    }
 
 
 def _basic_cnn_space(trial) -> dict:
-    return {"channels": trial.suggest_categorical("channels", [16, 32, 64]),
-            "hidden": trial.suggest_categorical("hidden", [32, 64, 128]),
-            "dropout": trial.suggest_float("dropout", 0.0, 0.5)}
+    return {
+        "channels": trial.suggest_categorical("channels", [16, 32, 64]),
+        "hidden": trial.suggest_categorical("hidden", [32, 64, 128]),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+    }
 
 
 def _deep_cnn_space(trial) -> dict:
     base = trial.suggest_categorical("base_width", [16, 32, 48])
-    return {"widths": [base, 2 * base, 4 * base], "hidden": trial.suggest_categorical("hidden", [64, 128, 256]),
-            "dropout": trial.suggest_float("dropout", 0.0, 0.5)}
+    return {
+        "widths": [base, 2 * base, 4 * base],
+        "hidden": trial.suggest_categorical("hidden", [64, 128, 256]),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+    }
 
 
 def _resnet_space(trial) -> dict:
@@ -269,8 +297,11 @@ def _resnet_space(trial) -> dict:
 
 
 def _wide_resnet_space(trial) -> dict:
-    return {"depth": trial.suggest_categorical("depth", [10, 16]), "widen": trial.suggest_categorical("widen", [2, 4]),
-            "dropout": trial.suggest_float("dropout", 0.0, 0.3)}
+    return {
+        "depth": trial.suggest_categorical("depth", [10, 16]),
+        "widen": trial.suggest_categorical("widen", [2, 4]),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.3),
+    }
 
 
 def _mobilenet_space(trial) -> dict:
@@ -287,8 +318,11 @@ REGISTRY: dict[str, tuple[Callable[..., FashionModel], dict, Callable]] = {
     "mobilenet": (MobileNet, dict(epochs=15, lr=2e-3, augment=SHIFT_FLIP), _mobilenet_space),
     # the best model, for a GPU (fmnist.gpu_plan): the wider resnet's H200 run (widths 64-128-256, erase 0.25,
     # 40 epochs: 95.88 % validation) showed erasing and length pay; this one is wider again and trains longer
-    "wide_resnet": (WideResNet, dict(epochs=60, lr=3e-3, augment=SHIFT_FLIP_PHOTO | dict(erase_p=0.25)),
-                    _wide_resnet_space),
+    "wide_resnet": (
+        WideResNet,
+        dict(epochs=60, lr=3e-3, augment=SHIFT_FLIP_PHOTO | dict(erase_p=0.25)),
+        _wide_resnet_space,
+    ),
 }
 MODEL_NAMES = tuple(REGISTRY)
 # what a plain `python train.py` trains and checkpoints/ bundles; the wide resnet is named explicitly (on a CPU

@@ -40,7 +40,7 @@ def penultimate_features(model: torch.nn.Module, images_uint8: torch.Tensor, bat
     out = []
     try:
         for i in range(0, len(images_uint8), batch_size):
-            out.append(model.penultimate(to_float(images_uint8[i:i + batch_size].to(dev))).double().cpu())
+            out.append(model.penultimate(to_float(images_uint8[i : i + batch_size].to(dev))).double().cpu())
     finally:
         model.train(was_training)
     return torch.cat(out)
@@ -64,7 +64,9 @@ def mahalanobis_scores(feats: torch.Tensor, stats: dict[str, torch.Tensor]) -> t
     return d2.min(1).values
 
 
-def fit_outlier_head(garments: torch.Tensor, things: torch.Tensor, c: float = OUTLIER_HEAD_C) -> dict[str, torch.Tensor]:
+def fit_outlier_head(
+    garments: torch.Tensor, things: torch.Tensor, c: float = OUTLIER_HEAD_C
+) -> dict[str, torch.Tensor]:
     """Standardisation and logistic-regression weights: a positive score says "a thing, not a garment"."""
     from sklearn.linear_model import LogisticRegression
 
@@ -72,8 +74,12 @@ def fit_outlier_head(garments: torch.Tensor, things: torch.Tensor, c: float = OU
     y = torch.cat([torch.zeros(len(garments)), torch.ones(len(things))]).numpy()
     mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
     clf = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(((x - mean) / scale).numpy(), y)
-    return {"oe_mean": mean, "oe_scale": scale, "oe_weight": torch.from_numpy(clf.coef_[0]),
-            "oe_bias": torch.tensor([clf.intercept_[0]], dtype=torch.float64)}
+    return {
+        "oe_mean": mean,
+        "oe_scale": scale,
+        "oe_weight": torch.from_numpy(clf.coef_[0]),
+        "oe_bias": torch.tensor([clf.intercept_[0]], dtype=torch.float64),
+    }
 
 
 def outlier_scores(feats: torch.Tensor, stats: dict[str, torch.Tensor]) -> torch.Tensor | None:
@@ -94,8 +100,10 @@ def save_detector(folder: Path, stats: dict[str, torch.Tensor]) -> None:
 
     from .checkpoint import atomic_write_bytes
 
-    atomic_write_bytes(Path(folder) / DETECTOR_NAME, save({k: v.to(torch.bfloat16).contiguous() for k, v in stats.items()},
-                                                          metadata={"detector": "mahalanobis"}))
+    atomic_write_bytes(
+        Path(folder) / DETECTOR_NAME,
+        save({k: v.to(torch.bfloat16).contiguous() for k, v in stats.items()}, metadata={"detector": "mahalanobis"}),
+    )
 
 
 def load_detector(folder: Path) -> dict[str, torch.Tensor] | None:

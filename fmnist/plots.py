@@ -13,7 +13,6 @@ import numpy as np  # noqa: E402
 from . import CLASS_NAMES  # noqa: E402
 
 
-
 def short_names(class_names=CLASS_NAMES) -> list[str]:
     return [n.split("/")[0] for n in class_names]
 
@@ -39,8 +38,15 @@ def confusion_matrix(cm: list[list[int]], path: Path, title: str = "", class_nam
     ax.set_title(title or "Confusion matrix (test set)")
     for i in range(10):
         for j in range(10):
-            ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=8,
-                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                cm[i, j],
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if cm[i, j] > cm.max() / 2 else "black",
+            )
     return _save(fig, path)
 
 
@@ -61,8 +67,15 @@ def training_curves(history: list[dict], path: Path, title: str = "") -> Path:
     return _save(fig, path)
 
 
-def image_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, path: Path, title: str,
-               cols: int = 8, class_names=CLASS_NAMES) -> Path:
+def image_grid(
+    images: np.ndarray,
+    true: np.ndarray,
+    pred: np.ndarray,
+    path: Path,
+    title: str,
+    cols: int = 8,
+    class_names=CLASS_NAMES,
+) -> Path:
     """Images (N, 28, 28) uint8 with 'P: predicted / T: true' captions, wrong ones in red.
 
     One axes shows the images as a mosaic with a caption band above each: 32 separate axes took ~1 s each to
@@ -76,17 +89,33 @@ def image_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, path: Pat
     for k, (img, t, p) in enumerate(zip(images, true, pred)):
         r, c = divmod(k, cols)
         y, x = r * cell_h + band, c * cell_w + 2
-        mosaic[y:y + 28, x:x + 28] = img
-        ax.text(x + 14, y - 1, f"P: {short[p]}\nT: {short[t]}", fontsize=7, ha="center", va="bottom",
-                color="black" if p == t else "red")
+        mosaic[y : y + 28, x : x + 28] = img
+        ax.text(
+            x + 14,
+            y - 1,
+            f"P: {short[p]}\nT: {short[t]}",
+            fontsize=7,
+            ha="center",
+            va="bottom",
+            color="black" if p == t else "red",
+        )
     ax.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.axis("off")
     ax.set_title(title)
     return _save(fig, path)
 
 
-def write_all(folder: Path, metrics: dict, history: list[dict], images: np.ndarray, labels: np.ndarray,
-              preds: np.ndarray, name: str, seed: int = 0, class_names=CLASS_NAMES) -> list[str]:
+def write_all(
+    folder: Path,
+    metrics: dict,
+    history: list[dict],
+    images: np.ndarray,
+    labels: np.ndarray,
+    preds: np.ndarray,
+    name: str,
+    seed: int = 0,
+    class_names=CLASS_NAMES,
+) -> list[str]:
     """Write the four standard figures into folder; return their file names."""
     rng = np.random.default_rng(seed)
     wrong = np.flatnonzero(preds != labels)
@@ -94,12 +123,28 @@ def write_all(folder: Path, metrics: dict, history: list[dict], images: np.ndarr
     sample = rng.choice(len(labels), size=min(32, len(labels)), replace=False)
     acc = metrics["accuracy"] * 100
     paths = [
-        confusion_matrix(metrics["confusion_matrix"], folder / "confusion_matrix.png",
-                         f"{name}: confusion matrix, test accuracy {acc:.2f} %", class_names),
-        image_grid(images[wrong], labels[wrong], preds[wrong], folder / "misclassified.png",
-                   f"{name}: misclassified test images (P: predicted, T: true)", class_names=class_names),
-        image_grid(images[sample], labels[sample], preds[sample], folder / "inference_grid.png",
-                   f"{name}: random test images", class_names=class_names),
+        confusion_matrix(
+            metrics["confusion_matrix"],
+            folder / "confusion_matrix.png",
+            f"{name}: confusion matrix, test accuracy {acc:.2f} %",
+            class_names,
+        ),
+        image_grid(
+            images[wrong],
+            labels[wrong],
+            preds[wrong],
+            folder / "misclassified.png",
+            f"{name}: misclassified test images (P: predicted, T: true)",
+            class_names=class_names,
+        ),
+        image_grid(
+            images[sample],
+            labels[sample],
+            preds[sample],
+            folder / "inference_grid.png",
+            f"{name}: random test images",
+            class_names=class_names,
+        ),
     ]
     if history:
         paths.append(training_curves(history, folder / "curves.png", f"{name}: training curves"))

@@ -32,9 +32,11 @@ FRAME_FILL = 0.9
 # A hint, not a notice: the item lies along more than this share of one side of the picture (but not along all
 # four), so a part of it may be outside the frame. Set on validation (python -m benchmarks.cut_hint).
 CUT_REACH = 0.02
-HINTS = {"cut off": "Part of the item seems to be outside the picture: it runs along the picture's edge, and what "
-                      "is cut off is not seen, so the answer may be wrong. A photo with the whole garment in it, a "
-                      "margin all round, reads better."}
+HINTS = {
+    "cut off": "Part of the item seems to be outside the picture: it runs along the picture's edge, and what "
+    "is cut off is not seen, so the answer may be wrong. A photo with the whole garment in it, a "
+    "margin all round, reads better."
+}
 
 
 def picture_hints(pre: Preprocessed, cut_reach: float = CUT_REACH) -> list[str]:
@@ -62,7 +64,9 @@ def picture_rules(pre: Preprocessed) -> list[str]:
 class Prediction:
     top3: list[tuple[str, float]]  # (class name, calibrated probability), most likely first
     probabilities: dict[str, float]  # every class
-    overlay: Image.Image  # the heat map over the input, PANEL x PANEL RGB (224: 8 px per input pixel), as the answer shows it
+    overlay: (
+        Image.Image
+    )  # the heat map over the input, PANEL x PANEL RGB (224: 8 px per input pixel), as the answer shows it
     model_input: Image.Image  # the 28x28 grey image the model saw
     notice: str | None  # set when the picture does not look like a Fashion-MNIST item: which rules fired
     model: str
@@ -100,8 +104,9 @@ def load_models(source: str | Path, device: str = "cpu", only: str | None = None
     folders = checkpoint.model_folders(local)
     if only not in (None, "default"):
         if only not in [f.name for f in folders]:
-            raise hub.CheckpointError(f"{source} has no model {only!r}; choose one of "
-                                      f"{', '.join(f.name for f in folders)}")
+            raise hub.CheckpointError(
+                f"{source} has no model {only!r}; choose one of {', '.join(f.name for f in folders)}"
+            )
         folders = [f for f in folders if f.name == only]
     loaded = []
     for folder in folders:
@@ -113,8 +118,9 @@ def load_models(source: str | Path, device: str = "cpu", only: str | None = None
         if config.get("dataset", "fashion-mnist") != "fashion-mnist":
             log.warning("skipping %s: trained on %s, not Fashion-MNIST", folder, config["dataset"])
             continue
-        loaded.append(LoadedModel(folder.name, model, config, acc, ood.load_detector(folder),
-                                  SimilarItems.load(local, folder)))
+        loaded.append(
+            LoadedModel(folder.name, model, config, acc, ood.load_detector(folder), SimilarItems.load(local, folder))
+        )
     if not loaded:
         raise hub.CheckpointError(f"{source} holds no fmnist checkpoints")
     return loaded
@@ -164,19 +170,36 @@ class Predictor:
         with torch.inference_mode():
             feats = entry.model.penultimate(x).double().cpu()
         (score,), (thing,) = detector_scores(entry, feats)
-        similar = [(Image.fromarray(entry.similar.gallery.images[i]), CLASS_NAMES[label], sim)
-                   for i, label, sim in entry.similar.nearest(feats)] if entry.similar is not None else []
+        similar = (
+            [
+                (Image.fromarray(entry.similar.gallery.images[i]), CLASS_NAMES[label], sim)
+                for i, label, sim in entry.similar.nearest(feats)
+            ]
+            if entry.similar is not None
+            else []
+        )
         rules = self.notice_rules(entry, pre, score, thing)
-        return Prediction(top3=top3, probabilities={c: float(p) for c, p in zip(CLASS_NAMES, probs)},
-                          overlay=overlay(pre.pixels, cam[0], size=PANEL), model_input=Image.fromarray(pre.pixels),
-                          map_title=map_title(entry.model), map_note=map_note(entry.model),
-                          notice=self.notice_text(rules, pre, entry, score, thing), model=name, found=outline(pre),
-                          rules=rules, hints=picture_hints(pre), ood_score=score, thing_score=thing,
-                          similar=similar)
+        return Prediction(
+            top3=top3,
+            probabilities={c: float(p) for c, p in zip(CLASS_NAMES, probs)},
+            overlay=overlay(pre.pixels, cam[0], size=PANEL),
+            model_input=Image.fromarray(pre.pixels),
+            map_title=map_title(entry.model),
+            map_note=map_note(entry.model),
+            notice=self.notice_text(rules, pre, entry, score, thing),
+            model=name,
+            found=outline(pre),
+            rules=rules,
+            hints=picture_hints(pre),
+            ood_score=score,
+            thing_score=thing,
+            similar=similar,
+        )
 
     @staticmethod
-    def notice_rules(entry: LoadedModel, pre: Preprocessed, score: float | None,
-                     thing: float | None = None) -> list[str]:
+    def notice_rules(
+        entry: LoadedModel, pre: Preprocessed, score: float | None, thing: float | None = None
+    ) -> list[str]:
         """The names of the rules that fire for this picture, most basic first."""
         rules = picture_rules(pre)
         if rules == ["no item"]:
@@ -186,31 +209,36 @@ class Predictor:
         return rules
 
     @staticmethod
-    def notice_text(rules: list[str], pre: Preprocessed, entry: LoadedModel, score: float | None,
-                    thing: float | None = None) -> str | None:
+    def notice_text(
+        rules: list[str], pre: Preprocessed, entry: LoadedModel, score: float | None, thing: float | None = None
+    ) -> str | None:
         if not rules:
             return None
         limits = entry.config.get("notice_threshold", {})
         unlike = []
         if _beyond(entry, "mahalanobis", score):
-            unlike.append(f"its features are farther from every class than a garment's would be (distance "
-                          f"{score:.0f} against a limit of {limits['mahalanobis']:.0f})")
+            unlike.append(
+                f"its features are farther from every class than a garment's would be (distance "
+                f"{score:.0f} against a limit of {limits['mahalanobis']:.0f})"
+            )
         if _beyond(entry, "outlier", thing):
-            unlike.append(f"they resemble the pictures of things that are not garments it learnt from (score "
-                          f"{thing:.1f} against a limit of {limits['outlier']:.1f})")
+            unlike.append(
+                f"they resemble the pictures of things that are not garments it learnt from (score "
+                f"{thing:.1f} against a limit of {limits['outlier']:.1f})"
+            )
         says = {
             "no item": "No garment stands out from the background of this picture, so the answer above means "
-                       "little. Photograph a single item on a plain background that differs from it in colour or "
-                       "lightness: a white shirt shows on a dark table, not on a white sheet.",
+            "little. Photograph a single item on a plain background that differs from it in colour or "
+            "lightness: a white shirt shows on a dark table, not on a white sheet.",
             "fills the frame": "What was found reaches all four edges and covers most of the picture: this looks "
-                               "like a scene or a close-up, not one garment on a backdrop.",
+            "like a scene or a close-up, not one garment on a backdrop.",
             "shape": f"What was found is {pre.aspect:.1f} times as long as it is wide; no garment in the data set is "
-                     f"more than 7 times.",
+            f"more than 7 times.",
             "unlike any garment": f"To the model this picture looks unlike every garment: {'; '.join(unlike)}. "
-                                  f"{100 * limits.get('pass_rate', 0.95):.0f} % of real items pass these limits.",
+            f"{100 * limits.get('pass_rate', 0.95):.0f} % of real items pass these limits.",
             "several items": f"The picture shows {pre.items} separate items; only the largest (outlined) was "
-                             "classified.",
+            "classified.",
         }
         lines = [f"- **{rule}**: {says[rule]}" for rule in rules]
-        head = ("Treat the answer with care." if rules != ["several items"] else "Note:")
+        head = "Treat the answer with care." if rules != ["several items"] else "Note:"
         return head + "\n" + "\n".join(lines)

@@ -63,8 +63,7 @@ def print_items(x: torch.Tensor, p: float, gen: torch.Generator, faint: float = 
     if not bool(apply.any()):
         return x
     coverage = print_patterns(b, h, w, gen, dev)
-    ink = torch.where(torch.rand(b, 1, 1, 1, device=dev, generator=gen) < 0.5, 1.0,
-                      uniform(b, 0.1, 0.3, gen, dev))
+    ink = torch.where(torch.rand(b, 1, 1, 1, device=dev, generator=gen) < 0.5, 1.0, uniform(b, 0.1, 0.3, gen, dev))
     contrast = uniform(b, *CONTRAST, gen, dev)
     body = x
     if faint > 0:

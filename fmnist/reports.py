@@ -19,12 +19,22 @@ def format_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
     """A Markdown table: columns are (key, header, format)."""
     head = "| " + " | ".join(h for _, h, _ in columns) + " |"
     sep = "|" + "|".join("---" for _ in columns) + "|"
-    body = ["| " + " | ".join(format(r[k], f) if r.get(k) is not None else "" for k, _, f in columns) + " |"
-            for r in rows]
+    body = [
+        "| " + " | ".join(format(r[k], f) if r.get(k) is not None else "" for k, _, f in columns) + " |" for r in rows
+    ]
     return "\n".join([head, sep, *body])
 
 
-RESULT_COLUMNS = [("model", "model", ""), ("test_acc", "test acc", ".4f"), ("macro_f1", "macro F1", ".4f"),
-                  ("mcc", "MCC", ".4f"), ("log_loss", "log loss", ".4f"), ("ece_before", "ECE raw", ".4f"),
-                  ("ece_after", "ECE calibrated", ".4f"), ("epochs", "epochs", "d"),
-                  ("best_epoch", "best epoch", "d"), ("s_per_epoch", "s/epoch", ".1f"), ("params", "params", ",d")]
+RESULT_COLUMNS = [
+    ("model", "model", ""),
+    ("test_acc", "test acc", ".4f"),
+    ("macro_f1", "macro F1", ".4f"),
+    ("mcc", "MCC", ".4f"),
+    ("log_loss", "log loss", ".4f"),
+    ("ece_before", "ECE raw", ".4f"),
+    ("ece_after", "ECE calibrated", ".4f"),
+    ("epochs", "epochs", "d"),
+    ("best_epoch", "best epoch", "d"),
+    ("s_per_epoch", "s/epoch", ".1f"),
+    ("params", "params", ",d"),
+]

@@ -50,8 +50,9 @@ class Dist:
 
     @classmethod
     def from_env(cls) -> "Dist":
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                   int(os.environ.get("LOCAL_RANK", 0)))
+        return cls(
+            int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+        )
 
     @property
     def main(self) -> bool:
@@ -91,6 +92,12 @@ def existing_checkpoints(cfg: TrainConfig, allow_limit: bool):
         tc = config["train_config"]
         if tc.get("limit") is not None and not allow_limit:
             raise ValueError(f"{folder} was trained on a --limit subset; retrain it instead")
-        splits = load_splits(cfg.data_dir, tc["val_size"], config["seed"], tc.get("limit"), device=dev,
-                             dataset=config.get("dataset", "fashion-mnist"))
+        splits = load_splits(
+            cfg.data_dir,
+            tc["val_size"],
+            config["seed"],
+            tc.get("limit"),
+            device=dev,
+            dataset=config.get("dataset", "fashion-mnist"),
+        )
         yield name, folder, model, config, splits

@@ -67,16 +67,22 @@ class SearchResult:
 
     def summary(self) -> str:
         b = self.best
-        lines = [f"study: {self.finished} finished trials ({self.pruned} pruned)",
-                 f"best trial #{b['trial']}: validation loss {b['val_loss']:.4f}, validation accuracy {b['val_acc']:.4f}",
-                 f"  training settings: {json.dumps(b['train_config'])}",
-                 f"  model arguments:   {json.dumps(b['model_args'])}"]
+        lines = [
+            f"study: {self.finished} finished trials ({self.pruned} pruned)",
+            f"best trial #{b['trial']}: validation loss {b['val_loss']:.4f}, validation accuracy {b['val_acc']:.4f}",
+            f"  training settings: {json.dumps(b['train_config'])}",
+            f"  model arguments:   {json.dumps(b['model_args'])}",
+        ]
         if b.get("defaults_val_loss") is not None:
             better = b["val_loss"] < b["defaults_val_loss"]
-            lines.append(f"the defaults (trial #0) reached validation loss {b['defaults_val_loss']:.4f}, accuracy "
-                         f"{b['defaults_val_acc']:.4f}: the best trial is {'better' if better else 'no better'}")
-        lines.append(f"written: {self.folder / 'best.json'}; train with: python train.py --models {b['model']} "
-                     f"--params {self.folder / 'best.json'}")
+            lines.append(
+                f"the defaults (trial #0) reached validation loss {b['defaults_val_loss']:.4f}, accuracy "
+                f"{b['defaults_val_acc']:.4f}: the best trial is {'better' if better else 'no better'}"
+            )
+        lines.append(
+            f"written: {self.folder / 'best.json'}; train with: python train.py --models {b['model']} "
+            f"--params {self.folder / 'best.json'}"
+        )
         return "\n".join(lines)
 
 
@@ -89,14 +95,24 @@ def _defaults(cfg: TrainConfig, model: str) -> dict:
     """The trial that reproduces the defaults, to be enqueued first: the search then says whether it beat them."""
     d = TrainConfig()
     aug = cfg.augment(model)
-    params = {"lr": REGISTRY[model][1]["lr"], "weight_decay": d.weight_decay, "label_smoothing": d.label_smoothing,
-              "batch_size": d.batch_size, "shift_px": aug.shift_px, "hflip": aug.hflip, "rotate_deg": aug.rotate_deg,
-              "zoom": aug.zoom, "erase_p": aug.erase_p}
-    own = {"mlp": {"hidden_1": 128, "hidden_2": 64, "dropout": 0.0},
-           "basic_cnn": {"channels": 32, "hidden": 32, "dropout": 0.25},
-           "deep_cnn": {"base_width": 32, "hidden": 128, "dropout": 0.35},
-           "resnet": {"base_width": 32, "dropout": 0.0},
-           "mobilenet": {"img_size": 64}}[model]
+    params = {
+        "lr": REGISTRY[model][1]["lr"],
+        "weight_decay": d.weight_decay,
+        "label_smoothing": d.label_smoothing,
+        "batch_size": d.batch_size,
+        "shift_px": aug.shift_px,
+        "hflip": aug.hflip,
+        "rotate_deg": aug.rotate_deg,
+        "zoom": aug.zoom,
+        "erase_p": aug.erase_p,
+    }
+    own = {
+        "mlp": {"hidden_1": 128, "hidden_2": 64, "dropout": 0.0},
+        "basic_cnn": {"channels": 32, "hidden": 32, "dropout": 0.25},
+        "deep_cnn": {"base_width": 32, "hidden": 128, "dropout": 0.35},
+        "resnet": {"base_width": 32, "dropout": 0.0},
+        "mobilenet": {"img_size": 64},
+    }[model]
     return params | own
 
 
@@ -143,9 +159,13 @@ def _open_study(optuna, search: SearchConfig, cfg: TrainConfig, attempts: int = 
     for attempt in range(attempts):
         try:
             return optuna.create_study(
-                study_name=search.study_name, storage=search.storage_url, load_if_exists=True, direction="minimize",
+                study_name=search.study_name,
+                storage=search.storage_url,
+                load_if_exists=True,
+                direction="minimize",
                 sampler=optuna.samplers.TPESampler(seed=cfg.seed + os.getpid(), constant_liar=True),
-                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1))
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+            )
         except (IntegrityError, OperationalError):
             if attempt == attempts - 1:
                 raise
@@ -189,8 +209,12 @@ def run_search(cfg: TrainConfig, search: SearchConfig) -> SearchResult:
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
         train_settings, model_args = suggest(trial, search.model)
-        trial_cfg = dataclasses.replace(cfg, **train_settings, model_args={search.model: model_args},
-                                        out=str(search.folder / "runs" / f"trial-{trial.number}"))
+        trial_cfg = dataclasses.replace(
+            cfg,
+            **train_settings,
+            model_args={search.model: model_args},
+            out=str(search.folder / "runs" / f"trial-{trial.number}"),
+        )
 
         def report(row, trial=trial):
             trial.report(row["val_loss"], row["epoch"])
@@ -198,12 +222,21 @@ def run_search(cfg: TrainConfig, search: SearchConfig) -> SearchResult:
                 raise optuna.TrialPruned()
 
         # with --track, each trial is a trackio run of the study's group, its parameters as config
-        tracker = tracking.TrackedRun(cfg.track_project, f"{search.study_name}-trial-{trial.number}",
-                                      {"study": search.study_name, "trial": trial.number, **trial.params},
-                                      space=cfg.track_space, group=search.study_name) if cfg.track else None
+        tracker = (
+            tracking.TrackedRun(
+                cfg.track_project,
+                f"{search.study_name}-trial-{trial.number}",
+                {"study": search.study_name, "trial": trial.number, **trial.params},
+                space=cfg.track_space,
+                group=search.study_name,
+            )
+            if cfg.track
+            else None
+        )
         try:
-            run = fit(search.model, trial_cfg, splits, dev, resolved=resolved, on_epoch=report, report=False,
-                      tracker=tracker)
+            run = fit(
+                search.model, trial_cfg, splits, dev, resolved=resolved, on_epoch=report, report=False, tracker=tracker
+            )
         except optuna.TrialPruned:
             shutil.rmtree(trial_cfg.out_dir, ignore_errors=True)
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -232,8 +265,9 @@ def run_search(cfg: TrainConfig, search: SearchConfig) -> SearchResult:
         shutil.rmtree(trial_cfg.out_dir, ignore_errors=True)  # a trial keeps no weights, only its numbers
         trial.set_user_attr("val_acc", run["best_val_acc"])
         study.tell(trial, run["best_val_loss"])
-        log.info("trial #%d: validation loss %.4f, accuracy %.4f", trial.number, run["best_val_loss"],
-                 run["best_val_acc"])
+        log.info(
+            "trial #%d: validation loss %.4f, accuracy %.4f", trial.number, run["best_val_loss"], run["best_val_acc"]
+        )
     return finish_search(study, cfg, search, optuna)
 
 
@@ -247,14 +281,21 @@ def finish_search(study, cfg: TrainConfig, search: SearchConfig, optuna) -> Sear
     train_settings, model_args = suggest(optuna.trial.FixedTrial(best.params), search.model)
     defaults = next((t for t in complete if t.user_attrs.get("defaults")), None)
     payload = {
-        "model": search.model, "dataset": cfg.dataset, "trial": best.number, "val_loss": best.value,
-        "val_acc": best.user_attrs.get("val_acc"), "params": best.params,
-        "train_config": train_settings, "model_args": model_args,
+        "model": search.model,
+        "dataset": cfg.dataset,
+        "trial": best.number,
+        "val_loss": best.value,
+        "val_acc": best.user_attrs.get("val_acc"),
+        "params": best.params,
+        "train_config": train_settings,
+        "model_args": model_args,
         "defaults_val_loss": defaults.value if defaults else None,
         "defaults_val_acc": defaults.user_attrs.get("val_acc") if defaults else None,
         "search_budget": {"epochs": cfg.epochs, "limit": cfg.limit, "seed": cfg.seed},
-        "study": search.study_name, "storage": search.storage_url if search.storage is None else "(given URL)",
-        "finished_trials": done, "pruned_trials": pruned,
+        "study": search.study_name,
+        "storage": search.storage_url if search.storage is None else "(given URL)",
+        "finished_trials": done,
+        "pruned_trials": pruned,
     }
     atomic_write_json(search.folder / "best.json", payload)
     save_plots(study, search.folder, optuna)
@@ -268,8 +309,10 @@ def save_plots(study, folder: Path, optuna) -> None:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
-    for name, plot in (("optimization_history.png", ovm.plot_optimization_history),
-                       ("param_importances.png", ovm.plot_param_importances)):
+    for name, plot in (
+        ("optimization_history.png", ovm.plot_optimization_history),
+        ("param_importances.png", ovm.plot_param_importances),
+    ):
         try:
             ax = plot(study)
         except (ValueError, RuntimeError) as e:  # importances need two or more complete trials

@@ -26,8 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # What a Space needs to run app.py: the app, the package, its requirements, the examples it offers and, unless
 # the weights come from a model repo, the bundled checkpoints. Patterns are relative to the repository root.
 ALLOW = ("app.py", "requirements.txt", "fmnist/**/*.py", "examples/**/*.png", "examples/**/*.jpg")
-CHECKPOINTS = ("checkpoints/*.json", "checkpoints/*.md", "checkpoints/*.safetensors", "checkpoints/*/*.json",
-               "checkpoints/*/*.safetensors", "checkpoints/*/*.png")
+CHECKPOINTS = (
+    "checkpoints/*.json",
+    "checkpoints/*.md",
+    "checkpoints/*.safetensors",
+    "checkpoints/*/*.json",
+    "checkpoints/*/*.safetensors",
+    "checkpoints/*/*.png",
+)
 HUB_VARIABLE = "FMNIST_HUB_REPO"
 # A relative link or picture in the README ([text](path) or ![alt](path)): the Space's page is its README.
 README_LINK = re.compile(r"\]\((?!https?:|#|mailto:)([^)\s#]+)")
@@ -98,8 +104,14 @@ def stage(dest: Path, weights: str | None, root: Path = ROOT) -> list[str]:
     return sorted([*files, "README.md"])
 
 
-def deploy(space_id: str, weights: str | None = None, private: bool = False, api=None, token: str | None = None,
-           root: Path = ROOT) -> str:
+def deploy(
+    space_id: str,
+    weights: str | None = None,
+    private: bool = False,
+    api=None,
+    token: str | None = None,
+    root: Path = ROOT,
+) -> str:
     """Create (or update) the Space and upload the app; returns the Space's address."""
     import huggingface_hub as hf
 
@@ -120,24 +132,34 @@ def deploy(space_id: str, weights: str | None = None, private: bool = False, api
         try:
             api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
             if weights:
-                api.add_space_variable(space_id, HUB_VARIABLE, weights,
-                                       description="the Hub model repo the app loads its weights from")
-            api.upload_folder(repo_id=space_id, repo_type="space", folder_path=tmp,
-                              commit_message=f"Deploy fmnist ({len(staged)} files)")
+                api.add_space_variable(
+                    space_id, HUB_VARIABLE, weights, description="the Hub model repo the app loads its weights from"
+                )
+            api.upload_folder(
+                repo_id=space_id,
+                repo_type="space",
+                folder_path=tmp,
+                commit_message=f"Deploy fmnist ({len(staged)} files)",
+            )
         except Exception as e:  # the client's HTTP errors (httpx) and OS errors alike; the token never shown
-            raise DeployError(f"deploying {space_id} failed ({hide(e)}); nothing local changed, run the same "
-                              "command again") from None
+            raise DeployError(
+                f"deploying {space_id} failed ({hide(e)}); nothing local changed, run the same command again"
+            ) from None
     return f"https://huggingface.co/spaces/{space_id}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fmnist.space", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m fmnist.space", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="verb", required=True)
     d = sub.add_parser("deploy", help="create or update a Gradio Space running this app")
     d.add_argument("space_id", metavar="USER/NAME")
-    d.add_argument("--weights", metavar="USER/MODEL",
-                   help="a model repo pushed by `python train.py --push`: the Space loads its weights from there")
+    d.add_argument(
+        "--weights",
+        metavar="USER/MODEL",
+        help="a model repo pushed by `python train.py --push`: the Space loads its weights from there",
+    )
     d.add_argument("--private", action="store_true")
     d.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded, and stop")
     a = p.parse_args(argv)

@@ -66,14 +66,20 @@ class SpeedrunConfig:
     warmup_steps: int = 5
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(models=[self.model], lr=self.lr, weight_decay=self.weight_decay, optimizer="adamw",
-                           schedule="onecycle", label_smoothing=self.label_smoothing)
+        return TrainConfig(
+            models=[self.model],
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            optimizer="adamw",
+            schedule="onecycle",
+            label_smoothing=self.label_smoothing,
+        )
 
 
 def _flip_tta_logits(model, images: torch.Tensor, batch: int, tta: bool, cuda: bool) -> torch.Tensor:
     outs = []
     for i in range(0, len(images), batch):
-        x = to_float(images[i:i + batch])
+        x = to_float(images[i : i + batch])
         if cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
@@ -94,7 +100,7 @@ def train_steps(model, opt, sched, images, labels, cfg: SpeedrunConfig, gen: tor
     for _ in range(cfg.epochs):
         order = torch.randperm(n, device=images.device, generator=gen)
         for b in range(per_epoch):
-            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             x = augment(to_float(images[idx]), aug, gen)
             if cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -147,11 +153,21 @@ def run(cfg: SpeedrunConfig, out: Path | None = None, command: str | None = None
     flops = step_flops(cfg, dev)
     gpu = hardware(dev)
     peak = PEAK_TFLOPS.get(gpu) if dev.type == "cuda" else None
-    result = {"command": command,
-              "config": dataclasses.asdict(cfg), "hardware": gpu, "torch": torch.__version__,
-              "python": platform.python_version(), "date": time.strftime("%Y-%m-%d"), "compile": use_compile,
-              "train_images": len(labels), "test_images": len(splits.test), "steps_per_run": total,
-              "train_flops_per_image": flops, "peak_tflops": peak, "runs": []}
+    result = {
+        "command": command,
+        "config": dataclasses.asdict(cfg),
+        "hardware": gpu,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+        "compile": use_compile,
+        "train_images": len(labels),
+        "test_images": len(splits.test),
+        "steps_per_run": total,
+        "train_flops_per_image": flops,
+        "peak_tflops": peak,
+        "runs": [],
+    }
 
     def save():
         if out is not None:
@@ -192,23 +208,41 @@ def run(cfg: SpeedrunConfig, out: Path | None = None, command: str | None = None
         seconds = time.perf_counter() - t0
         test_acc = correct.item() / len(splits.test)
         with torch.no_grad():  # after the clock: validation, for choosing settings without the test set
-            val_acc = (_flip_tta_logits(model, splits.val.images, 2048, cfg.tta, dev.type == "cuda").argmax(1)
-                       == splits.val.labels).float().mean().item()
+            val_acc = (
+                (
+                    _flip_tta_logits(model, splits.val.images, 2048, cfg.tta, dev.type == "cuda").argmax(1)
+                    == splits.val.labels
+                )
+                .float()
+                .mean()
+                .item()
+            )
         images_per_s = steps * cfg.batch_size / seconds
-        row = {"run": r + 1, "seed": seed, "seconds": seconds, "test_acc": test_acc, "val_acc": val_acc,
-               "train_images_per_s": images_per_s}
+        row = {
+            "run": r + 1,
+            "seed": seed,
+            "seconds": seconds,
+            "test_acc": test_acc,
+            "val_acc": val_acc,
+            "train_images_per_s": images_per_s,
+        }
         result["runs"].append(row)
         log.info("speedrun %d/%d: %.2f s, test %.4f (val %.4f)", r + 1, cfg.runs, seconds, test_acc, val_acc)
         save()
     accs = torch.tensor([r["test_acc"] for r in result["runs"]])
     secs = torch.tensor([r["seconds"] for r in result["runs"]])
-    result["summary"] = {"runs": len(accs), "test_acc_mean": accs.mean().item(),
-                         "test_acc_std": accs.std().item() if len(accs) > 1 else 0.0,
-                         "seconds_mean": secs.mean().item(), "seconds_max": secs.max().item()}
+    result["summary"] = {
+        "runs": len(accs),
+        "test_acc_mean": accs.mean().item(),
+        "test_acc_std": accs.std().item() if len(accs) > 1 else 0.0,
+        "seconds_mean": secs.mean().item(),
+        "seconds_max": secs.max().item(),
+    }
     if peak:  # the floor: every FLOP of the step at the chip's peak
         result["summary"]["floor_images_per_s"] = peak * 1e12 / flops
-        result["summary"]["share_of_floor"] = (sum(r["train_images_per_s"] for r in result["runs"]) / len(accs)
-                                               / result["summary"]["floor_images_per_s"])
+        result["summary"]["share_of_floor"] = (
+            sum(r["train_images_per_s"] for r in result["runs"]) / len(accs) / result["summary"]["floor_images_per_s"]
+        )
     save()
     return result
 
@@ -216,8 +250,11 @@ def run(cfg: SpeedrunConfig, out: Path | None = None, command: str | None = None
 def from_flags(cfg: TrainConfig, explicit: set[str], runs: int) -> SpeedrunConfig:
     """The preset, under the train.py flags given explicitly (--models names the model, the first of them)."""
     base = SpeedrunConfig(runs=runs, device=cfg.device)
-    changes = {k: getattr(cfg, k) for k in ("epochs", "batch_size", "lr", "seed", "limit", "weight_decay",
-                                             "label_smoothing") if k in explicit}
+    changes = {
+        k: getattr(cfg, k)
+        for k in ("epochs", "batch_size", "lr", "seed", "limit", "weight_decay", "label_smoothing")
+        if k in explicit
+    }
     if "models" in explicit:
         changes["model"] = cfg.models[0]
         changes["model_args"] = cfg.model_args.get(cfg.models[0], {})
@@ -228,15 +265,22 @@ def from_flags(cfg: TrainConfig, explicit: set[str], runs: int) -> SpeedrunConfi
 
 def format_runs(result: dict) -> str:
     lines = ["| run | seconds | test acc | val acc | train images/s |", "|---|---|---|---|---|"]
-    lines += [f"| {r['run']} | {r['seconds']:.2f} | {r['test_acc']:.4f} | {r['val_acc']:.4f} | "
-              f"{r['train_images_per_s']:,.0f} |" for r in result["runs"]]
+    lines += [
+        f"| {r['run']} | {r['seconds']:.2f} | {r['test_acc']:.4f} | {r['val_acc']:.4f} | "
+        f"{r['train_images_per_s']:,.0f} |"
+        for r in result["runs"]
+    ]
     s = result.get("summary", {})
     if s:
-        lines.append(f"\nmean {100 * s['test_acc_mean']:.2f} % ± {100 * s['test_acc_std']:.2f} over {s['runs']} runs, "
-                     f"{s['seconds_mean']:.2f} s mean ({s['seconds_max']:.2f} s max); compile warm-up "
-                     f"{result['warmup_seconds']:.1f} s, not timed; {result['train_flops_per_image'] / 1e9:.2f} GFLOP "
-                     f"per training image")
+        lines.append(
+            f"\nmean {100 * s['test_acc_mean']:.2f} % ± {100 * s['test_acc_std']:.2f} over {s['runs']} runs, "
+            f"{s['seconds_mean']:.2f} s mean ({s['seconds_max']:.2f} s max); compile warm-up "
+            f"{result['warmup_seconds']:.1f} s, not timed; {result['train_flops_per_image'] / 1e9:.2f} GFLOP "
+            f"per training image"
+        )
         if "floor_images_per_s" in s:
-            lines.append(f"floor at {result['peak_tflops']:.0f} TFLOP/s: {s['floor_images_per_s']:,.0f} images/s; "
-                         f"this trainer reaches {100 * s['share_of_floor']:.1f} % of it")
+            lines.append(
+                f"floor at {result['peak_tflops']:.0f} TFLOP/s: {s['floor_images_per_s']:,.0f} images/s; "
+                f"this trainer reaches {100 * s['share_of_floor']:.1f} % of it"
+            )
     return "\n".join(lines)

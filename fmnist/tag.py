@@ -47,8 +47,9 @@ def out_problem(out: Path, files: list[Path]) -> str | None:
     return None
 
 
-def tag_folder(predictor: Predictor, folder: Path, out_csv: Path, model_name: str | None = None,
-               workers: int = 2) -> tuple[int, int]:
+def tag_folder(
+    predictor: Predictor, folder: Path, out_csv: Path, model_name: str | None = None, workers: int = 2
+) -> tuple[int, int]:
     """Write one CSV row per picture entry of folder (sorted by name) through the fast tagging path
     (fmnist.tagging), each row as it is done; entries that cannot be read get their reason as notice.
     Returns (tagged, could not be read)."""
@@ -59,8 +60,14 @@ def tag_folder(predictor: Predictor, folder: Path, out_csv: Path, model_name: st
 
     def rows():
         with tqdm(total=len(readable), desc="tagging", unit="image") as bar:
-            tagged = tag_rows(predictor, readable, [p.name for p in readable], model_name, workers,
-                              progress=lambda done, total: bar.update(done - bar.n))
+            tagged = tag_rows(
+                predictor,
+                readable,
+                [p.name for p in readable],
+                model_name,
+                workers,
+                progress=lambda done, total: bar.update(done - bar.n),
+            )
             for p in files:
                 row = TagRow(p.name, [], {}, [], problems[p]) if problems[p] else next(tagged)
                 counts[row.error is not None] += 1
@@ -72,26 +79,40 @@ def tag_folder(predictor: Predictor, folder: Path, out_csv: Path, model_name: st
 
 def _summary(tagged: int, unread: int, out: Path, where: str = "") -> str:
     return f"tagged {tagged}, {unread} could not be read, into {out}{where}" + (
-        " (see the notice column)" if unread else "")
+        " (see the notice column)" if unread else ""
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Tag a folder of garment pictures into a CSV.",
         epilog="exit codes: 0 at least one picture tagged; 1 none could be tagged (or, with --strict, any could "
-               "not); 2 a usage error or checkpoints that cannot be loaded")
+        "not); 2 a usage error or checkpoints that cannot be loaded",
+    )
     parser.add_argument("folder", type=Path)
     parser.add_argument("--out", type=Path, default=Path("tags.csv"))
     parser.add_argument("--model", help="default: the most accurate model")
     parser.add_argument("--checkpoints", default="checkpoints", help="a checkpoints folder or a Hub repo id")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="processes that decode and segment (default: one per core; 0: none, all in this one)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes that decode and segment (default: one per core; 0: none, all in this one)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when any picture could not be read")
-    parser.add_argument("--engine", choices=("local", "dask"), default="local",
-                        help="local: this machine; dask: a Dask cluster (fmnist.cluster; pip install 'dask[distributed]')")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local: this machine; dask: a Dask cluster (fmnist.cluster; pip install 'dask[distributed]')",
+    )
     parser.add_argument("--address", help="with --engine dask: the scheduler to join (default: a local cluster)")
-    parser.add_argument("--cluster-workers", type=int, default=2, help="with --engine dask and no --address: "
-                                                                       "workers of the local cluster")
+    parser.add_argument(
+        "--cluster-workers",
+        type=int,
+        default=2,
+        help="with --engine dask and no --address: workers of the local cluster",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if not args.folder.is_dir():
@@ -106,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         from .cluster import ClusterUnavailable, tag_on_dask
 
         try:
-            tagged, unread = tag_on_dask(args.folder, args.out, args.checkpoints, args.model, args.address,
-                                         args.cluster_workers)
+            tagged, unread = tag_on_dask(
+                args.folder, args.out, args.checkpoints, args.model, args.address, args.cluster_workers
+            )
         except (ClusterUnavailable, hub.CheckpointError) as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_USAGE

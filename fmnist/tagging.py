@@ -58,8 +58,11 @@ class TagRow:
     def csv_row(self) -> list[str]:
         if self.error is not None:
             return [self.file, "", "", "", "", "", "", f"error: {self.error}", ""]
-        return ([self.file] + [v for c, p in self.top3 for v in (c, f"{p:.4f}")]
-                + ["; ".join(self.rules), "; ".join(self.hints)])
+        return (
+            [self.file]
+            + [v for c, p in self.top3 for v in (c, f"{p:.4f}")]
+            + ["; ".join(self.rules), "; ".join(self.hints)]
+        )
 
 
 def _prepare(source) -> tuple[Preprocessed | None, str | None]:
@@ -129,8 +132,7 @@ def _discard_pool(workers: int) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-WORKER_DIED = ("the worker process reading it stopped twice (the picture may need more memory than the server "
-               "has)")
+WORKER_DIED = "the worker process reading it stopped twice (the picture may need more memory than the server has)"
 
 
 def _pooled(sources: Sequence, workers: int) -> Iterator[tuple[Preprocessed | None, str | None]]:
@@ -182,8 +184,9 @@ def _pooled(sources: Sequence, workers: int) -> Iterator[tuple[Preprocessed | No
             shown += 1
 
 
-def prepared(sources: Sequence, workers: int, inline_below: int = INLINE_BELOW
-             ) -> Iterator[tuple[Preprocessed | None, str | None]]:
+def prepared(
+    sources: Sequence, workers: int, inline_below: int = INLINE_BELOW
+) -> Iterator[tuple[Preprocessed | None, str | None]]:
     """Each source's preprocessing, in order; with workers >= 1 (and at least inline_below sources) in that
     many single-threaded processes, while this one runs single-threaded too, so that no spinning thread of
     its own takes a worker's core."""
@@ -199,7 +202,9 @@ def prepared(sources: Sequence, workers: int, inline_below: int = INLINE_BELOW
 
 
 @torch.inference_mode()
-def classify_batch(predictor, pres: list[Preprocessed], model_name: str | None = None) -> list[tuple[np.ndarray, list[str]]]:
+def classify_batch(
+    predictor, pres: list[Preprocessed], model_name: str | None = None
+) -> list[tuple[np.ndarray, list[str]]]:
     """(calibrated probabilities, notice rules) for a batch of preprocessed pictures: what
     Predictor.predict computes, without Grad-CAM."""
     entry = predictor.models[model_name or predictor.default]
@@ -214,14 +219,25 @@ def classify_batch(predictor, pres: list[Preprocessed], model_name: str | None =
 
 def _row(name: str, probs: np.ndarray, rules: list[str], pre: Preprocessed) -> TagRow:
     order = np.argsort(-probs)
-    return TagRow(name, [(CLASS_NAMES[i], float(probs[i])) for i in order[:3]],
-                  {c: float(p) for c, p in zip(CLASS_NAMES, probs)}, rules, thumbnail=pre.view,
-                  hints=picture_hints(pre))
+    return TagRow(
+        name,
+        [(CLASS_NAMES[i], float(probs[i])) for i in order[:3]],
+        {c: float(p) for c, p in zip(CLASS_NAMES, probs)},
+        rules,
+        thumbnail=pre.view,
+        hints=picture_hints(pre),
+    )
 
 
-def tag_rows(predictor, sources: Sequence, names: Sequence[str] | None = None, model_name: str | None = None,
-             workers: int = 2, progress: Callable[[int, int], None] | None = None,
-             inline_below: int = INLINE_BELOW) -> Iterator[TagRow]:
+def tag_rows(
+    predictor,
+    sources: Sequence,
+    names: Sequence[str] | None = None,
+    model_name: str | None = None,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+    inline_below: int = INLINE_BELOW,
+) -> Iterator[TagRow]:
     """Tag every source (path, file object or PIL image), yielding the rows in order as they are done, so
     that a caller can keep them as it goes; unreadable ones get their reason. Fewer than inline_below
     sources are tagged in this process whatever `workers` says. progress(done, total) is called as it goes."""
@@ -251,9 +267,15 @@ def tag_rows(predictor, sources: Sequence, names: Sequence[str] | None = None, m
             given += 1
 
 
-def tag(predictor, sources: Sequence, names: Sequence[str] | None = None, model_name: str | None = None,
-        workers: int = 2, progress: Callable[[int, int], None] | None = None,
-        inline_below: int = INLINE_BELOW) -> list[TagRow]:
+def tag(
+    predictor,
+    sources: Sequence,
+    names: Sequence[str] | None = None,
+    model_name: str | None = None,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+    inline_below: int = INLINE_BELOW,
+) -> list[TagRow]:
     """tag_rows, as a list."""
     return list(tag_rows(predictor, sources, names, model_name, workers, progress, inline_below))
 

@@ -41,19 +41,38 @@ def new_run_name(model: str) -> str:
 class TrackedRun:
     """One trackio run, logged at epoch steps; `epoch` skips steps the run already holds."""
 
-    def __init__(self, project: str, name: str, config: dict, space: str | None = None, group: str | None = None,
-                 resume: bool = False):
+    def __init__(
+        self,
+        project: str,
+        name: str,
+        config: dict,
+        space: str | None = None,
+        group: str | None = None,
+        resume: bool = False,
+    ):
         trackio = _require_trackio()
         from trackio.sqlite_storage import SQLiteStorage
 
         self.trackio, self.project, self.name = trackio, project, name
         self.last_step = SQLiteStorage.get_last_step(project, name) if resume else None
         if resume and self.last_step is None:
-            log.warning("--resume: the tracked run %r is not in trackio project %r (another TRACKIO_DIR, or deleted);"
-                        " a new run of that name gets the epochs so far from the saved training state", name, project)
-        self.run = trackio.init(project=project, name=name, config=config, space_id=space, group=group,
-                                resume="allow" if resume else "never", embed=False, auto_log_cpu=False,
-                                auto_log_gpu=False)
+            log.warning(
+                "--resume: the tracked run %r is not in trackio project %r (another TRACKIO_DIR, or deleted);"
+                " a new run of that name gets the epochs so far from the saved training state",
+                name,
+                project,
+            )
+        self.run = trackio.init(
+            project=project,
+            name=name,
+            config=config,
+            space_id=space,
+            group=group,
+            resume="allow" if resume else "never",
+            embed=False,
+            auto_log_cpu=False,
+            auto_log_gpu=False,
+        )
 
     def epoch(self, row: dict, train_images: int) -> None:
         """Log one epoch's row (training.fit's history row) at step = its epoch, unless already logged."""
@@ -61,20 +80,28 @@ class TrackedRun:
         if self.last_step is not None and step <= self.last_step:
             return
         values = {k: float(row[k]) for k in EPOCH_KEYS}
-        values |= {"lr": float(row["lr_end"]), "epoch_seconds": float(row["seconds"]),
-                   "images_per_s": train_images / max(float(row["seconds"]), 1e-9)}
+        values |= {
+            "lr": float(row["lr_end"]),
+            "epoch_seconds": float(row["seconds"]),
+            "images_per_s": train_images / max(float(row["seconds"]), 1e-9),
+        }
         self.trackio.log(values, step=step)
         self.last_step = step
 
     def final(self, folder: Path, report: dict) -> None:
         """The test metrics, calibration and the confusion matrix, one step after the last epoch."""
         test = report["test"]
-        values = {f"test/{k}": float(test[k]) for k in ("accuracy", "macro_f1", "mcc", "log_loss", "ece")
-                  if isinstance(test.get(k), (int, float))}
-        values |= {"calibration/temperature": float(report["temperature"]),
-                   "calibration/val_ece_before": float(report["val"]["ece_before"]),
-                   "calibration/val_ece_after": float(report["val"]["ece_after"]),
-                   "calibration/test_ece_before": float(report["test_ece_before_temperature"])}
+        values = {
+            f"test/{k}": float(test[k])
+            for k in ("accuracy", "macro_f1", "mcc", "log_loss", "ece")
+            if isinstance(test.get(k), (int, float))
+        }
+        values |= {
+            "calibration/temperature": float(report["temperature"]),
+            "calibration/val_ece_before": float(report["val"]["ece_before"]),
+            "calibration/val_ece_after": float(report["val"]["ece_after"]),
+            "calibration/test_ece_before": float(report["test_ece_before_temperature"]),
+        }
         matrix = Path(folder) / "confusion_matrix.png"
         if matrix.is_file():
             values["confusion_matrix"] = self.trackio.Image(str(matrix), caption="test set, calibrated")

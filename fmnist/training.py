@@ -63,8 +63,9 @@ def _scheduler(opt, cfg: TrainConfig, lr: float, total_steps: int):
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
 
 
-def train_one_epoch(model, loader, opt, sched, cfg: TrainConfig, dev: torch.device, bar: tqdm,
-                    dist_: Dist = Dist()) -> dict:
+def train_one_epoch(
+    model, loader, opt, sched, cfg: TrainConfig, dev: torch.device, bar: tqdm, dist_: Dist = Dist()
+) -> dict:
     model.train()
     cuda = dev.type == "cuda"
     loss_sum = torch.zeros((), device=dev)  # summed on the device: no host sync per step
@@ -96,8 +97,10 @@ def train_one_epoch(model, loader, opt, sched, cfg: TrainConfig, dev: torch.devi
 def _val_metrics(model, split) -> dict:
     logits = metrics.predict_logits(model, split.images)
     labels = split.labels.cpu()
-    return {"val_loss": F.cross_entropy(logits, labels).item(),
-            "val_acc": (logits.argmax(1) == labels).float().mean().item()}
+    return {
+        "val_loss": F.cross_entropy(logits, labels).item(),
+        "val_acc": (logits.argmax(1) == labels).float().mean().item(),
+    }
 
 
 def _save_state(path: Path, state: dict) -> None:
@@ -108,24 +111,50 @@ def _save_state(path: Path, state: dict) -> None:
 
 def _run_signature(name: str, cfg: TrainConfig, epochs: int, lr: float, resolved: dict | None = None) -> dict:
     """What must match for --resume to continue a run rather than start a different one."""
-    keep = ("dataset", "batch_size", "weight_decay", "optimizer", "schedule", "label_smoothing", "seed", "val_size",
-            "limit", "pretrained_file", "no_pretrained", "photo_share")
+    keep = (
+        "dataset",
+        "batch_size",
+        "weight_decay",
+        "optimizer",
+        "schedule",
+        "label_smoothing",
+        "seed",
+        "val_size",
+        "limit",
+        "pretrained_file",
+        "no_pretrained",
+        "photo_share",
+    )
     augment = dataclasses.asdict(cfg.augment(name))
     for late in ("bend_p", "flat_p"):  # off, as in a run saved before the flag existed: that run can still resume
         if not augment[late]:
             del augment[late]
-    return {"model": name, "epochs": epochs, "lr": lr, "model_args": cfg.model_args.get(name, {}),
-            "photo_data": (resolved or {}).get("photo_digest"), "augment": augment,
-            **{k: getattr(cfg, k) for k in keep}}
+    return {
+        "model": name,
+        "epochs": epochs,
+        "lr": lr,
+        "model_args": cfg.model_args.get(name, {}),
+        "photo_data": (resolved or {}).get("photo_digest"),
+        "augment": augment,
+        **{k: getattr(cfg, k) for k in keep},
+    }
 
 
 def staging_folder(cfg: TrainConfig, name: str) -> Path:
     return cfg.out_dir / checkpoint.STAGING_DIR / name
 
 
-def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: Dist = Dist(),
-        resolved: dict | None = None, on_epoch: Callable[[dict], None] | None = None,
-        report: bool = True, tracker: "tracking.TrackedRun | None" = None) -> dict | None:
+def fit(
+    name: str,
+    cfg: TrainConfig,
+    splits: Splits,
+    dev: torch.device,
+    dist_: Dist = Dist(),
+    resolved: dict | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+    report: bool = True,
+    tracker: "tracking.TrackedRun | None" = None,
+) -> dict | None:
     """Train one model. With report (the default), calibrate, fit the detector, report on the test set and
     put the finished folder in place; returns the results-table row (on rank 0; other ranks of a torchrun
     job return None). Without report (a hyperparameter search), the test set is never touched and the
@@ -151,34 +180,65 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
         train_model = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     train_model = torch.compile(train_model) if cfg.compile else train_model
     per_rank_batch = max(1, cfg.batch_size // dist_.world)  # --batch-size is the global batch
-    loader = DeviceLoader(splits.train, per_rank_batch, shuffle=True, augment_cfg=cfg.augment(name), seed=cfg.seed,
-                          drop_last=len(splits.train) // dist_.world > per_rank_batch,
-                          rank=dist_.rank, world=dist_.world, mix=(resolved or {}).get("photo_train"),
-                          mix_share=cfg.photo_share)
+    loader = DeviceLoader(
+        splits.train,
+        per_rank_batch,
+        shuffle=True,
+        augment_cfg=cfg.augment(name),
+        seed=cfg.seed,
+        drop_last=len(splits.train) // dist_.world > per_rank_batch,
+        rank=dist_.rank,
+        world=dist_.world,
+        mix=(resolved or {}).get("photo_train"),
+        mix_share=cfg.photo_share,
+    )
     opt = _optimizer(model, cfg, lr)
     sched = _scheduler(opt, cfg, lr, epochs * len(loader))
-    run = {"epoch": 0, "history": [], "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0,
-           "best_state": None, "train_seconds": 0.0, "stopped_early": False}
+    run = {
+        "epoch": 0,
+        "history": [],
+        "best_val_loss": float("inf"),
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "best_state": None,
+        "train_seconds": 0.0,
+        "stopped_early": False,
+    }
 
     if cfg.resume and state_path.is_file():
         saved = torch.load(state_path, map_location=dev, weights_only=True)
         if saved["signature"] != json.loads(json.dumps(signature)):
-            raise ValueError(f"--resume: {state_path} was written by a run with other settings "
-                             f"({saved['signature']}); delete it or rerun with the same flags")
+            raise ValueError(
+                f"--resume: {state_path} was written by a run with other settings "
+                f"({saved['signature']}); delete it or rerun with the same flags"
+            )
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
         run = saved["run"]
         log.info("%s: resuming after epoch %d of %d", name, run["epoch"], epochs)
 
-    log.info("%s: %d parameters, %d epochs, lr %g, on %s, init: %s, augmentation: %s", name, count_parameters(model),
-             epochs, lr, dev, init, cfg.augment(name))
+    log.info(
+        "%s: %d parameters, %d epochs, lr %g, on %s, init: %s, augmentation: %s",
+        name,
+        count_parameters(model),
+        epochs,
+        lr,
+        dev,
+        init,
+        cfg.augment(name),
+    )
     own_tracker = tracker is None and cfg.track and report and dist_.main
     if own_tracker:
         resumed = "track_name" in run
         run.setdefault("track_name", tracking.new_run_name(name))  # kept in the training state for --resume
-        tracker = tracking.TrackedRun(cfg.track_project, run["track_name"], _tracked_config(cfg, name, epochs, lr),
-                                      space=cfg.track_space, resume=resumed)
+        tracker = tracking.TrackedRun(
+            cfg.track_project,
+            run["track_name"],
+            _tracked_config(cfg, name, epochs, lr),
+            space=cfg.track_space,
+            resume=resumed,
+        )
         for row in run["history"]:  # epochs the state holds and trackio may not (a run killed in between)
             tracker.epoch(row, len(splits.train))
     if tracker is not None and not dist_.main:
@@ -190,29 +250,50 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
             torch.manual_seed((cfg.seed * 1_000_003 + epoch) * 1_009 + dist_.rank)
             loader.set_epoch(epoch)
             t0 = time.perf_counter()
-            with tqdm(total=len(loader), desc=f"{name} {epoch}/{epochs}", leave=True, dynamic_ncols=True,
-                      disable=not dist_.main) as bar:
+            with tqdm(
+                total=len(loader),
+                desc=f"{name} {epoch}/{epochs}",
+                leave=True,
+                dynamic_ncols=True,
+                disable=not dist_.main,
+            ) as bar:
                 row = train_one_epoch(train_model, loader, opt, sched, cfg, dev, bar, dist_)
                 _sync_buffers(model, dist_)
                 if dev.type == "cuda":
                     torch.cuda.synchronize()
                 seconds = time.perf_counter() - t0
                 row |= _val_metrics(model, splits.val)
-                bar.set_postfix(loss=f"{row['train_loss']:.4f}", acc=f"{row['train_acc']:.4f}",
-                                val_loss=f"{row['val_loss']:.4f}", val_acc=f"{row['val_acc']:.4f}")
+                bar.set_postfix(
+                    loss=f"{row['train_loss']:.4f}",
+                    acc=f"{row['train_acc']:.4f}",
+                    val_loss=f"{row['val_loss']:.4f}",
+                    val_acc=f"{row['val_acc']:.4f}",
+                )
             row |= {"epoch": epoch, "seconds": seconds, "lr_end": sched.get_last_lr()[0]}
             run["history"].append(row)
             run["train_seconds"] += seconds
             if row["val_loss"] < run["best_val_loss"] - 1e-4:
-                run |= {"best_val_loss": row["val_loss"], "best_epoch": epoch, "bad_epochs": 0,
-                        "best_state": copy.deepcopy(model.state_dict())}
+                run |= {
+                    "best_val_loss": row["val_loss"],
+                    "best_epoch": epoch,
+                    "bad_epochs": 0,
+                    "best_state": copy.deepcopy(model.state_dict()),
+                }
             else:
                 run["bad_epochs"] += 1
                 run["stopped_early"] = run["bad_epochs"] >= cfg.patience
             run["epoch"] = epoch
             if dist_.main:
-                _save_state(state_path, {"signature": signature, "model": model.state_dict(),
-                                         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "run": run})
+                _save_state(
+                    state_path,
+                    {
+                        "signature": signature,
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "run": run,
+                    },
+                )
             if tracker is not None:
                 tracker.epoch(row, len(splits.train))
             if on_epoch is not None:
@@ -223,8 +304,12 @@ def fit(name: str, cfg: TrainConfig, splits: Splits, dev: torch.device, dist_: D
         model.load_state_dict(run["best_state"])
         if not report:
             shutil.rmtree(folder, ignore_errors=True)
-            return {"history": run["history"], "best_val_loss": run["best_val_loss"], "best_epoch": run["best_epoch"],
-                    "best_val_acc": max(h["val_acc"] for h in run["history"])}
+            return {
+                "history": run["history"],
+                "best_val_loss": run["best_val_loss"],
+                "best_epoch": run["best_epoch"],
+                "best_val_acc": max(h["val_acc"] for h in run["history"]),
+            }
         if not dist_.main:
             return None
         row = finish(name, cfg, model, model_args, init, splits, run, folder, dev, dist_.world, resolved)
@@ -256,9 +341,11 @@ def _bundled_refusal(cfg: TrainConfig, name: str, staged: Path) -> str | None:
         shutil.rmtree(kept)
     kept.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(staged), kept)
-    return (f"{name}: not written into the bundled {cfg.out_dir}/: its validation accuracy {100 * new:.2f} % is "
-            f"below the bundled model's {100 * old:.2f} %. The new model is kept in {kept}/; give --force to "
-            "replace the bundled one anyway")
+    return (
+        f"{name}: not written into the bundled {cfg.out_dir}/: its validation accuracy {100 * new:.2f} % is "
+        f"below the bundled model's {100 * old:.2f} %. The new model is kept in {kept}/; give --force to "
+        "replace the bundled one anyway"
+    )
 
 
 def _tracked_config(cfg: TrainConfig, name: str, epochs: int, lr: float) -> dict:
@@ -266,8 +353,9 @@ def _tracked_config(cfg: TrainConfig, name: str, epochs: int, lr: float) -> dict
     return config | {"model": name, "epochs": epochs, "lr": lr, "augment": dataclasses.asdict(cfg.augment(name))}
 
 
-def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: int = 1,
-           resolved: dict | None = None) -> dict:
+def finish(
+    name, cfg, model, model_args, init, splits, run, folder, dev, world: int = 1, resolved: dict | None = None
+) -> dict:
     """Calibrate on validation, save, reload the saved files and report on the test set."""
     model.eval()
     val_logits = metrics.predict_logits(model, splits.val.images)
@@ -281,38 +369,64 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: 
     dtype = getattr(torch, cfg.weights_dtype)
     train_cfg = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume",)}
     train_cfg["augment"] = dataclasses.asdict(cfg.augment(name))  # the values in force, defaults resolved
-    config = checkpoint.save_pretrained(folder, model, name, model_args, dtype=dtype, class_names=spec.class_names,
-                                        extra_config={
-        "dataset": cfg.dataset,
-        "initialization": init,
-        "pretrained": name == "mobilenet" and not cfg.no_pretrained,
-        "temperature": temperature,
-        "seed": cfg.seed,
-        "parameters": count_parameters(model),
-        "device": hardware(dev) + (f" x {world} processes (DistributedDataParallel)" if world > 1 else ""),
-        "world_size": world,
-        "train_config": train_cfg,
-        "command": command_for(train_cfg, name),
-        "photo_data": {"sha256": resolved.get("photo_digest"), "command": resolved.get("photo_command"),
-                       "pictures": len(resolved["photo_train"])} if (resolved or {}).get("photo_train") is not None else None,
-        # where the run's curves are (fmnist.tracking); the model card links a project synced to a Space
-        "tracking": {"project": cfg.track_project, "run": run.get("track_name"), "space": cfg.track_space}
-        if cfg.track else None,
-    })
+    config = checkpoint.save_pretrained(
+        folder,
+        model,
+        name,
+        model_args,
+        dtype=dtype,
+        class_names=spec.class_names,
+        extra_config={
+            "dataset": cfg.dataset,
+            "initialization": init,
+            "pretrained": name == "mobilenet" and not cfg.no_pretrained,
+            "temperature": temperature,
+            "seed": cfg.seed,
+            "parameters": count_parameters(model),
+            "device": hardware(dev) + (f" x {world} processes (DistributedDataParallel)" if world > 1 else ""),
+            "world_size": world,
+            "train_config": train_cfg,
+            "command": command_for(train_cfg, name),
+            "photo_data": {
+                "sha256": resolved.get("photo_digest"),
+                "command": resolved.get("photo_command"),
+                "pictures": len(resolved["photo_train"]),
+            }
+            if (resolved or {}).get("photo_train") is not None
+            else None,
+            # where the run's curves are (fmnist.tracking); the model card links a project synced to a Space
+            "tracking": {"project": cfg.track_project, "run": run.get("track_name"), "space": cfg.track_space}
+            if cfg.track
+            else None,
+        },
+    )
 
     # The report is taken on the files as saved, so that the recorded numbers are the ones a user gets.
     saved_model, _ = checkpoint.load_folder(folder, device=dev)
     # a --limit run (a smoke test) fits on the data set alone unless it names --photo-data
-    photo = (detector_photos(cfg.photo_data) if cfg.dataset == "fashion-mnist" and (cfg.limit is None or cfg.photo_data)
-             else None)
-    config["notice_threshold"] = fit_detector(saved_model, splits, folder, len(spec.class_names), resolved,
-                                              photo=photo, things=detector_things() if photo is not None else None)
+    photo = (
+        detector_photos(cfg.photo_data)
+        if cfg.dataset == "fashion-mnist" and (cfg.limit is None or cfg.photo_data)
+        else None
+    )
+    config["notice_threshold"] = fit_detector(
+        saved_model,
+        splits,
+        folder,
+        len(spec.class_names),
+        resolved,
+        photo=photo,
+        things=detector_things() if photo is not None else None,
+    )
     checkpoint.atomic_write_json(folder / checkpoint.CONFIG_NAME, config)
     # similar items: the gallery of training images beside the checkpoints, this model's features in its folder
     # (a --limit run's gallery is a quarter of its training images, as its validation and test sets are)
     size = gallery.GALLERY_SIZE if cfg.limit is None else max(10, round(len(splits.train) * EVAL_SHARE))
-    gallery.write_features(folder, saved_model, gallery.ensure_gallery(cfg.out_dir, splits.train.images,
-                                                                       splits.train.labels, cfg.seed, size))
+    gallery.write_features(
+        folder,
+        saved_model,
+        gallery.ensure_gallery(cfg.out_dir, splits.train.images, splits.train.labels, cfg.seed, size),
+    )
     test_logits = metrics.predict_logits(saved_model, splits.test.images)
     test_labels = splits.test.labels.cpu()
     test = metrics.classification_metrics(test_logits, test_labels, temperature, names)
@@ -324,9 +438,14 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: 
         "test": test,
         "test_ece_before_temperature": test_uncal["ece"],
         "test_log_loss_before_temperature": test_uncal["log_loss"],
-        "val": {"accuracy": val_after["accuracy"], "loss_best": run["best_val_loss"],
-                "ece_before": val_before["ece"], "ece_after": val_after["ece"],
-                "log_loss_before": val_before["log_loss"], "log_loss_after": val_after["log_loss"]},
+        "val": {
+            "accuracy": val_after["accuracy"],
+            "loss_best": run["best_val_loss"],
+            "ece_before": val_before["ece"],
+            "ece_after": val_after["ece"],
+            "log_loss_before": val_before["log_loss"],
+            "log_loss_after": val_after["log_loss"],
+        },
         "temperature": temperature,
         "best_epoch": run["best_epoch"],
         "epochs_run": run["epoch"],
@@ -334,14 +453,28 @@ def finish(name, cfg, model, model_args, init, splits, run, folder, dev, world: 
         "train_seconds": run["train_seconds"],
         "seconds_per_epoch": run["train_seconds"] / max(1, len(run["history"])),
         "history": run["history"],
-        "split": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
-                  "seed": cfg.seed, "limit": cfg.limit},
+        "split": {
+            "train": len(splits.train),
+            "val": len(splits.val),
+            "test": len(splits.test),
+            "seed": cfg.seed,
+            "limit": cfg.limit,
+        },
         "device": config["device"],
         "parameters": config["parameters"],
     }
     preds = test_logits.argmax(1).numpy()
-    report["plots"] = plots.write_all(folder, test, run["history"], splits.test.images.cpu().numpy(),
-                                      test_labels.numpy(), preds, name, cfg.seed, spec.class_names)
+    report["plots"] = plots.write_all(
+        folder,
+        test,
+        run["history"],
+        splits.test.images.cpu().numpy(),
+        test_labels.numpy(),
+        preds,
+        name,
+        cfg.seed,
+        spec.class_names,
+    )
     checkpoint.atomic_write_json(folder / checkpoint.METRICS_NAME, report)
     (folder / STATE_NAME).unlink(missing_ok=True)  # the run is complete; the folder is what travels
     return checkpoint.summary_row(report)
@@ -368,9 +501,19 @@ def train_all(cfg: TrainConfig) -> list[dict]:
         splits = load_splits(cfg.data_dir, cfg.val_size, cfg.seed, cfg.limit, device=dev, dataset=cfg.dataset)
         if "photo_train" in resolved:
             photo = resolved["photo_train"]
-            resolved["photo_train"] = dataclasses.replace(photo, images=photo.images.to(dev), labels=photo.labels.to(dev))
-        log.info("%s: %d train / %d val / %d test images on %s (rank %d of %d)", cfg.dataset, len(splits.train),
-                 len(splits.val), len(splits.test), dev, dist_.rank, dist_.world)
+            resolved["photo_train"] = dataclasses.replace(
+                photo, images=photo.images.to(dev), labels=photo.labels.to(dev)
+            )
+        log.info(
+            "%s: %d train / %d val / %d test images on %s (rank %d of %d)",
+            cfg.dataset,
+            len(splits.train),
+            len(splits.val),
+            len(splits.test),
+            dev,
+            dist_.rank,
+            dist_.world,
+        )
         for name in cfg.models:
             row = fit(name, cfg, splits, dev, dist_, resolved)
             if row is not None:

@@ -28,8 +28,12 @@ MAX_FILES = 500  # pictures in one batch
 MAX_TOTAL_BYTES = 200 * 1024 * 1024  # their total size, uncompressed
 MAX_PICTURE_BYTES = 10 * 1024 * 1024  # one picture, as for a single upload
 CHUNK_BYTES = 64 * 1024  # compressed bytes read from the zip at a time
-METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
-           zipfile.ZIP_LZMA: "LZMA"}
+METHODS = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "LZMA",
+}
 OTHER_METHODS = {9: "deflate64", 6: "implode", 1: "shrink", 93: "zstandard", 95: "xz", 98: "PPMd", 99: "AES"}
 
 
@@ -59,8 +63,10 @@ def too_large(n_bytes: int, limit: int = MAX_PICTURE_BYTES) -> str:
 
 
 def limits_text() -> str:
-    return (f"Up to {MAX_FILES} pictures and {MAX_TOTAL_BYTES // 2**20} MB in all (uncompressed), each up to "
-            f"{MAX_PICTURE_BYTES // 2**20} MB: pictures, or one .zip of them.")
+    return (
+        f"Up to {MAX_FILES} pictures and {MAX_TOTAL_BYTES // 2**20} MB in all (uncompressed), each up to "
+        f"{MAX_PICTURE_BYTES // 2**20} MB: pictures, or one .zip of them."
+    )
 
 
 class _Inflater:
@@ -84,9 +90,10 @@ class _Inflater:
             if len(self._header) < 4 or len(self._header) < 4 + struct.unpack("<H", self._header[2:4])[0]:
                 return b""
             size = struct.unpack("<H", self._header[2:4])[0]
-            self._d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[
-                lzma._decode_filter_properties(lzma.FILTER_LZMA1, self._header[4:4 + size])])
-            data, self._header = self._header[4 + size:], b""
+            self._d = lzma.LZMADecompressor(
+                lzma.FORMAT_RAW, filters=[lzma._decode_filter_properties(lzma.FILTER_LZMA1, self._header[4 : 4 + size])]
+            )
+            data, self._header = self._header[4 + size :], b""
         if self.eof:
             return b""
         if self.method == zipfile.ZIP_DEFLATED:
@@ -121,8 +128,9 @@ def read_member(fp, info: zipfile.ZipInfo, limit: int = MAX_PICTURE_BYTES) -> by
         raise MemberUnreadable("it is encrypted (password-protected); zip the pictures without a password")
     if info.compress_type not in METHODS:
         method = OTHER_METHODS.get(info.compress_type, f"method {info.compress_type}")
-        raise MemberUnreadable(f"it is compressed with {method}, which is not supported; zip it with the "
-                               "standard method (deflate)")
+        raise MemberUnreadable(
+            f"it is compressed with {method}, which is not supported; zip it with the standard method (deflate)"
+        )
     if info.file_size > limit:
         raise MemberUnreadable(too_large(info.file_size, limit))
     budget = info.file_size  # the directory's word, held to: a member that says more is cut off there
@@ -133,8 +141,9 @@ def read_member(fp, info: zipfile.ZipInfo, limit: int = MAX_PICTURE_BYTES) -> by
             data = b""
             out += piece
             if len(out) > budget:
-                raise MemberUnreadable("it is larger than the zip's directory says (a damaged or hostile zip); "
-                                       "it was cut off unread")
+                raise MemberUnreadable(
+                    "it is larger than the zip's directory says (a damaged or hostile zip); it was cut off unread"
+                )
             if not piece or inflater.eof:
                 break
         if inflater.eof:
@@ -153,8 +162,9 @@ def _check_directory(name: str, members: list[zipfile.ZipInfo]) -> None:
         raise BatchRejected(f"{name} holds {len(members)} files, over the limit of {MAX_FILES}.")
     total = sum(m.file_size for m in members)
     if total > MAX_TOTAL_BYTES:
-        raise BatchRejected(f"{name} would unpack to {size_text(total)}, over the limit of "
-                            f"{MAX_TOTAL_BYTES // 2**20} MB.")
+        raise BatchRejected(
+            f"{name} would unpack to {size_text(total)}, over the limit of {MAX_TOTAL_BYTES // 2**20} MB."
+        )
     for m in members:
         parts = PurePosixPath(m.filename.replace("\\", "/"))
         if parts.is_absolute() or m.filename.startswith(("/", "\\")) or ".." in parts.parts or ":" in parts.parts[0]:
@@ -169,9 +179,13 @@ def _zip_items(path: Path) -> list[Item]:
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         raise BatchRejected(f"{path.name} is not a readable zip file ({e}).") from None
     with archive, open(path, "rb") as fp:
-        members = [m for m in archive.infolist() if not m.is_dir()
-                   and not PurePosixPath(m.filename).name.startswith(".")
-                   and not m.filename.startswith("__MACOSX/")]
+        members = [
+            m
+            for m in archive.infolist()
+            if not m.is_dir()
+            and not PurePosixPath(m.filename).name.startswith(".")
+            and not m.filename.startswith("__MACOSX/")
+        ]
         _check_directory(path.name, members)
         items = []
         for m in members:
@@ -199,15 +213,17 @@ def batch_items(paths: list[str | Path] | None) -> list[Item]:
         raise BatchRejected("No files were given: upload pictures, or one .zip of them.")
     zips = [p for p in paths if p.suffix.lower() == ".zip"]
     if zips and len(paths) > 1:
-        raise BatchRejected(f"Upload either pictures or one .zip, not both ({zips[0].name} came with "
-                            f"{len(paths) - 1} other file{'s' if len(paths) > 2 else ''}).")
+        raise BatchRejected(
+            f"Upload either pictures or one .zip, not both ({zips[0].name} came with "
+            f"{len(paths) - 1} other file{'s' if len(paths) > 2 else ''})."
+        )
     if zips:
         return _zip_items(zips[0])
     if len(paths) > MAX_FILES:
         raise BatchRejected(f"{len(paths)} files were given, over the limit of {MAX_FILES}.")
     total = sum(p.stat().st_size for p in paths)
     if total > MAX_TOTAL_BYTES:
-        raise BatchRejected(f"The files add up to {size_text(total)}, over the limit of "
-                            f"{MAX_TOTAL_BYTES // 2**20} MB.")
-    return [Item(p.name, p, too_large(p.stat().st_size) if p.stat().st_size > MAX_PICTURE_BYTES else None)
-            for p in paths]
+        raise BatchRejected(f"The files add up to {size_text(total)}, over the limit of {MAX_TOTAL_BYTES // 2**20} MB.")
+    return [
+        Item(p.name, p, too_large(p.stat().st_size) if p.stat().st_size > MAX_PICTURE_BYTES else None) for p in paths
+    ]

@@ -17,8 +17,13 @@ from fmnist.data import load_raw
 ROOT = Path(__file__).resolve().parents[1]
 
 # (renderer, level, class): a spread of scenes and classes; the first test item of the class is drawn
-PHOTOS = [("tint", "clean", 6), ("scenes", "everyday", 1), ("opaque", "everyday", 7), ("pattern", "textured", 0),
-          ("tint", "hard", 9)]
+PHOTOS = [
+    ("tint", "clean", 6),
+    ("scenes", "everyday", 1),
+    ("opaque", "everyday", 7),
+    ("pattern", "textured", 0),
+    ("tint", "hard", 9),
+]
 
 
 def slug(name: str) -> str:
@@ -44,8 +49,7 @@ def main() -> None:
         picture = render_item(renderer, level, raw.test_images[i], 0, i).convert("RGB")
         picture.thumbnail((1600, 1600))  # an example need not be 12 MP
         exif = picture.getexif()
-        picture.save(photos / f"rendered_{renderer}-{level}_{slug(CLASS_NAMES[c])}_test{i}.jpg", quality=88,
-                     exif=exif)
+        picture.save(photos / f"rendered_{renderer}-{level}_{slug(CLASS_NAMES[c])}_test{i}.jpg", quality=88, exif=exif)
         print(f"rendered {renderer}/{level}: {CLASS_NAMES[c]} (test image {i})")
     _flower(np.random.default_rng(0)).save(photos / "not-a-garment_flower.jpg", quality=88)
 

@@ -20,8 +20,15 @@ PHOTOS_BEGIN, PHOTOS_END = "<!-- photos-table: python -m scripts.readme_table --
 EXPLAIN_BEGIN, EXPLAIN_END = "<!-- explain-table: python -m scripts.readme_table -->", "<!-- /explain-table -->"
 FAITHFULNESS = "benchmarks/results/faithfulness-cpu.json"
 POINTING = "benchmarks/results/pointing-cpu.json"
-NAMES = {"gradcam": "Grad-CAM", "hirescam": "HiResCAM", "occlusion": "occlusion", "rise": "RISE",
-         "random": "random smooth maps", "blob": "a blob at the centre", "brightness": "the image's brightness"}
+NAMES = {
+    "gradcam": "Grad-CAM",
+    "hirescam": "HiResCAM",
+    "occlusion": "occlusion",
+    "rise": "RISE",
+    "random": "random smooth maps",
+    "blob": "a blob at the centre",
+    "brightness": "the image's brightness",
+}
 LEVELS = ("clean", "everyday", "hard", "textured", "pale")
 LATENCY = "benchmarks/results/latency-cpu.json"
 PHOTOS = "benchmarks/results/photos-cpu.json"
@@ -41,14 +48,22 @@ def rows(root: Path = ROOT) -> list[dict]:
         gaps = [r["gap"] for r in photos if r["model"] == name]
         explanation = folder / "explanation.json"
         explanation = json.loads(explanation.read_text()) if explanation.is_file() else None
-        out.append({"model": name, "accuracy": metrics["test"]["accuracy"], "parameters": metrics["parameters"],
-                    "explanation": explanation,
-                    "weights_mb": (folder / "model.safetensors").stat().st_size / 1e6,
-                    "dtype": config.get("weights_dtype", "float32"),
-                    "pretrained": bool(config.get("pretrained")),
-                    "ms_small": ms.get(SMALL), "ms_large": ms.get(LARGE),
-                    "photo_gap": 100 * sum(gaps) / len(gaps) if gaps else None,
-                    "photo_gap_worst": 100 * max(gaps) if gaps else None, "cells": len(gaps)})
+        out.append(
+            {
+                "model": name,
+                "accuracy": metrics["test"]["accuracy"],
+                "parameters": metrics["parameters"],
+                "explanation": explanation,
+                "weights_mb": (folder / "model.safetensors").stat().st_size / 1e6,
+                "dtype": config.get("weights_dtype", "float32"),
+                "pretrained": bool(config.get("pretrained")),
+                "ms_small": ms.get(SMALL),
+                "ms_large": ms.get(LARGE),
+                "photo_gap": 100 * sum(gaps) / len(gaps) if gaps else None,
+                "photo_gap_worst": 100 * max(gaps) if gaps else None,
+                "cells": len(gaps),
+            }
+        )
     return sorted(out, key=lambda r: -r["accuracy"])
 
 
@@ -61,32 +76,42 @@ def table(root: Path = ROOT) -> str:
             return "n/a"
         return f"{NAMES[e['method']]}: {e['test'][e['method']]['deletion']:.2f} ({e['test']['random']['deletion']:.2f})"
 
-    lines = ["| model | test accuracy | parameters | weights | ms, 28x28 | ms, 12 MP photo | photo gap: mean (worst) "
-             "| heat map: deletion (random map) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | test accuracy | parameters | weights | ms, 28x28 | ms, 12 MP photo | photo gap: mean (worst) "
+        "| heat map: deletion (random map) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows(root):
-        name = f"`{r['model']}`" + (" (from scratch, not a transfer model)" if r["model"] == "mobilenet"
-                                    and not r["pretrained"] else "")
-        lines.append(f"| {name} | {100 * r['accuracy']:.2f} % | {r['parameters']:,} | {r['weights_mb']:.1f} MB "
-                     f"({r['dtype']}) | {num(r['ms_small'], '.0f')} | {num(r['ms_large'], '.0f')} | "
-                     f"{num(r['photo_gap'], '.1f')} ({num(r['photo_gap_worst'], '.1f')}) points | "
-                     f"{heat_map(r['explanation'])} |")
+        name = f"`{r['model']}`" + (
+            " (from scratch, not a transfer model)" if r["model"] == "mobilenet" and not r["pretrained"] else ""
+        )
+        lines.append(
+            f"| {name} | {100 * r['accuracy']:.2f} % | {r['parameters']:,} | {r['weights_mb']:.1f} MB "
+            f"({r['dtype']}) | {num(r['ms_small'], '.0f')} | {num(r['ms_large'], '.0f')} | "
+            f"{num(r['photo_gap'], '.1f')} ({num(r['photo_gap_worst'], '.1f')}) points | "
+            f"{heat_map(r['explanation'])} |"
+        )
     cells = {r["cells"] for r in rows(root)}
     lines.append("")
-    lines.append(f"*Test accuracy on the 10,000 test images (`checkpoints/*/metrics.json`); weights: the size of "
-                 f"`model.safetensors`; ms: p50 of one app request without the web server (`{LATENCY}`, "
-                 f"`python -m benchmarks.latency`); photo gap: 28x28 accuracy minus photo accuracy on the same "
-                 f"test items, the mean and the worst over the photo benchmark's {'/'.join(map(str, sorted(cells)))} "
-                 f"cells of renderer and level (`{PHOTOS}`, `python -m benchmarks.photos --per-class 30`); heat map: "
-                 f"the method the app shows and its deletion score on 300 test images (higher is better) beside "
-                 f"random smooth maps' (`checkpoints/*/explanation.json`, `python -m benchmarks.faithfulness "
-                 f"--write-choice`, [docs/explain.md](docs/explain.md)). This "
-                 f"table is written by `python -m scripts.readme_table`.*")
+    lines.append(
+        f"*Test accuracy on the 10,000 test images (`checkpoints/*/metrics.json`); weights: the size of "
+        f"`model.safetensors`; ms: p50 of one app request without the web server (`{LATENCY}`, "
+        f"`python -m benchmarks.latency`); photo gap: 28x28 accuracy minus photo accuracy on the same "
+        f"test items, the mean and the worst over the photo benchmark's {'/'.join(map(str, sorted(cells)))} "
+        f"cells of renderer and level (`{PHOTOS}`, `python -m benchmarks.photos --per-class 30`); heat map: "
+        f"the method the app shows and its deletion score on 300 test images (higher is better) beside "
+        f"random smooth maps' (`checkpoints/*/explanation.json`, `python -m benchmarks.faithfulness "
+        f"--write-choice`, [docs/explain.md](docs/explain.md)). This "
+        f"table is written by `python -m scripts.readme_table`.*"
+    )
     return "\n".join(lines)
 
 
 def metrics_table(root: Path = ROOT) -> str:
-    lines = ["| model | initialised from | macro F1 | MCC | log loss | ECE raw → calibrated | epochs (best) | command |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | initialised from | macro F1 | MCC | log loss | ECE raw → calibrated | epochs (best) | command |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows(root):
         folder = root / "checkpoints" / r["model"]
         m = json.loads((folder / "metrics.json").read_text())
@@ -94,9 +119,11 @@ def metrics_table(root: Path = ROOT) -> str:
         init = "ImageNet" if config.get("pretrained") else "random"
         if r["model"] == "mobilenet" and not config.get("pretrained"):
             init = "random (`--no-pretrained`): **not** a transfer model"
-        lines.append(f"| `{r['model']}` | {init} | {m['test']['macro_avg']['f1-score']:.4f} | {m['test']['mcc']:.4f} "
-                     f"| {m['test']['log_loss']:.4f} | {m['test_ece_before_temperature']:.3f} → {m['test']['ece']:.3f} "
-                     f"| {m['epochs_run']} ({m['best_epoch']}) | `{command(r['model'], config)}` |")
+        lines.append(
+            f"| `{r['model']}` | {init} | {m['test']['macro_avg']['f1-score']:.4f} | {m['test']['mcc']:.4f} "
+            f"| {m['test']['log_loss']:.4f} | {m['test_ece_before_temperature']:.3f} → {m['test']['ece']:.3f} "
+            f"| {m['epochs_run']} ({m['best_epoch']}) | `{command(r['model'], config)}` |"
+        )
     return "\n".join(lines)
 
 
@@ -112,21 +139,38 @@ def photos_table(root: Path = ROOT) -> str:
         out = []
         for level in LEVELS:
             c = cells.get((renderer, level))
-            out.append("" if c is None else f"{100 * c['photo_acc']:.1f} % ({100 * c['gap']:.1f} ± "
-                                            f"{100 * c['gap_se']:.1f}; notices {100 * c['photo_flagged']:.1f} %)")
+            out.append(
+                ""
+                if c is None
+                else f"{100 * c['photo_acc']:.1f} % ({100 * c['gap']:.1f} ± "
+                f"{100 * c['gap_se']:.1f}; notices {100 * c['photo_flagged']:.1f} %)"
+            )
         label = f"`{renderer}`" + (" (held out)" if renderer in held_out else "")
         lines.append(f"| {label} | " + " | ".join(out) + " |")
     raw = next(iter(cells.values()))
     flags = next((n for n in result.get("non_garments", []) if n["model"] == name), None)
     lines.append("")
-    lines.append(f"*`{name}`, {result['items_per_cell']} test items a cell, the same items in every cell; their "
-                 f"28x28 accuracy is {100 * raw['raw_acc']:.1f} %. In brackets: the gap to 28x28 ± its standard "
-                 f"error, in points, and the share of pictures that got a notice. "
-                 + (f"Non-garment pictures flagged: {100 * flags['non_garments_flagged']:.1f} %; test items as "
-                    f"28x28: {100 * flags['test_items_flagged']:.1f} %; kinds not always flagged: "
-                    + (", ".join(f"{k.removeprefix('flagged_')} {100 * v:.0f} %" for k, v in flags.items()
-                                 if k.startswith("flagged_") and v < 1) or "none") + ". " if flags else "")
-                 + f"From `{PHOTOS}` ({result['date']}), written by `python -m scripts.readme_table`.*")
+    lines.append(
+        f"*`{name}`, {result['items_per_cell']} test items a cell, the same items in every cell; their "
+        f"28x28 accuracy is {100 * raw['raw_acc']:.1f} %. In brackets: the gap to 28x28 ± its standard "
+        f"error, in points, and the share of pictures that got a notice. "
+        + (
+            f"Non-garment pictures flagged: {100 * flags['non_garments_flagged']:.1f} %; test items as "
+            f"28x28: {100 * flags['test_items_flagged']:.1f} %; kinds not always flagged: "
+            + (
+                ", ".join(
+                    f"{k.removeprefix('flagged_')} {100 * v:.0f} %"
+                    for k, v in flags.items()
+                    if k.startswith("flagged_") and v < 1
+                )
+                or "none"
+            )
+            + ". "
+            if flags
+            else ""
+        )
+        + f"From `{PHOTOS}` ({result['date']}), written by `python -m scripts.readme_table`.*"
+    )
     return "\n".join(lines)
 
 
@@ -139,18 +183,22 @@ def explain_table(root: Path = ROOT) -> str:
         if r["split"] != "test":
             continue
         name = NAMES[r["map"]] + (" (shown)" if r["chosen"] else "")
-        cells = [f"{r[t + '_mean']:.3f} [{r[t + '_low']:.3f}, {r[t + '_high']:.3f}]" for t in ("deletion", "insertion",
-                                                                                           "road")]
+        cells = [
+            f"{r[t + '_mean']:.3f} [{r[t + '_low']:.3f}, {r[t + '_high']:.3f}]"
+            for t in ("deletion", "insertion", "road")
+        ]
         if r["chosen"]:
             name, cells = f"**{name}**", [f"**{c}**" for c in cells]
         ms = "" if r["ms_per_image"] is None else f"{r['ms_per_image']:.1f}"
         lines.append(f"| `{r['model']}` | {name} | " + " | ".join(cells) + f" | {ms} |")
     lines.append("")
-    lines.append(f"*{result['n']} test images a model, each explained for the class the model predicts; in brackets "
-                 f"the 95 % bootstrap interval ({result['boots']} resamples). Time: one 28x28 picture, one thread, "
-                 f"this CPU; the shown map is the most faithful on {result['n']} validation images within "
-                 f"{result['time_budget_ms']:.0f} ms. From `{FAITHFULNESS}` ({result['date']}, `{result['command']}`), "
-                 f"written by `python -m scripts.readme_table`.*")
+    lines.append(
+        f"*{result['n']} test images a model, each explained for the class the model predicts; in brackets "
+        f"the 95 % bootstrap interval ({result['boots']} resamples). Time: one 28x28 picture, one thread, "
+        f"this CPU; the shown map is the most faithful on {result['n']} validation images within "
+        f"{result['time_budget_ms']:.0f} ms. From `{FAITHFULNESS}` ({result['date']}, `{result['command']}`), "
+        f"written by `python -m scripts.readme_table`.*"
+    )
     if (root / POINTING).is_file():
         pointing = json.loads((root / POINTING).read_text())
         maps = list(dict.fromkeys(r["map"] for r in pointing["rows"]))
@@ -158,13 +206,19 @@ def explain_table(root: Path = ROOT) -> str:
         for model in dict.fromkeys(r["model"] for r in pointing["rows"]):
             explanation = root / "checkpoints" / model / "explanation.json"
             shown = json.loads(explanation.read_text())["method"] if explanation.is_file() else None
-            cells = {r["map"]: (f"**{100 * r['pointing']:.1f} %**" if r["map"] == shown else f"{100 * r['pointing']:.1f} %")
-                     for r in pointing["rows"] if r["model"] == model}
+            cells = {
+                r["map"]: (f"**{100 * r['pointing']:.1f} %**" if r["map"] == shown else f"{100 * r['pointing']:.1f} %")
+                for r in pointing["rows"]
+                if r["model"] == model
+            }
             lines.append(f"| `{model}` | " + " | ".join(cells[m] for m in maps) + " |")
-        lines += ["", f"*The pointing game: the share of {pointing['per_renderer'] * len(pointing['levels'])} rendered "
-                      f"photos of test items ({pointing['per_renderer']} from each renderer) whose map's hottest point "
-                      f"lies on the garment the renderer drew, or within a pixel of it; the shown map in bold. From "
-                      f"`{POINTING}` ({pointing['date']}, `{pointing['command']}`).*"]
+        lines += [
+            "",
+            f"*The pointing game: the share of {pointing['per_renderer'] * len(pointing['levels'])} rendered "
+            f"photos of test items ({pointing['per_renderer']} from each renderer) whose map's hottest point "
+            f"lies on the garment the renderer drew, or within a pixel of it; the shown map in bold. From "
+            f"`{POINTING}` ({pointing['date']}, `{pointing['command']}`).*",
+        ]
     return "\n".join(lines)
 
 
@@ -202,9 +256,12 @@ def main(argv=None) -> int:
     p.add_argument("--check", action="store_true")
     args = p.parse_args(argv)
     stale = []
-    for path, write in ((ROOT / "README.md", with_table), (ROOT / "docs" / "training.md", with_metrics_table),
-                        (ROOT / "docs" / "photos.md", with_photos_table),
-                        (ROOT / "docs" / "explain.md", with_explain_table)):
+    for path, write in (
+        (ROOT / "README.md", with_table),
+        (ROOT / "docs" / "training.md", with_metrics_table),
+        (ROOT / "docs" / "photos.md", with_photos_table),
+        (ROOT / "docs" / "explain.md", with_explain_table),
+    ):
         text = path.read_text()
         new = write(text)
         if new != text:
@@ -212,8 +269,10 @@ def main(argv=None) -> int:
             if not args.check:
                 path.write_text(new)
     if args.check and stale:
-        print(f"{', '.join(stale)}: a table differs from checkpoints/ and benchmarks/results/; "
-              f"run python -m scripts.readme_table")
+        print(
+            f"{', '.join(stale)}: a table differs from checkpoints/ and benchmarks/results/; "
+            f"run python -m scripts.readme_table"
+        )
         return 1
     return 0
 

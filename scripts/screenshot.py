@@ -17,8 +17,15 @@ import sys
 import time
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def shoot(url: str, out: str, wait_s: float, width: int, height: int) -> None:
@@ -41,8 +48,11 @@ def shoot_app(picture: str, out: str, width: int, height: int) -> None:
 
     from benchmarks._server import running_app
 
-    with tempfile.TemporaryDirectory() as tmp, running_app(os.path.join(tmp, "app.log")) as url, \
-            sync_playwright() as pw:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_app(os.path.join(tmp, "app.log")) as url,
+        sync_playwright() as pw,
+    ):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
@@ -76,8 +86,13 @@ def main() -> int:
         shoot(args.target, args.out, args.wait_s, args.width, args.height)
         return 0
     trackio = os.path.join(os.path.dirname(sys.executable), "trackio")
-    proc = subprocess.Popen([trackio, "show", "--project", args.target], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    proc = subprocess.Popen(
+        [trackio, "show", "--project", args.target],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
     try:
         url, deadline = None, time.time() + 120
         while url is None and time.time() < deadline:

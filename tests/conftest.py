@@ -31,8 +31,7 @@ def real_data_dir() -> Path | None:
     return DEBIAN_DIR if all((DEBIAN_DIR / n).is_file() for n, _ in FILES.values()) else None
 
 
-needs_real_data = pytest.mark.skipif(real_data_dir() is None,
-                                     reason="Debian's dataset-fashion-mnist is not installed")
+needs_real_data = pytest.mark.skipif(real_data_dir() is None, reason="Debian's dataset-fashion-mnist is not installed")
 
 
 @pytest.fixture
@@ -76,15 +75,25 @@ def block_item(h=20, w=10) -> np.ndarray:
     """A 28x28 item: an h x w block at 200, centred on black."""
     arr = np.zeros((28, 28), np.uint8)
     top, left = (28 - h) // 2, (28 - w) // 2
-    arr[top:top + h, left:left + w] = 200
+    arr[top : top + h, left : left + w] = 200
     return arr
 
 
 # The slowest test files first, longest first (docs/tests.md, from a --durations run), so that the parallel
 # workers end together instead of one starting the longest file while the other has nothing left
-SLOWEST_FIRST = ("test_train_cli.py", "test_gpu_plan.py", "test_preprocess.py", "test_app.py", "test_checkpoints.py",
-                 "test_search.py", "test_tagging.py", "test_photo_data.py", "test_tracking.py", "test_hub.py",
-                 "test_browser.py")
+SLOWEST_FIRST = (
+    "test_train_cli.py",
+    "test_gpu_plan.py",
+    "test_preprocess.py",
+    "test_app.py",
+    "test_checkpoints.py",
+    "test_search.py",
+    "test_tagging.py",
+    "test_photo_data.py",
+    "test_tracking.py",
+    "test_hub.py",
+    "test_browser.py",
+)
 
 
 def pytest_collection_modifyitems(items):

@@ -13,8 +13,12 @@ import numpy as np
 from PIL import Image
 
 FUZZ_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp", "HEIF": ".heic"}
-METHODS = {"stored": zipfile.ZIP_STORED, "deflate": zipfile.ZIP_DEFLATED, "bzip2": zipfile.ZIP_BZIP2,
-           "lzma": zipfile.ZIP_LZMA}
+METHODS = {
+    "stored": zipfile.ZIP_STORED,
+    "deflate": zipfile.ZIP_DEFLATED,
+    "bzip2": zipfile.ZIP_BZIP2,
+    "lzma": zipfile.ZIP_LZMA,
+}
 
 
 def lying_zip(path: Path, method: int, mb: int, claimed: int = 1000) -> Path:
@@ -41,7 +45,7 @@ def with_flags(path: Path, member: str, *, encrypted: bool = False, method: int 
     central = data.find(b"PK\1\2")
     while central != -1:  # find the central entry that names this member
         name_len = struct.unpack_from("<H", data, central + 28)[0]
-        if data[central + 46:central + 46 + name_len] == member.encode():
+        if data[central + 46 : central + 46 + name_len] == member.encode():
             break
         central = data.find(b"PK\1\2", central + 4)
     for header, flag_at, method_at in ((local, 6, 8), (central, 8, 10)):
@@ -78,8 +82,8 @@ def _garment(rng: np.random.Generator) -> Image.Image:
     """A garment-like picture: a dark shirt shape on a light backdrop, 160x160."""
     img = np.full((160, 160, 3), 235, np.uint8)
     top, left = rng.integers(20, 40, 2)
-    img[top:top + 100, left + 20:left + 80] = rng.integers(20, 120, 3)
-    img[top:top + 30, left:left + 100] = rng.integers(20, 120, 3)
+    img[top : top + 100, left + 20 : left + 80] = rng.integers(20, 120, 3)
+    img[top : top + 30, left : left + 100] = rng.integers(20, 120, 3)
     return Image.fromarray(img)
 
 
@@ -90,10 +94,10 @@ def _mutate(data: bytes, rng: np.random.Generator, kind: str) -> bytes:
             at = int(rng.integers(min(8, len(data) - 1), len(data)))
             data[at] ^= 1 << int(rng.integers(0, 8))
     elif kind == "truncate":
-        data = data[:int(rng.integers(8, max(9, len(data) - 1)))]
+        data = data[: int(rng.integers(8, max(9, len(data) - 1)))]
     elif kind == "bytes":  # a run of random bytes over the header and tables
         at = int(rng.integers(4, min(200, len(data) - 16)))
-        data[at:at + 16] = rng.integers(0, 256, 16, dtype=np.uint8).tobytes()
+        data[at : at + 16] = rng.integers(0, 256, 16, dtype=np.uint8).tobytes()
     elif kind == "tag":  # one TIFF directory entry's type, count or value made arbitrary (a damaged TIFF's tags)
         ifd = struct.unpack_from("<I", data, 4)[0]
         entry = ifd + 2 + 12 * int(rng.integers(0, struct.unpack_from("<H", data, ifd)[0]))

@@ -17,8 +17,9 @@ from conftest import ROOT
 from fmnist import CLASS_NAMES
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.png"))
-pytestmark = pytest.mark.skipif(not any((ROOT / "checkpoints").glob("*/model.safetensors")),
-                                reason="no bundled checkpoints")
+pytestmark = pytest.mark.skipif(
+    not any((ROOT / "checkpoints").glob("*/model.safetensors")), reason="no bundled checkpoints"
+)
 
 
 SERVER_LOG = {}
@@ -123,8 +124,10 @@ def test_dropdown_defaults_to_the_most_accurate_model_and_shows_accuracies(clien
     best = default_model(client)
     choices = _default["choices"]
     assert all("% test accuracy" in shown for shown, _ in choices)
-    metrics = {name: json.loads((ROOT / "checkpoints" / name / "metrics.json").read_text())["test"]["accuracy"]
-               for _, name in choices}
+    metrics = {
+        name: json.loads((ROOT / "checkpoints" / name / "metrics.json").read_text())["test"]["accuracy"]
+        for _, name in choices
+    }
     assert best == max(metrics, key=metrics.get)
 
 
@@ -145,15 +148,27 @@ def _bad_inputs(folder: Path) -> dict:
     bomb[16:24] = (60_000).to_bytes(4, "big") * 2
     bomb[29:33] = zlib.crc32(bytes(bomb[12:29])).to_bytes(4, "big")
     (folder / "bomb.png").write_bytes(bytes(bomb))
-    return {"no image": None, "not an image": folder / "notes.txt", "truncated": folder / "cut.png",
-            "1x1": folder / "dot.png", "huge": folder / "huge.png", "decompression bomb": folder / "bomb.png"}
+    return {
+        "no image": None,
+        "not an image": folder / "notes.txt",
+        "truncated": folder / "cut.png",
+        "1x1": folder / "dot.png",
+        "huge": folder / "huge.png",
+        "decompression bomb": folder / "bomb.png",
+    }
 
 
 def test_every_bad_input_is_an_error_and_the_server_keeps_serving(client, tmp_path):
     from gradio_client.exceptions import AppError
 
-    expected = {"no image": "No image", "not an image": "not an image", "truncated": "truncated",
-                "1x1": "1x1 pixels", "huge": "megapixel", "decompression bomb": "too large|megapixel"}
+    expected = {
+        "no image": "No image",
+        "not an image": "not an image",
+        "truncated": "truncated",
+        "1x1": "1x1 pixels",
+        "huge": "megapixel",
+        "decompression bomb": "too large|megapixel",
+    }
     import re
 
     for what, path in _bad_inputs(tmp_path).items():
@@ -168,12 +183,14 @@ def test_uploads_over_the_size_limit_are_refused(server, tmp_path):
     from gradio_client import Client, handle_file
 
     big = tmp_path / "big.png"
-    Image.frombytes("L", (3400, 3400), bytes(range(256)) * (3400 * 3400 // 256) + b"\0" * (3400 * 3400 % 256)) \
-        .save(big, compress_level=0)
+    Image.frombytes("L", (3400, 3400), bytes(range(256)) * (3400 * 3400 // 256) + b"\0" * (3400 * 3400 % 256)).save(
+        big, compress_level=0
+    )
     assert big.stat().st_size > 10 * 1024 * 1024
     with pytest.raises(Exception, match=r"The file is 1\d\.\d MB, over the 10 MB limit for one picture\."):
-        Client(server, verbose=False).predict(handle_file(str(big)), default_model(Client(server, verbose=False)),
-                                              api_name="/classify")
+        Client(server, verbose=False).predict(
+            handle_file(str(big)), default_model(Client(server, verbose=False)), api_name="/classify"
+        )
 
 
 def test_eight_concurrent_clients_get_what_serial_calls_get(server, client):
@@ -281,6 +298,7 @@ def test_a_training_image_uploaded_as_itself_finds_itself_first(client, tmp_path
 # ---------------------------------------------------------------------------------------------------
 # The batch tab: many pictures or one zip, tagged through the fast path
 
+
 def _zip(path, members: dict[str, bytes]):
     import zipfile
 
@@ -337,12 +355,15 @@ def test_a_zip_is_tagged_member_by_member(client, tmp_path):
     assert all(r[1] == CLASS_NAMES[int(name.split("/")[1][0])] for r, name in zip(rows, members))
 
 
-@pytest.mark.parametrize("kind,message", [
-    ("empty", "holds no files"),
-    ("bomb", "would unpack to"),
-    ("traversal", "unsafe path"),
-    ("too many", "over the limit of 500"),
-])
+@pytest.mark.parametrize(
+    "kind,message",
+    [
+        ("empty", "holds no files"),
+        ("bomb", "would unpack to"),
+        ("traversal", "unsafe path"),
+        ("too many", "over the limit of 500"),
+    ],
+)
 def test_bad_zips_are_refused_before_extraction_and_the_server_keeps_serving(client, tmp_path, kind, message):
     import zipfile
 
@@ -389,13 +410,17 @@ def test_a_single_picture_is_answered_while_a_batch_runs(client, server, tmp_pat
     while job.status().code.name not in (*running, "FINISHED") and time.time() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)  # well inside the batch's own work
-    assert job.status().code.name in running, "the batch ended before the single request was sent: the test proved nothing"
+    assert job.status().code.name in running, (
+        "the batch ended before the single request was sent: the test proved nothing"
+    )
     t0 = time.perf_counter()
     label, *_ = classify(client, EXAMPLES[9])
     single_s = time.perf_counter() - t0
     batch_state = job.status().code.name
     assert label["label"] == "Ankle boot", label
-    assert batch_state in running, f"the single answer came after the batch ended ({single_s:.1f} s): it was queued behind it"
+    assert batch_state in running, (
+        f"the single answer came after the batch ended ({single_s:.1f} s): it was queued behind it"
+    )
     *_, csv_path = job.result(timeout=300)
     assert len(_csv_rows(csv_path)) == 61
 
@@ -438,6 +463,7 @@ def test_the_readmes_gradio_client_snippet_runs_against_the_server(server, monke
 
 
 # Hostile input through the server (the same inputs without a server: test_hostile.py)
+
 
 def _status_kb(pid: int, field: str) -> int:
     return int(next(line for line in open(f"/proc/{pid}/status") if line.startswith(field)).split()[1])

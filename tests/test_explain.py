@@ -89,7 +89,10 @@ def test_deletion_and_insertion_tell_a_map_from_its_opposite(models, test_images
     with torch.inference_mode():
         targets = model(test_images).argmax(1)
     bright = baseline_maps("brightness", test_images)
-    assert deletion(model, test_images, bright, targets).mean() > deletion(model, test_images, 1 - bright,
-                                                                           targets).mean()
-    assert insertion(model, test_images, bright, targets).mean() > insertion(model, test_images, 1 - bright,
-                                                                             targets).mean()
+    assert (
+        deletion(model, test_images, bright, targets).mean() > deletion(model, test_images, 1 - bright, targets).mean()
+    )
+    assert (
+        insertion(model, test_images, bright, targets).mean()
+        > insertion(model, test_images, 1 - bright, targets).mean()
+    )

@@ -22,17 +22,48 @@ ENV = {**os.environ, "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1"}  # no Hub 
 @pytest.fixture(scope="module")
 def photo_cache(tmp_path_factory):
     path = tmp_path_factory.mktemp("photo") / "photo-data.npz"
-    subprocess.run([sys.executable, "-m", "fmnist.photo.build", "--train-items", "12", "--val-items", "4",
-                    "--workers", "1", "--out", str(path)], check=True, capture_output=True, cwd=ROOT, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fmnist.photo.build",
+            "--train-items",
+            "12",
+            "--val-items",
+            "4",
+            "--workers",
+            "1",
+            "--out",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     return path
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory, photo_cache):
     root = tmp_path_factory.mktemp("gpu")
-    proc = subprocess.run([*SCRIPT, "--smoke", "--pack", str(root / "pack"), "--work", str(root / "work"),
-                           "--photo-data", str(photo_cache)], capture_output=True, text=True, cwd=ROOT, timeout=600,
-                          env=ENV)
+    proc = subprocess.run(
+        [
+            *SCRIPT,
+            "--smoke",
+            "--pack",
+            str(root / "pack"),
+            "--work",
+            str(root / "work"),
+            "--photo-data",
+            str(photo_cache),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env=ENV,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return root
 
@@ -104,10 +135,25 @@ def test_adopt_replaces_only_what_the_gpu_run_beat_on_validation(smoke, tmp_path
 
 @needs_real_data
 def test_a_call_cut_off_at_its_budget_still_leaves_its_record(tmp_path):
-    proc = subprocess.run([*SCRIPT, "--smoke", "--budget-s", "1", "--pack", str(tmp_path / "pack"), "--work",
-                           str(tmp_path / "work"), "--photo-data", str(tmp_path / "none.npz")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env=ENV)
+    proc = subprocess.run(
+        [
+            *SCRIPT,
+            "--smoke",
+            "--budget-s",
+            "1",
+            "--pack",
+            str(tmp_path / "pack"),
+            "--work",
+            str(tmp_path / "work"),
+            "--photo-data",
+            str(tmp_path / "none.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env=ENV,
+    )
     assert proc.returncode == 1  # not every job finished
     plan = json.loads((tmp_path / "pack" / "plan.json").read_text())
     assert {j["state"] for j in plan["jobs"]} == {"cut off"}
@@ -121,21 +167,39 @@ def test_time_to_validation_thresholds_counts_training_seconds():
 
 def test_the_training_path_imports_without_what_a_gpu_machine_lacks():
     """The GPU machine's image has no pillow-heif, gradio, optuna or trackio, and no package index to get them."""
-    code = ("import sys\nfor m in ('pillow_heif', 'gradio', 'optuna', 'trackio'): sys.modules[m] = None\n"
-            "import train, fmnist.gpu_plan, fmnist.speedrun, fmnist.training, fmnist.detector\n"
-            "print(train.build_parser().parse_args(['--preset', 'speedrun']).preset)")
+    code = (
+        "import sys\nfor m in ('pillow_heif', 'gradio', 'optuna', 'trackio'): sys.modules[m] = None\n"
+        "import train, fmnist.gpu_plan, fmnist.speedrun, fmnist.training, fmnist.detector\n"
+        "print(train.build_parser().parse_args(['--preset', 'speedrun']).preset)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "speedrun", out.stderr
 
 
 # ---- the call's first contact: the data travels and is found, the call fits, failures are loud ----
 
+
 def test_without_the_data_set_the_call_stops_at_once_saying_what_to_carry(tmp_path):
     empty = tmp_path / "no-data"
     empty.mkdir()
     started = time.monotonic()
-    proc = subprocess.run([*SCRIPT, "--smoke", "--pack", str(tmp_path / "pack"), "--work", str(tmp_path / "work"),
-                           "--data-dir", str(empty)], capture_output=True, text=True, cwd=ROOT, timeout=120, env=ENV)
+    proc = subprocess.run(
+        [
+            *SCRIPT,
+            "--smoke",
+            "--pack",
+            str(tmp_path / "pack"),
+            "--work",
+            str(tmp_path / "work"),
+            "--data-dir",
+            str(empty),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env=ENV,
+    )
     assert proc.returncode == 2 and time.monotonic() - started < 30
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "python -m fmnist.gpu_call data" in lines[0] and ".gpu" in lines[0]
@@ -156,12 +220,27 @@ def test_the_real_files_are_found_and_pass_their_digests():
 def test_a_failed_job_or_speedrun_fails_the_command_and_says_why(tmp_path, monkeypatch):
     def failing(self, argv, log_name):  # every training process dies at start-up, as a broken import would
         logf = open(self.work / "logs" / f"{log_name}.log", "w")
-        return subprocess.Popen([sys.executable, "-c", "print('boom: no module named x'); raise SystemExit(3)"],
-                                stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-c", "print('boom: no module named x'); raise SystemExit(3)"],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     monkeypatch.setattr(gpu_plan.Plan, "_popen", failing)
-    code = gpu_plan.main(["--smoke", "--pack", str(tmp_path / "pack"), "--work", str(tmp_path / "work"),
-                          "--photo-data", str(tmp_path / "none.npz"), "--data-dir", str(real_data_dir())])
+    code = gpu_plan.main(
+        [
+            "--smoke",
+            "--pack",
+            str(tmp_path / "pack"),
+            "--work",
+            str(tmp_path / "work"),
+            "--photo-data",
+            str(tmp_path / "none.npz"),
+            "--data-dir",
+            str(real_data_dir()),
+        ]
+    )
     assert code == 1
     plan = json.loads((tmp_path / "pack" / "plan.json").read_text())
     failures = {f["part"]: f for f in plan["failures"]}
@@ -200,7 +279,8 @@ def test_the_carried_data_is_checked_after_it_is_written(tiny_dataset, tmp_path)
     with pytest.raises(RuntimeError, match="not the real file"):
         gpu_call.write_data(tmp_path / "carry", tiny_dataset)
     assert sorted(p.name for p in (tmp_path / "carry").iterdir()) == sorted(
-        n.removesuffix(".gz") + ".xz" for n, _ in FILES.values())
+        n.removesuffix(".gz") + ".xz" for n, _ in FILES.values()
+    )
 
 
 def test_the_documented_call_is_the_one_the_code_makes():

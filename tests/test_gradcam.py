@@ -19,8 +19,10 @@ def test_agrees_with_pytorch_grad_cam(name):
     targets = [1, 4, 7]
     mine, _ = grad_cam(model, x, target=targets)
     with GradCAM(model=model, target_layers=[model.get_submodule(model.gradcam_layer)]) as ref_cam:
-        ref = ref_cam(input_tensor=x.clone().requires_grad_(True),  # the MLP's map is its input
-                      targets=[ClassifierOutputTarget(t) for t in targets])
+        ref = ref_cam(
+            input_tensor=x.clone().requires_grad_(True),  # the MLP's map is its input
+            targets=[ClassifierOutputTarget(t) for t in targets],
+        )
     assert mine.shape == ref.shape == (3, 28, 28)
     assert np.abs(mine - ref).max() < 1e-4
     assert mine.min() >= 0 and mine.max() <= 1

@@ -53,10 +53,12 @@ def test_zips_that_understate_a_member_cost_no_memory_whatever_the_method(tmp_pa
     """The issue's reproduction, 512 MB members claiming 1,000 bytes, for each method: the reader's peak
     memory grows by less than 300 MB (zipfile's own reader took 3.1 GB for a 1.5 GB bzip2 member), and the
     member's row says it was cut off. A stored member is really that large on disk, so 64 MB of it."""
-    zips = [lying_zip(tmp_path / f"{name}.zip", method, 64 if name == "stored" else 512)
-            for name, method in METHODS.items()]
-    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, *map(str, zips)], capture_output=True, text=True,
-                         cwd=ROOT, timeout=300)
+    zips = [
+        lying_zip(tmp_path / f"{name}.zip", method, 64 if name == "stored" else 512) for name, method in METHODS.items()
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, *map(str, zips)], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     *rows, growth = out.stdout.strip().splitlines()
     assert len(rows) == 4 and all("larger than the zip's directory says" in r for r in rows), rows
@@ -75,8 +77,18 @@ def test_members_that_cannot_be_read_get_their_own_rows_and_the_rest_are_read(tm
 
     good = EXAMPLES[0].read_bytes()
     inner = _zip(tmp_path / "inner.zip", {"x.png": good}).read_bytes()
-    path = _zip(tmp_path / "shop.zip", {"a.png": good, "secret.png": good, "d64.png": good, "inner.zip": inner,
-                                        "renamed.png": inner, "damaged.png": good, "b.png": good})
+    path = _zip(
+        tmp_path / "shop.zip",
+        {
+            "a.png": good,
+            "secret.png": good,
+            "d64.png": good,
+            "inner.zip": inner,
+            "renamed.png": inner,
+            "damaged.png": good,
+            "b.png": good,
+        },
+    )
     with_flags(path, "secret.png", encrypted=True)
     with_flags(path, "d64.png", method=9)
     data = bytearray(path.read_bytes())  # one byte of damaged.png's compressed data changed: a bad checksum
@@ -108,8 +120,10 @@ def test_sizes_are_rounded_honestly_and_refusals_name_the_file(tmp_path):
 
 # Pictures: whatever a decoder raises is that picture's sentence
 
-@pytest.mark.parametrize("name, words", [("ztxt_2mb.png", "text or a colour profile"),
-                                         ("iccp_8mb.png", "text or a colour profile")])
+
+@pytest.mark.parametrize(
+    "name, words", [("ztxt_2mb.png", "text or a colour profile"), ("iccp_8mb.png", "text or a colour profile")]
+)
 def test_an_oversized_png_chunk_is_refused_in_a_sentence(fuzzed, name, words):
     from fmnist.photo import ImageRejected, preprocess
 
@@ -152,6 +166,7 @@ def test_a_batch_with_every_fuzzed_picture_tags_all_the_good_ones(predictor, fuz
 
 
 # A dead worker
+
 
 class _KillsItsWorker:
     """A source whose unpickling ends the worker process that receives it, as an out-of-memory kill would."""
@@ -196,6 +211,7 @@ def test_a_picture_that_kills_its_worker_twice_gets_a_row_and_the_rest_are_tagge
 
 # CSV
 
+
 def test_csv_cells_that_would_start_a_formula_are_escaped(tmp_path):
     from fmnist.tagging import TagRow, write_csv
 
@@ -207,9 +223,15 @@ def test_csv_cells_that_would_start_a_formula_are_escaped(tmp_path):
 
 # The CLI: fails fast on --out, accounts for every file
 
+
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "fmnist.tag", *map(str, args), "--checkpoints", str(CHECKPOINTS),
-                           "--workers", "0"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "fmnist.tag", *map(str, args), "--checkpoints", str(CHECKPOINTS), "--workers", "0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
 
 
 @pytest.fixture
@@ -221,11 +243,14 @@ def shop(tmp_path):
     return folder
 
 
-@pytest.mark.parametrize("out, message", [
-    ("{tmp}", "is a folder"),
-    ("{tmp}/no/such/folder/tags.csv", "does not exist"),
-    ("{shop}/" + EXAMPLES[0].name, "one of the pictures being tagged"),
-])
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("{tmp}", "is a folder"),
+        ("{tmp}/no/such/folder/tags.csv", "does not exist"),
+        ("{shop}/" + EXAMPLES[0].name, "one of the pictures being tagged"),
+    ],
+)
 def test_a_bad_out_is_refused_before_any_work(tmp_path, shop, out, message):
     from fmnist.tag import main
 

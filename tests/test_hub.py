@@ -92,22 +92,43 @@ def test_refuses_a_corrupt_weights_file(tmp_path):
 
 # --- a real checkpoints folder, written by train.py -------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def trained_root(tmp_path_factory):
     if real_data_dir() is None:
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
     root = tmp_path_factory.mktemp("checkpoints")
-    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--models", "mlp,basic_cnn", "--limit", "600",
-                           "--epochs", "1", "--out", str(root), "--data-dir", str(real_data_dir())],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--models",
+            "mlp,basic_cnn",
+            "--limit",
+            "600",
+            "--epochs",
+            "1",
+            "--out",
+            str(root),
+            "--data-dir",
+            str(real_data_dir()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (root / "mlp" / "train_state.pt").write_bytes(b"state of an unfinished run: never uploaded")
     return root
 
 
 def _fingerprint(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @needs_real_data
@@ -160,8 +181,9 @@ class RecordingHubApi:
 
 
 @needs_real_data
-def test_push_creates_the_repo_once_and_sends_one_commit_of_the_expected_files(trained_root, monkeypatch,
-                                                                               caplog, capsys):
+def test_push_creates_the_repo_once_and_sends_one_commit_of_the_expected_files(
+    trained_root, monkeypatch, caplog, capsys
+):
     monkeypatch.setenv("HF_TOKEN", SECRET)
     api = RecordingHubApi()
     before = _fingerprint(trained_root)
@@ -170,10 +192,20 @@ def test_push_creates_the_repo_once_and_sends_one_commit_of_the_expected_files(t
     assert url == "https://huggingface.co/alice/fmnist"
     assert [c[0] for c in api.calls] == ["create_repo", "create_commit"]
     files = set(api.calls[1][2])
-    per_model = {"model.safetensors", "detector.safetensors", "config.json", "metrics.json", "confusion_matrix.png",
-                 "curves.png", "misclassified.png", "inference_grid.png", "gallery_features.safetensors"}
-    expected = {"README.md", "results.json", "gallery.safetensors"} | {f"{m}/{f}" for m in ("mlp", "basic_cnn")
-                                                                       for f in per_model}
+    per_model = {
+        "model.safetensors",
+        "detector.safetensors",
+        "config.json",
+        "metrics.json",
+        "confusion_matrix.png",
+        "curves.png",
+        "misclassified.png",
+        "inference_grid.png",
+        "gallery_features.safetensors",
+    }
+    expected = {"README.md", "results.json", "gallery.safetensors"} | {
+        f"{m}/{f}" for m in ("mlp", "basic_cnn") for f in per_model
+    }
     assert files == expected  # no train_state.pt, nothing temporary; the similar-items gallery and features
     assert _fingerprint(trained_root) == before
     out = capsys.readouterr()
@@ -214,8 +246,22 @@ def test_push_without_a_repo_id_is_clear(tmp_path, monkeypatch):
 def test_push_only_cli_without_token_fails_cleanly(trained_root, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"} | {"HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     before = _fingerprint(trained_root)
-    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "--push-only", "--repo-id", "alice/fmnist",
-                          "--out", str(trained_root)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--push-only",
+            "--repo-id",
+            "alice/fmnist",
+            "--out",
+            str(trained_root),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert out.returncode == 3 and "HF_TOKEN" in out.stderr
     assert _fingerprint(trained_root) == before
 
@@ -234,10 +280,12 @@ def test_pull_from_a_prepopulated_hub_cache_offline(trained_root, tmp_path):
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(commit)
     shutil.copytree(trained_root / "mlp", repo / "snapshots" / commit / "mlp")
-    script = ("import torch\n"
-              "from fmnist.hub import load_pretrained\n"
-              "m, c = load_pretrained('alice/fmnist', 'mlp')\n"
-              "print(c['architecture'], m(torch.rand(1, 1, 28, 28)).shape[-1])")
+    script = (
+        "import torch\n"
+        "from fmnist.hub import load_pretrained\n"
+        "m, c = load_pretrained('alice/fmnist', 'mlp')\n"
+        "print(c['architecture'], m(torch.rand(1, 1, 28, 28)).shape[-1])"
+    )
     env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]

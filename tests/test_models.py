@@ -4,8 +4,14 @@ import torch
 from fmnist.models import MODEL_NAMES, build_model, count_parameters
 
 # Parameter counts follow from the seed architectures (e.g. the MLP: 784*128+128 + 128*64+64 + 64*10+10).
-EXPECTED_PARAMS = {"mlp": 109_386, "basic_cnn": 173_738, "deep_cnn": 897_482, "resnet": 696_042,
-                   "mobilenet": 1_527_818, "wide_resnet": 2_748_602}  # WRN-16-4
+EXPECTED_PARAMS = {
+    "mlp": 109_386,
+    "basic_cnn": 173_738,
+    "deep_cnn": 897_482,
+    "resnet": 696_042,
+    "mobilenet": 1_527_818,
+    "wide_resnet": 2_748_602,
+}  # WRN-16-4
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

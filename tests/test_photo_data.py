@@ -17,8 +17,13 @@ BUILD = [sys.executable, "-m", "fmnist.photo.build"]
 
 
 def build(out, *extra):
-    return subprocess.run([*BUILD, "--train-items", "8", "--val-items", "4", "--workers", "1", "--out", str(out),
-                           *extra], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    return subprocess.run(
+        [*BUILD, "--train-items", "8", "--val-items", "4", "--workers", "1", "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +79,13 @@ def test_a_missing_or_broken_cache_is_refused_with_the_command_that_builds_it(tm
 
 
 def test_train_py_refuses_a_share_without_a_cache():
-    out = subprocess.run([sys.executable, "train.py", "--models", "mlp", "--photo-share", "0.3"], capture_output=True,
-                         text=True, cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "train.py", "--models", "mlp", "--photo-share", "0.3"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert out.returncode == 2 and "--photo-data" in out.stderr
 
 
@@ -91,8 +101,12 @@ def test_printed_and_turned_garments_enter_the_cache_only_when_asked(tiny_cache,
         # the same items, drawn otherwise: printed and turned pictures differ from the plain ones
         assert np.array_equal(z["val_source_index"], plain["val_source_index"])
         assert not np.array_equal(z["val_images"], plain["val_images"])
-    assert json.loads(str(np.load(varied)["meta"]))["variation"] == {"print_share": 1.0, "tilt_share": 1.0,
-                                                                      "tilt_deg": 30.0, "floor_share": 0.0}
+    assert json.loads(str(np.load(varied)["meta"]))["variation"] == {
+        "print_share": 1.0,
+        "tilt_share": 1.0,
+        "tilt_deg": 30.0,
+        "floor_share": 0.0,
+    }
 
 
 @needs_real_data
@@ -117,7 +131,7 @@ def test_the_floors_renderer_lays_a_garment_lighter_than_the_floor_under_it():
         rng = np.random.default_rng(i)
         picture = np.asarray(floors.render(item, level, rng).convert("L"), np.float32)
         h, w = picture.shape
-        border = np.concatenate([picture[: h // 20].ravel(), picture[-h // 20:].ravel()])
+        border = np.concatenate([picture[: h // 20].ravel(), picture[-h // 20 :].ravel()])
         # the item is the brightest part of the picture, the floor at most 0.4 of white
         assert np.percentile(picture, 99.5) > np.median(border) + 40 and np.median(border) < 0.45 * 255
     with pytest.raises(ValueError, match="level"):

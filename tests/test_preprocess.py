@@ -42,6 +42,7 @@ def test_dataset_images_pass_through_and_shop_photos_come_back():
 # ---------------------------------------------------------------------------------------------------
 # Real photos: backdrops that are not white, gradients, shadows, colour (benchmarks/photo_scenes.py)
 
+
 def _iou(a, b) -> float:
     inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
     area = lambda r: (r[2] - r[0]) * (r[3] - r[1])  # noqa: E731
@@ -105,13 +106,14 @@ def test_a_soft_shadow_stays_outside_the_item():
 # ---------------------------------------------------------------------------------------------------
 # Real photos, second round: pale garments, saturated colours, textured floors, phone formats
 
+
 def _garment(h=300, w=400, box=(120, 60, 280, 260)) -> tuple[np.ndarray, np.ndarray]:
     """(shading, silhouette) of a plain garment: even fabric with a darker collar band at the top."""
     shading = np.ones((h, w))
     silhouette = np.zeros((h, w), bool)
     left, top, right, bottom = box
     silhouette[top:bottom, left:right] = True
-    shading[top:top + 20, left + 50:right - 50] = 0.75  # the collar
+    shading[top : top + 20, left + 50 : right - 50] = 0.75  # the collar
     return shading, silhouette
 
 
@@ -151,8 +153,7 @@ def test_a_tiled_floor_is_backdrop_not_item():
     assert out.found_item and not out.touches_all_sides and _iou(out.box, (300, 200, 460, 420)) > 0.85, out.box
 
 
-@pytest.mark.parametrize("sheet, seam", [((0.95, 0.95, 0.95), 0.04), ((0.96, 0.94, 0.9), 0.06)],
-                         ids=["white", "cream"])
+@pytest.mark.parametrize("sheet, seam", [((0.95, 0.95, 0.95), 0.04), ((0.96, 0.94, 0.9), 0.06)], ids=["white", "cream"])
 def test_a_white_shoe_on_a_white_sheet_is_found_by_its_outline_not_just_its_sole(sheet, seam):
     """A shoe of the sheet's own colour: only its grey sole is a seed, its body lies within the backdrop's noise,
     and the graph cut gives it to the backdrop. Its edge, a few per cent darker (a seam's shading), still draws
@@ -202,6 +203,7 @@ def test_a_hangers_wire_and_hook_are_not_the_item():
 # ---------------------------------------------------------------------------------------------------
 # Real photos, third round: pale garments keep their body, a print does not split a garment
 
+
 def _soft(silhouette: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     """A silhouette's alpha with a soft edge, as a lens and JPEG leave it: its outline is weak everywhere."""
     from scipy import ndimage as ndi
@@ -218,9 +220,11 @@ def _blend(alpha: np.ndarray, garment: np.ndarray, backdrop, noise: float = 0.01
     return Image.open(buf)
 
 
-@pytest.mark.parametrize("colour, blur", [((1.0, 0.84, 0.88), 4), ((0.84, 0.95, 0.9), 4), ((0.9, 0.88, 1.0), 4),
-                                          ((0.88, 0.88, 0.88), 2)],
-                         ids=["pale-pink", "mint", "lilac", "light-grey"])
+@pytest.mark.parametrize(
+    "colour, blur",
+    [((1.0, 0.84, 0.88), 4), ((0.84, 0.95, 0.9), 4), ((0.9, 0.88, 1.0), 4), ((0.88, 0.88, 0.88), 2)],
+    ids=["pale-pink", "mint", "lilac", "light-grey"],
+)
 def test_a_pale_garment_with_a_soft_outline_keeps_its_body(colour, blur):
     """A pale garment on white whose outline is soft all round: the edges alone never close around it, so the
     body has to be found as a region that differs from the backdrop, and the model sees a filled item. (A
@@ -246,8 +250,9 @@ def test_a_grey_garment_with_a_soft_outline_is_not_taken_for_its_shadow(grey, ba
 def test_a_garment_lighter_than_a_light_grey_table_is_seen_whole():
     """A white shirt on a light-grey table is lighter than the backdrop: its body shows, not just its collar."""
     shading, silhouette = _garment()
-    out = preprocess(_blend(_soft(silhouette, 1.0), shading[..., None] * np.asarray((0.98, 0.98, 0.97)),
-                            (0.78, 0.78, 0.78)))
+    out = preprocess(
+        _blend(_soft(silhouette, 1.0), shading[..., None] * np.asarray((0.98, 0.98, 0.97)), (0.78, 0.78, 0.78))
+    )
     assert out.found_item and _iou(out.box, (120, 60, 280, 260)) > 0.85, out.box
     assert (out.pixels[10:24, 6:22] > 60).mean() > 0.9, out.pixels
 
@@ -264,10 +269,15 @@ def test_a_print_stronger_than_the_body_does_not_split_the_garment():
     assert out.found_item and out.items == 1 and _iou(out.box, (120, 60, 280, 260)) > 0.85, (out.items, out.box)
 
 
-@pytest.mark.parametrize("garment, table, move", [((1.0, 0.86, 0.9), (0.72, 0.72, 0.7), (16, 12)),
-                                                  ((0.93, 0.95, 0.8), (0.8, 0.78, 0.8), (-14, 18)),
-                                                  ((0.2, 0.35, 0.7), (0.85, 0.84, 0.8), (12, -16))],
-                         ids=["pale-pink-on-grey", "cream-on-light-grey", "blue-on-beige"])
+@pytest.mark.parametrize(
+    "garment, table, move",
+    [
+        ((1.0, 0.86, 0.9), (0.72, 0.72, 0.7), (16, 12)),
+        ((0.93, 0.95, 0.8), (0.8, 0.78, 0.8), (-14, 18)),
+        ((0.2, 0.35, 0.7), (0.85, 0.84, 0.8), (12, -16)),
+    ],
+    ids=["pale-pink-on-grey", "cream-on-light-grey", "blue-on-beige"],
+)
 def test_a_hard_shadow_beside_the_garment_is_not_part_of_it(garment, table, move):
     """A lamp's hard shadow (the silhouette moved aside, 45 % darker, as sharp as the garment's edge) seeds like
     the garment and used to stay in its mask; beside a pale garment it was then the darkest band the model
@@ -318,8 +328,9 @@ def test_pale_garments_keep_their_body_in_every_renderer(renderer):
         silhouette = ndi.binary_fill_holes(item > 5)
         covers.append(((out.pixels > 12) & silhouette).sum() / silhouette.sum())
         single.append(out.found_item and out.items == 1)
-    assert np.mean(single) >= 11 / 12 and np.median(covers) > 0.8 and np.mean(np.asarray(covers) > 0.6) >= 10 / 12, \
+    assert np.mean(single) >= 11 / 12 and np.median(covers) > 0.8 and np.mean(np.asarray(covers) > 0.6) >= 10 / 12, (
         np.round(covers, 2)
+    )
 
 
 @pytest.mark.parametrize("angle", [-28, 25])
@@ -347,21 +358,31 @@ def test_opencv_morphology_is_scipys_pixel_for_pixel(op):
 
     from fmnist.photo import morph
 
-    reference = {"dilate": ndi.binary_dilation, "erode": ndi.binary_erosion, "closing": ndi.binary_closing,
-                 "opening": ndi.binary_opening}[op]
+    reference = {
+        "dilate": ndi.binary_dilation,
+        "erode": ndi.binary_erosion,
+        "closing": ndi.binary_closing,
+        "opening": ndi.binary_opening,
+    }[op]
     rng = np.random.default_rng(0)
     for t in range(60):
         h, w = rng.integers(5, 120, 2)
         mask = ndi.gaussian_filter(rng.random((h, w)), rng.uniform(0.5, 4)) > rng.uniform(0.4, 0.6)
         structure, iterations = (morph.CROSS, int(rng.integers(1, 14))) if t % 2 else (disk(int(rng.integers(1, 5))), 1)
-        assert np.array_equal(getattr(morph, op)(mask, structure, iterations),
-                              reference(mask, structure, iterations=iterations)), (t, h, w, iterations)
+        assert np.array_equal(
+            getattr(morph, op)(mask, structure, iterations), reference(mask, structure, iterations=iterations)
+        ), (t, h, w, iterations)
 
 
-@pytest.mark.parametrize("colour, backdrop", [((0.80, 0.83, 0.95), (0.88, 0.87, 0.89)),
-                                              ((0.86, 0.97, 0.86), (0.93, 0.94, 0.93)),
-                                              ((0.86, 0.83, 0.82), (0.91, 0.91, 0.91))],
-                         ids=["lavender-on-grey", "mint-on-white", "beige-on-light-grey"])
+@pytest.mark.parametrize(
+    "colour, backdrop",
+    [
+        ((0.80, 0.83, 0.95), (0.88, 0.87, 0.89)),
+        ((0.86, 0.97, 0.86), (0.93, 0.94, 0.93)),
+        ((0.86, 0.83, 0.82), (0.91, 0.91, 0.91)),
+    ],
+    ids=["lavender-on-grey", "mint-on-white", "beige-on-light-grey"],
+)
 def test_a_faint_garment_that_passes_no_bar_is_found_against_the_backdrops_noise(colour, backdrop):
     """A pale garment with a soft outline and no collar or print: it differs from the backdrop by less than a
     shadow's lightness, a muted colour's chroma and a sharp edge's gradient, so no strong seed; yet by many
@@ -377,7 +398,9 @@ def test_a_bare_table_under_uneven_light_has_no_item():
     camera's noise, saved as a JPEG, still shows nothing."""
     ys, xs = np.mgrid[0:300, 0:400]
     light = 0.8 + 0.15 * xs / 400 + 0.03 * ys / 300
-    out = preprocess(_blend(np.zeros((300, 400)), np.zeros((300, 400, 3)), light[..., None] * np.asarray((1.0, 0.97, 0.93))))
+    out = preprocess(
+        _blend(np.zeros((300, 400)), np.zeros((300, 400, 3)), light[..., None] * np.asarray((1.0, 0.97, 0.93)))
+    )
     assert not out.found_item
 
 

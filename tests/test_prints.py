@@ -14,7 +14,7 @@ def _items(b=64):
     x = torch.zeros(b, 1, 28, 28)
     for i in range(b):
         top, left = 3 + i % 5, 4 + i % 7
-        x[i, 0, top:top + 18, left:left + 12] = torch.linspace(0.3, 1.0, 12)
+        x[i, 0, top : top + 18, left : left + 12] = torch.linspace(0.3, 1.0, 12)
     return x
 
 
@@ -76,5 +76,7 @@ def test_a_faint_body_leaves_its_print_the_brightest_part_and_keeps_the_silhouet
 def test_the_faint_share_flag_reaches_the_augmentation():
     x = _items(16)
     cfg = AugmentConfig(shift_px=0, hflip=False, print_p=1.0, print_faint=1.0)
-    assert torch.equal(augment(x, cfg, torch.Generator().manual_seed(5)),
-                       print_items(x, 1.0, torch.Generator().manual_seed(5), faint=1.0))
+    assert torch.equal(
+        augment(x, cfg, torch.Generator().manual_seed(5)),
+        print_items(x, 1.0, torch.Generator().manual_seed(5), faint=1.0),
+    )

@@ -43,9 +43,13 @@ def test_a_cut_picture_is_the_whole_one_cut_through_the_item_on_one_side():
     for cut in cuts:
         assert cut.shape[:2] != whole.shape[:2] and cut.size < whole.size
         # the same picture: the part kept sits at one corner of the whole one
-        hits = [(y, x) for y in (0, whole.shape[0] - cut.shape[0]) for x in (0, whole.shape[1] - cut.shape[1])
-                if np.array_equal(whole[y:y + cut.shape[0], x:x + cut.shape[1]], cut)]
+        hits = [
+            (y, x)
+            for y in (0, whole.shape[0] - cut.shape[0])
+            for x in (0, whole.shape[1] - cut.shape[1])
+            if np.array_equal(whole[y : y + cut.shape[0], x : x + cut.shape[1]], cut)
+        ]
         assert hits
     assert cuts[1].size < cuts[0].size  # a fifth of the item cut off leaves less than a tenth
-    dark = (whole.mean(-1) < whole.mean() - 40)  # the garment, darker than the light surface
+    dark = whole.mean(-1) < whole.mean() - 40  # the garment, darker than the light surface
     assert dark.any() and not any((c.mean(-1) < whole.mean() - 40).sum() >= dark.sum() for c in cuts)

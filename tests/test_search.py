@@ -16,16 +16,27 @@ SMALL = ["--limit", "300", "--epochs", "2", "--batch-size", "64"]
 
 
 def search_cmd(folder, *args):
-    return [sys.executable, str(ROOT / "train.py"), "--data-dir", str(real_data_dir()), "--search", "basic_cnn",
-            "--search-dir", str(folder), *SMALL, *args]
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "--data-dir",
+        str(real_data_dir()),
+        "--search",
+        "basic_cnn",
+        "--search-dir",
+        str(folder),
+        *SMALL,
+        *args,
+    ]
 
 
 def trial_states(folder) -> list[str]:
     import optuna
 
     try:
-        study = optuna.load_study(study_name="fmnist-basic_cnn",
-                                  storage=f"sqlite:///{folder / 'basic_cnn' / 'study.db'}")
+        study = optuna.load_study(
+            study_name="fmnist-basic_cnn", storage=f"sqlite:///{folder / 'basic_cnn' / 'study.db'}"
+        )
     except KeyError:  # the database exists a moment before the study's record does
         return []
     except sqlalchemy.exc.SQLAlchemyError:  # polling while the search is still creating the tables
@@ -54,8 +65,7 @@ def test_a_three_trial_search_writes_best_json_and_plots(tmp_path):
 
 def test_a_killed_search_resumes_from_its_sqlite_study(tmp_path):
     args = ["--trials", "4"]
-    proc = subprocess.Popen(search_cmd(tmp_path, *args), cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(search_cmd(tmp_path, *args), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = tmp_path / "basic_cnn" / "study.db"
     deadline = time.time() + 300
     while proc.poll() is None and time.time() < deadline:
@@ -80,8 +90,16 @@ def test_a_killed_search_resumes_from_its_sqlite_study(tmp_path):
 def test_two_workers_on_one_storage_finish_the_agreed_number_together(tmp_path):
     (tmp_path / "basic_cnn").mkdir()
     storage = f"sqlite:///{tmp_path / 'basic_cnn' / 'study.db'}"
-    procs = [subprocess.Popen(search_cmd(tmp_path, "--trials", "5", "--storage", storage), cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            search_cmd(tmp_path, "--trials", "5", "--storage", storage),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=600) for p in procs]
     for p, (_, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
@@ -112,28 +130,66 @@ def test_a_trial_asked_past_the_agreed_number_is_surplus_whoever_asks_first():
 
 
 def test_best_json_round_trips_into_train_params(tmp_path):
-    best = {"model": "basic_cnn", "train_config": {"lr": 0.004, "weight_decay": 1e-4, "label_smoothing": 0.05,
-                                                   "batch_size": 128, "shift_px": 1, "hflip": True, "rotate_deg": 5.0,
-                                                   "zoom": 0.05, "erase_p": 0.1},
-            "model_args": {"channels": 16, "hidden": 64, "dropout": 0.1}}
+    best = {
+        "model": "basic_cnn",
+        "train_config": {
+            "lr": 0.004,
+            "weight_decay": 1e-4,
+            "label_smoothing": 0.05,
+            "batch_size": 128,
+            "shift_px": 1,
+            "hflip": True,
+            "rotate_deg": 5.0,
+            "zoom": 0.05,
+            "erase_p": 0.1,
+        },
+        "model_args": {"channels": 16, "hidden": 64, "dropout": 0.1},
+    }
     params = tmp_path / "best.json"
     params.write_text(json.dumps(best))
-    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data-dir", str(real_data_dir()), "--models",
-                          "basic_cnn", "--params", str(params), "--limit", "300", "--epochs", "1", "--lr", "0.001",
-                          "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--data-dir",
+            str(real_data_dir()),
+            "--models",
+            "basic_cnn",
+            "--params",
+            str(params),
+            "--limit",
+            "300",
+            "--epochs",
+            "1",
+            "--lr",
+            "0.001",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     config = json.loads((tmp_path / "out" / "basic_cnn" / "config.json").read_text())
     tc = config["train_config"]
     assert tc["lr"] == 0.001  # a flag given explicitly wins over the file
-    assert {k: tc[k] for k in best["train_config"] if k != "lr"} == {k: v for k, v in best["train_config"].items()
-                                                                       if k != "lr"}
+    assert {k: tc[k] for k in best["train_config"] if k != "lr"} == {
+        k: v for k, v in best["train_config"].items() if k != "lr"
+    }
     assert config["model_args"] == best["model_args"]
     assert f"--params {params}" in config["command"]
 
 
 def test_a_missing_params_file_is_a_clear_error(tmp_path):
-    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "--models", "mlp", "--params",
-                          str(tmp_path / "nope.json")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--models", "mlp", "--params", str(tmp_path / "nope.json")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert out.returncode == 2 and "--params" in out.stderr and "No such file" in out.stderr
 
 

@@ -46,8 +46,15 @@ def test_the_space_gets_the_app_and_the_bundled_checkpoints_and_nothing_else():
     assert api.calls[0][2]["repo_type"] == "space" and api.calls[0][2]["space_sdk"] == "gradio"
     assert api.calls[1][2]["repo_type"] == "space"
     files = set(api.files)
-    assert {"app.py", "requirements.txt", "README.md", "fmnist/__init__.py", "fmnist/photo/pipeline.py",
-            "checkpoints/resnet/model.safetensors", "checkpoints/gallery.safetensors"} <= files
+    assert {
+        "app.py",
+        "requirements.txt",
+        "README.md",
+        "fmnist/__init__.py",
+        "fmnist/photo/pipeline.py",
+        "checkpoints/resnet/model.safetensors",
+        "checkpoints/gallery.safetensors",
+    } <= files
     assert set(space.space_files()) | {"README.md"} == files  # exactly the allowlist
     for banned in (".venv/", "runs/", "tests/", "data/", "benchmarks/", ".git/", ".gpu/", "__pycache__"):
         assert not any(banned in f for f in files), banned
@@ -63,9 +70,12 @@ def test_the_space_page_shows_every_picture_and_link_of_the_readme():
     assert {"docs/app.png", "docs/photos.md", "CHANGELOG.md"} <= set(relative)
     assert [t for t in relative if t not in api.files] == []
     # and each document the README opens shows its own pictures, named relative to the document
-    shown = [(doc, posixpath.normpath(posixpath.join(posixpath.dirname(doc), t)))
-             for doc in relative if doc.endswith(".md")
-             for t in re.findall(r"\]\(([^)\s#]+\.png)", (ROOT / doc).read_text())]
+    shown = [
+        (doc, posixpath.normpath(posixpath.join(posixpath.dirname(doc), t)))
+        for doc in relative
+        if doc.endswith(".md")
+        for t in re.findall(r"\]\(([^)\s#]+\.png)", (ROOT / doc).read_text())
+    ]
     assert ("docs/photos.md", "docs/pale_misses.png") in shown
     assert [s for s in shown if s[1] not in api.files] == []
 
@@ -77,8 +87,10 @@ def test_a_readme_link_outside_the_repository_to_nothing_or_hidden_is_not_sent(t
     (tmp_path / "repo" / "docs" / "b[1].png").write_bytes(b"png")  # a name that is a glob pattern too
     (tmp_path / "repo" / ".gpu").mkdir()
     (tmp_path / "repo" / ".gpu" / "plan.json").write_text("{}")
-    (tmp_path / "repo" / "README.md").write_text("![a](docs/a.png) ![b](docs/b[1].png) [s](../secret.txt) [m](docs/missing.md) "
-                                                   "[w](https://example.com/x.png) [h](#limits) [g](.gpu/plan.json)")
+    (tmp_path / "repo" / "README.md").write_text(
+        "![a](docs/a.png) ![b](docs/b[1].png) [s](../secret.txt) [m](docs/missing.md) "
+        "[w](https://example.com/x.png) [h](#limits) [g](.gpu/plan.json)"
+    )
     assert space.readme_links(tmp_path / "repo") == [".gpu/plan.json", "docs/a.png", "docs/b[1].png"]
     assert space.space_files(tmp_path / "repo") == ["docs/a.png", "docs/b[1].png"]  # never a hidden folder
 
@@ -90,8 +102,7 @@ def test_what_a_linked_document_links_to_is_sent_too(tmp_path):
     (tmp_path / "repo" / "README.md").write_text("[docs](docs/a.md) [back](README.md)")
     (tmp_path / "repo" / "docs" / "a.md").write_text("![a](a.png) [more](more.md) ![t](../top.png) [r](../README.md)")
     (tmp_path / "repo" / "docs" / "more.md").write_text("![c](c.png) [a](a.md)")  # a cycle ends
-    assert space.readme_links(tmp_path / "repo") == ["docs/a.md", "docs/a.png", "docs/c.png", "docs/more.md",
-                                                     "top.png"]
+    assert space.readme_links(tmp_path / "repo") == ["docs/a.md", "docs/a.png", "docs/c.png", "docs/more.md", "top.png"]
 
 
 def test_weights_from_a_model_repo_set_the_variable_and_the_front_matter():

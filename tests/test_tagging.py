@@ -35,8 +35,9 @@ def catalogue(tmp_path_factory):
     raw = load_raw(real_data_dir(), allow_download=False)
     for i in range(4):
         Image.fromarray(raw.test_images[i]).save(folder / f"dataset_{i}.png")
-    for k, (renderer, level) in enumerate([("scenes", "everyday"), ("tint", "clean"), ("opaque", "everyday"),
-                                           ("pattern", "textured")]):
+    for k, (renderer, level) in enumerate(
+        [("scenes", "everyday"), ("tint", "clean"), ("opaque", "everyday"), ("pattern", "textured")]
+    ):
         picture = render_item(renderer, level, raw.test_images[10 + k], 0, 10 + k)
         picture.save(folder / f"photo_{renderer}.jpg", quality=90, exif=picture.getexif())
     picture.convert("RGB").save(folder / "photo_phone.heic", quality=90)
@@ -95,8 +96,22 @@ def test_dask_on_a_local_cluster_writes_the_single_machine_csv(catalogue, tmp_pa
     here, there = tmp_path / "here.csv", tmp_path / "dask.csv"
     assert tag_main([str(catalogue), "--out", str(here), "--checkpoints", str(CHECKPOINTS), "--workers", "1"]) == 0
     environ = dict(os.environ)
-    assert tag_main([str(catalogue), "--out", str(there), "--checkpoints", str(CHECKPOINTS), "--engine", "dask",
-                     "--cluster-workers", "2"]) == 0
+    assert (
+        tag_main(
+            [
+                str(catalogue),
+                "--out",
+                str(there),
+                "--checkpoints",
+                str(CHECKPOINTS),
+                "--engine",
+                "dask",
+                "--cluster-workers",
+                "2",
+            ]
+        )
+        == 0
+    )
     ours, theirs = list(csv.reader(here.open())), list(csv.reader(there.open()))
     assert len(ours) > 10 and ours == theirs
     # the local cluster's nannies set OMP_NUM_THREADS=1 and more for their workers: not for this process
@@ -109,8 +124,19 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch
 
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "3s")  # the same error, without the default's 30 s of tries
     (tmp_path / "a.png").write_bytes(b"")
-    code = tag_main([str(tmp_path), "--out", str(tmp_path / "t.csv"), "--checkpoints", str(CHECKPOINTS),
-                     "--engine", "dask", "--address", "tcp://127.0.0.1:9"])
+    code = tag_main(
+        [
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "t.csv"),
+            "--checkpoints",
+            str(CHECKPOINTS),
+            "--engine",
+            "dask",
+            "--address",
+            "tcp://127.0.0.1:9",
+        ]
+    )
     assert code == 2 and "Dask scheduler" in capsys.readouterr().err
 
 
@@ -130,11 +156,13 @@ def test_pool_workers_exit_when_the_process_that_started_them_is_killed(tmp_path
     import subprocess
     import time
 
-    code = ("import os, signal\n"
-            "from fmnist.tagging import worker_pool\n"
-            "pool = worker_pool(2)\n"
-            "print(*sorted({pool.submit(os.getpid).result() for _ in range(8)}), flush=True)\n"
-            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    code = (
+        "import os, signal\n"
+        "from fmnist.tagging import worker_pool\n"
+        "pool = worker_pool(2)\n"
+        "print(*sorted({pool.submit(os.getpid).result() for _ in range(8)}), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     # to a file, not a pipe: an orphaned worker would hold a pipe open, and reading it would wait for the worker
     with open(tmp_path / "out", "w") as out:
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=300)

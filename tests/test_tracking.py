@@ -12,11 +12,13 @@ import torch
 
 from conftest import ROOT, kill_once_saved, needs_real_data, real_data_dir
 
-pytestmark = [needs_real_data, pytest.mark.skipif(not __import__("importlib").util.find_spec("trackio"),
-                                                   reason="trackio is not installed")]
+pytestmark = [
+    needs_real_data,
+    pytest.mark.skipif(not __import__("importlib").util.find_spec("trackio"), reason="trackio is not installed"),
+]
 QUICK = ["--models", "mlp", "--limit", "1000", "--batch-size", "128"]
 
-GUARD = '''
+GUARD = """
 import os, socket
 _log = os.environ["FMNIST_NET_LOG"]
 def _local(host):
@@ -37,7 +39,7 @@ def getaddrinfo(host, *a, **k):
         _record(host)
     return _getaddrinfo(host, *a, **k)
 socket.getaddrinfo = getaddrinfo
-'''
+"""
 
 
 @pytest.fixture
@@ -45,9 +47,12 @@ def env(tmp_path):
     guard = tmp_path / "guard"
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(GUARD)
-    return {**{k: v for k, v in os.environ.items() if not k.startswith(("TRACKIO", "HF_HUB_OFFLINE"))},
-            "TRACKIO_DIR": str(tmp_path / "trackio"), "FMNIST_NET_LOG": str(tmp_path / "net.log"),
-            "PYTHONPATH": os.pathsep.join([str(guard), str(ROOT)])}
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TRACKIO", "HF_HUB_OFFLINE"))},
+        "TRACKIO_DIR": str(tmp_path / "trackio"),
+        "FMNIST_NET_LOG": str(tmp_path / "net.log"),
+        "PYTHONPATH": os.pathsep.join([str(guard), str(ROOT)]),
+    }
 
 
 def train(env, *args, check=True, popen=False):
@@ -62,9 +67,11 @@ def train(env, *args, check=True, popen=False):
 
 def tracked(env, project) -> dict:
     """{run name: {"config": ..., "logs": [...]}} read back through trackio's own storage API."""
-    code = ("import json, sys; from trackio.sqlite_storage import SQLiteStorage as S; p = sys.argv[1]; "
-            "print(json.dumps({r: {'config': S.get_run_config(p, r), 'logs': S.get_logs(p, r)} "
-            "for r in S.get_runs(p)}, default=str))")
+    code = (
+        "import json, sys; from trackio.sqlite_storage import SQLiteStorage as S; p = sys.argv[1]; "
+        "print(json.dumps({r: {'config': S.get_run_config(p, r), 'logs': S.get_logs(p, r)} "
+        "for r in S.get_runs(p)}, default=str))"
+    )
     out = subprocess.run([sys.executable, "-c", code, project], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout)
@@ -96,8 +103,18 @@ def test_a_tracked_run_logs_what_metrics_json_records_epoch_for_epoch(env, tmp_p
 
 
 def test_a_killed_then_resumed_tracked_run_has_each_epoch_once(env, tmp_path):
-    args = [*QUICK, "--epochs", "3", "--patience", "10", "--out", str(tmp_path / "out"), "--track",
-            "--track-project", "cut"]
+    args = [
+        *QUICK,
+        "--epochs",
+        "3",
+        "--patience",
+        "10",
+        "--out",
+        str(tmp_path / "out"),
+        "--track",
+        "--track-project",
+        "cut",
+    ]
     state = tmp_path / "out" / ".partial" / "mlp" / "train_state.pt"
     proc = train(env, *args, popen=True)
     kill_once_saved(proc, state)
@@ -110,8 +127,22 @@ def test_a_killed_then_resumed_tracked_run_has_each_epoch_once(env, tmp_path):
 
 
 def test_a_tracked_search_has_one_run_per_trial_with_its_parameters(env, tmp_path):
-    train(env, "--search", "basic_cnn", "--trials", "2", "--limit", "600", "--epochs", "1",
-          "--search-dir", str(tmp_path / "search"), "--track", "--track-project", "study")
+    train(
+        env,
+        "--search",
+        "basic_cnn",
+        "--trials",
+        "2",
+        "--limit",
+        "600",
+        "--epochs",
+        "1",
+        "--search-dir",
+        str(tmp_path / "search"),
+        "--track",
+        "--track-project",
+        "study",
+    )
     runs = tracked(env, "study")
     assert sorted(runs) == ["fmnist-basic_cnn-trial-0", "fmnist-basic_cnn-trial-1"]
     best = json.loads((tmp_path / "search" / "basic_cnn" / "best.json").read_text())

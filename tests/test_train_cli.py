@@ -33,8 +33,15 @@ def run_train(*args, check=True):
 def test_one_epoch_run_writes_a_checkpoint_that_reloads_to_the_same_results(tmp_path):
     run_train(*QUICK, "--epochs", "1", "--out", str(tmp_path))
     folder = tmp_path / "deep_cnn"
-    expected = {"model.safetensors", "config.json", "metrics.json", "confusion_matrix.png", "curves.png",
-                "misclassified.png", "inference_grid.png"}
+    expected = {
+        "model.safetensors",
+        "config.json",
+        "metrics.json",
+        "confusion_matrix.png",
+        "curves.png",
+        "misclassified.png",
+        "inference_grid.png",
+    }
     assert expected <= {p.name for p in folder.iterdir()}
     assert not (folder / "train_state.pt").exists()
     model, config = checkpoint.load_folder(folder)
@@ -55,8 +62,9 @@ def test_resume_after_a_kill_finishes_like_an_uninterrupted_run(tmp_path):
     run_train(*args, "--out", str(tmp_path / "whole"))
 
     state = tmp_path / "cut" / ".partial" / "deep_cnn" / "train_state.pt"  # unfinished runs are staged
-    proc = subprocess.Popen(train_cmd(*args, "--out", str(tmp_path / "cut")), cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        train_cmd(*args, "--out", str(tmp_path / "cut")), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     kill_once_saved(proc, state)
     interrupted_at = torch.load(state, weights_only=True)["run"]["epoch"]
     assert 1 <= interrupted_at < 3
@@ -77,8 +85,12 @@ def test_resume_after_a_kill_finishes_like_an_uninterrupted_run(tmp_path):
 
 def test_resume_refuses_a_run_with_other_settings(tmp_path):
     state = tmp_path / ".partial" / "deep_cnn" / "train_state.pt"
-    proc = subprocess.Popen(train_cmd(*QUICK, "--epochs", "3", "--out", str(tmp_path)), cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        train_cmd(*QUICK, "--epochs", "3", "--out", str(tmp_path)),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while not state.exists() and proc.poll() is None:
         time.sleep(0.02)
     proc.kill()
@@ -87,20 +99,23 @@ def test_resume_refuses_a_run_with_other_settings(tmp_path):
     assert out.returncode != 0 and "written by a run with other settings" in out.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--epochs", "0"], "--epochs: must be positive"),
-    (["--models", "mlp,vgg"], "unknown model(s) vgg"),
-    (["--batch-size", "many"], "expected a whole number"),
-    (["--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
-    (["--erase-p", "2"], "--erase-p must be in [0, 1]"),
-    (["--photo-p", "-0.1"], "--photo-p must be in [0, 1]"),
-    (["--print-faint", "1.5"], "--print-faint must be in [0, 1]"),
-    (["--bend-p", "1.5"], "--bend-p must be in [0, 1]"),
-    (["--flat-p", "-1"], "--flat-p must be in [0, 1]"),
-    (["--model-args", "{bad"], "not valid JSON"),
-    (["--pretrained-file", "/nope.safetensors"], "does not exist"),
-    (["--pretrained-file", __file__, "--no-pretrained"], "contradict each other"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "0"], "--epochs: must be positive"),
+        (["--models", "mlp,vgg"], "unknown model(s) vgg"),
+        (["--batch-size", "many"], "expected a whole number"),
+        (["--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+        (["--erase-p", "2"], "--erase-p must be in [0, 1]"),
+        (["--photo-p", "-0.1"], "--photo-p must be in [0, 1]"),
+        (["--print-faint", "1.5"], "--print-faint must be in [0, 1]"),
+        (["--bend-p", "1.5"], "--bend-p must be in [0, 1]"),
+        (["--flat-p", "-1"], "--flat-p must be in [0, 1]"),
+        (["--model-args", "{bad"], "not valid JSON"),
+        (["--pretrained-file", "/nope.safetensors"], "does not exist"),
+        (["--pretrained-file", __file__, "--no-pretrained"], "contradict each other"),
+    ],
+)
 def test_bad_flags_get_a_clear_message(args, message):
     out = run_train(*args, check=False)
     assert out.returncode == 2 and message in out.stderr
@@ -110,10 +125,20 @@ def test_bad_flags_get_a_clear_message(args, message):
 def test_missing_mobilenet_weights_stop_the_run_before_any_training(tmp_path, offline):
     """Checked before the first epoch: the models listed before the MobileNet are not trained, and there is
     no retry storm (huggingface_hub would retry for ~50 s and log every retry)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": offline, "HF_HUB_CACHE": str(tmp_path / "empty-cache"),
-           "HF_ENDPOINT": "http://127.0.0.1:9"}  # nothing listens on port 9: the Hub cannot be reached
-    out = subprocess.run(train_cmd("--models", "mlp,mobilenet", "--limit", "200", "--epochs", "1", "--out",
-                                   str(tmp_path / "out")), capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": offline,
+        "HF_HUB_CACHE": str(tmp_path / "empty-cache"),
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+    }  # nothing listens on port 9: the Hub cannot be reached
+    out = subprocess.run(
+        train_cmd("--models", "mlp,mobilenet", "--limit", "200", "--epochs", "1", "--out", str(tmp_path / "out")),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert out.returncode == 2
     assert "--pretrained-file" in out.stderr and "--no-pretrained" in out.stderr
     assert "Retrying" not in out.stderr and "mlp: " not in out.stderr  # no retries, nothing trained
@@ -124,16 +149,22 @@ def _readme_quick_command() -> list[str]:
     """The quick smoke run exactly as README.md writes it (the line marked 'a quick smoke run')."""
     import shlex
 
-    line = next(line for line in (ROOT / "README.md").read_text().splitlines()
-                if line.startswith("python train.py") and "quick smoke run" in line)
+    line = next(
+        line
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("python train.py") and "quick smoke run" in line
+    )
     return shlex.split(line.split("#")[0])
 
 
 def _tree_digest(folder) -> dict:
     import hashlib
 
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_the_readme_quick_run_leaves_the_bundled_checkpoints_untouched(tmp_path):
@@ -149,8 +180,14 @@ def test_the_readme_quick_run_leaves_the_bundled_checkpoints_untouched(tmp_path)
     before = _tree_digest(clone / "checkpoints")
     cmd = _readme_quick_command()
     assert cmd[:2] == ["python", "train.py"] and "--limit" in cmd
-    proc = subprocess.run([sys.executable, *cmd[1:]], capture_output=True, text=True, cwd=clone, timeout=600,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.run(
+        [sys.executable, *cmd[1:]],
+        capture_output=True,
+        text=True,
+        cwd=clone,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _tree_digest(clone / "checkpoints") == before
     results = json.loads((clone / "runs" / "fashion-mnist" / "results.json").read_text())
@@ -158,19 +195,23 @@ def test_the_readme_quick_run_leaves_the_bundled_checkpoints_untouched(tmp_path)
 
 
 def test_limit_runs_are_refused_into_the_bundled_checkpoints():
-    out = run_train("--models", "mlp", "--limit", "500", "--epochs", "1", "--out", str(ROOT / "checkpoints"),
-                    check=False)
+    out = run_train(
+        "--models", "mlp", "--limit", "500", "--epochs", "1", "--out", str(ROOT / "checkpoints"), check=False
+    )
     assert out.returncode == 2 and "never written into the bundled" in out.stderr
 
 
-@pytest.mark.parametrize("out, args, message", [
-    # a subfolder, however it is spelled: the guard once compared the path with checkpoints/ alone
-    ("checkpoints/basic_cnn", ["--limit", "500"], "never written into the bundled"),
-    ("checkpoints/../checkpoints/basic_cnn/", ["--limit", "500"], "never written into the bundled"),
-    ("./checkpoints/mlp/x", [], "inside the bundled checkpoints/"),
-    ("checkpoints", ["--models", "mlp", "--epochs", "1"], "shorter than the full run of mlp (20 epochs)"),
-    ("checkpoints/.", ["--models", "resnet,mlp", "--epochs", "25"], "full run of resnet (30 epochs): a bundled"),
-])
+@pytest.mark.parametrize(
+    "out, args, message",
+    [
+        # a subfolder, however it is spelled: the guard once compared the path with checkpoints/ alone
+        ("checkpoints/basic_cnn", ["--limit", "500"], "never written into the bundled"),
+        ("checkpoints/../checkpoints/basic_cnn/", ["--limit", "500"], "never written into the bundled"),
+        ("./checkpoints/mlp/x", [], "inside the bundled checkpoints/"),
+        ("checkpoints", ["--models", "mlp", "--epochs", "1"], "shorter than the full run of mlp (20 epochs)"),
+        ("checkpoints/.", ["--models", "resnet,mlp", "--epochs", "25"], "full run of resnet (30 epochs): a bundled"),
+    ],
+)
 def test_short_runs_cannot_write_into_the_bundled_checkpoints(out, args, message, capsys, monkeypatch):
     import train
 
@@ -193,10 +234,10 @@ def test_force_lets_a_full_run_be_short_and_a_run_outside_checkpoints_needs_noth
     assert not cfg.force
 
 
-@pytest.mark.parametrize("new_acc, force, adopted", [(0.8, False, False), (0.95, False, True), (0.9, False, True),
-                                                     (0.8, True, True)])
-def test_a_model_worse_on_validation_does_not_replace_the_bundled_one(tmp_path, monkeypatch, new_acc, force,
-                                                                      adopted):
+@pytest.mark.parametrize(
+    "new_acc, force, adopted", [(0.8, False, False), (0.95, False, True), (0.9, False, True), (0.8, True, True)]
+)
+def test_a_model_worse_on_validation_does_not_replace_the_bundled_one(tmp_path, monkeypatch, new_acc, force, adopted):
     """The check fit() makes before it puts a finished folder in place: the two validation figures, the
     refused model kept in runs/not-adopted/, and --force."""
     from fmnist.config import TrainConfig
@@ -223,8 +264,12 @@ def test_a_run_killed_after_one_model_leaves_folders_results_and_card_consistent
     """mlp finishes, then the run is killed during deep_cnn: mlp's folder, results.json and the card agree,
     and no half-trained deep_cnn folder is there to be served."""
     root = tmp_path / "out"
-    proc = subprocess.Popen(train_cmd("--models", "mlp,deep_cnn", "--limit", "1000", "--epochs", "3", "--out", str(root)),
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        train_cmd("--models", "mlp,deep_cnn", "--limit", "1000", "--epochs", "3", "--out", str(root)),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while not (root / "README.md").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -241,8 +286,19 @@ def test_a_run_killed_after_one_model_leaves_folders_results_and_card_consistent
 def test_an_unreadable_weights_file_is_refused_before_training(tmp_path):
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"not a safetensors file")
-    out = run_train("--models", "mlp,mobilenet", "--pretrained-file", str(bad), "--limit", "300", "--epochs", "1",
-                    "--out", str(tmp_path / "out"), check=False)
+    out = run_train(
+        "--models",
+        "mlp,mobilenet",
+        "--pretrained-file",
+        str(bad),
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        check=False,
+    )
     assert out.returncode == 2 and "cannot be read as safetensors" in out.stderr
     assert not (tmp_path / "out" / "mlp").exists()
 
@@ -274,8 +330,9 @@ def test_weights_converted_to_float16_are_kept_with_figures_that_evaluation_give
     recorded = json.loads((folder / "metrics.json").read_text())
     assert config["weights_dtype"] == "float16" and recorded["converted"]["from"] == "float32"
     splits = load_splits(real_data_dir(), limit=1000, seed=0, allow_download=False)
-    again = metrics.classification_metrics(metrics.predict_logits(model, splits.test.images), splits.test.labels,
-                                           config["temperature"])
+    again = metrics.classification_metrics(
+        metrics.predict_logits(model, splits.test.images), splits.test.labels, config["temperature"]
+    )
     assert again["accuracy"] == recorded["test"]["accuracy"]
     assert abs(again["accuracy"] - recorded["converted"]["test_accuracy_before"]) <= 0.0005
     stored = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
@@ -291,8 +348,9 @@ def test_a_conversion_that_costs_accuracy_leaves_the_folder_as_it_was(tmp_path, 
     run_train("--models", "mlp", "--limit", "1000", "--epochs", "1", "--out", str(tmp_path))
     weights = (tmp_path / "mlp" / "model.safetensors").read_bytes()
     monkeypatch.setattr(convert, "TOLERANCE", -1.0)  # any change at all counts as a loss
-    rows = convert.convert_weights(TrainConfig(models=["mlp"], out=str(tmp_path), weights_dtype="float16",
-                                               data_dir=str(real_data_dir())))
+    rows = convert.convert_weights(
+        TrainConfig(models=["mlp"], out=str(tmp_path), weights_dtype="float16", data_dir=str(real_data_dir()))
+    )
     assert rows[0]["kept"] is False
     assert (tmp_path / "mlp" / "model.safetensors").read_bytes() == weights
     assert json.loads((tmp_path / "mlp" / "config.json").read_text())["weights_dtype"] == "float32"
@@ -314,8 +372,18 @@ def test_the_notice_is_fitted_on_rendered_photos_and_things_and_set_on_validatio
     assert "fit_photos" not in plain and "outlier" not in plain
     assert set(ood.load_detector(tmp_path / "plain" / "mlp")) == {"means", "precision"}
 
-    run_train("--models", "mlp", "--limit", "1000", "--epochs", "1", "--photo-data", str(DEFAULT_PATH),
-              "--out", str(tmp_path / "photos"))
+    run_train(
+        "--models",
+        "mlp",
+        "--limit",
+        "1000",
+        "--epochs",
+        "1",
+        "--photo-data",
+        str(DEFAULT_PATH),
+        "--out",
+        str(tmp_path / "photos"),
+    )
     model, config = checkpoint.load_folder(tmp_path / "photos" / "mlp")
     entry = config["notice_threshold"]
     photo, (things, digest) = load_photo_data(DEFAULT_PATH), outliers.load()
@@ -325,8 +393,10 @@ def test_the_notice_is_fitted_on_rendered_photos_and_things_and_set_on_validatio
     used = ~np.isin(photo.val["renderer"], photo.meta["held_out"]) & (photo.val["images"].max(axis=(1, 2)) > 0)
     assert entry["val_photos"] == int(used.sum())
     feats = ood.penultimate_features(model, torch.from_numpy(photo.val["images"][used]))
-    for rule, score, rate in (("mahalanobis", ood.mahalanobis_scores, detector.MAHALANOBIS_PHOTO_PASS_RATE),
-                              ("outlier", ood.outlier_scores, detector.OUTLIER_PHOTO_PASS_RATE)):
+    for rule, score, rate in (
+        ("mahalanobis", ood.mahalanobis_scores, detector.MAHALANOBIS_PHOTO_PASS_RATE),
+        ("outlier", ood.outlier_scores, detector.OUTLIER_PHOTO_PASS_RATE),
+    ):
         assert (score(feats, stats).numpy() <= entry[rule]).mean() >= rate - 0.002, rule
     # the things it learnt from score higher than the garments, on the whole
     thing_scores = ood.outlier_scores(ood.penultimate_features(model, torch.from_numpy(things)), stats).numpy()

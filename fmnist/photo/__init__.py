@@ -13,5 +13,16 @@ items as photographs (the renderers), and the rendered training data built from 
 from .decode import MAX_PIXELS, MIN_SIDE_PX, ImageRejected, open_image, to_grey, to_rgb
 from .pipeline import WORK_SIDE, Preprocessed, outline, preprocess, warm_up
 
-__all__ = ["MAX_PIXELS", "MIN_SIDE_PX", "WORK_SIDE", "ImageRejected", "Preprocessed", "open_image", "outline",
-           "preprocess", "to_grey", "to_rgb", "warm_up"]
+__all__ = [
+    "MAX_PIXELS",
+    "MIN_SIDE_PX",
+    "WORK_SIDE",
+    "ImageRejected",
+    "Preprocessed",
+    "open_image",
+    "outline",
+    "preprocess",
+    "to_grey",
+    "to_rgb",
+    "warm_up",
+]

@@ -14,6 +14,7 @@ def _design(ys: np.ndarray, xs: np.ndarray, h: int, w: int) -> np.ndarray:
     y, x = 2 * ys / max(1, h - 1) - 1, 2 * xs / max(1, w - 1) - 1
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
 
+
 def fit_backdrop(channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A smooth backdrop fitted robustly to the picture's border ring, and the pixels it explains.
     channels is (h, w, C) with CIELAB in the first three; the residual is measured in those.
@@ -38,11 +39,14 @@ def fit_backdrop(channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if keep.sum() < 12:
             break
     all_y, all_x = np.mgrid[0:h, 0:w]
-    backdrop = (_design(all_y.ravel().astype(float), all_x.ravel().astype(float), h, w)[:, :terms] @ coef).reshape(h, w, c)
+    backdrop = (_design(all_y.ravel().astype(float), all_x.ravel().astype(float), h, w)[:, :terms] @ coef).reshape(
+        h, w, c
+    )
     backdrop[..., 0] = backdrop[..., 0].clip(0, 100)
     resid = np.linalg.norm(channels[..., :3] - backdrop[..., :3], axis=2)
     explained = resid < np.median(resid[ring]) + max(3 * spread, 4.0)
     return backdrop, explained
+
 
 def border_ring(h: int, w: int) -> np.ndarray:
     """The picture's border ring, 3 % of its short side wide: where the backdrop is measured."""
@@ -50,6 +54,7 @@ def border_ring(h: int, w: int) -> np.ndarray:
     ring = np.zeros((h, w), bool)
     ring[:ring_px], ring[-ring_px:], ring[:, :ring_px], ring[:, -ring_px:] = True, True, True, True
     return ring
+
 
 def backdrop_is_textured(lab: np.ndarray) -> bool:
     """Whether the backdrop has a texture of its own (grout, wood grain, a woven or printed sheet): its edges

@@ -58,8 +58,11 @@ def _job(args):
     printed = bool(vary.random() < variation["print_share"])
     if printed:  # a printed garment: the print drawn inside the item's silhouette, then photographed
         item = print_item(item, vary)
-    tilt = float(vary.uniform(-variation["tilt_deg"], variation["tilt_deg"])) \
-        if vary.random() < variation["tilt_share"] else 0.0
+    tilt = (
+        float(vary.uniform(-variation["tilt_deg"], variation["tilt_deg"]))
+        if vary.random() < variation["tilt_share"]
+        else 0.0
+    )
     if tilt:  # an item laid down turned
         item = tilt_item(item, tilt)
     if vary.random() < variation.get("floor_share", 0.0):  # a light garment on a dark floor, in place of the scene
@@ -75,7 +78,8 @@ def build(images, labels, indices, seed, renderers, workers, desc, keep_blank, v
     out = {"images": [], "labels": [], "renderer": [], "level": [], "source_index": [], "printed": [], "tilt_deg": []}
     with ProcessPoolExecutor(workers) as pool:
         for i, (pixels, found, renderer, level, printed, tilt) in zip(
-                indices, tqdm(pool.map(_job, jobs, chunksize=8), total=len(jobs), desc=desc)):
+            indices, tqdm(pool.map(_job, jobs, chunksize=8), total=len(jobs), desc=desc)
+        ):
             if not found and not keep_blank:
                 continue
             out["images"].append(pixels)
@@ -105,12 +109,20 @@ def main(argv=None) -> int:
     p.add_argument("--held-out", default=",".join(HELD_OUT), help="renderers never used for the train part")
     p.add_argument("--seed", type=int, default=0, help="the split's seed (train.py's --seed) and the draws' seed")
     p.add_argument("--val-size", type=int, default=6000, help="train.py's --val-size")
-    p.add_argument("--print-share", type=float, default=0.0,
-                   help="share of items drawn as printed garments (fmnist.prints), in both parts")
+    p.add_argument(
+        "--print-share",
+        type=float,
+        default=0.0,
+        help="share of items drawn as printed garments (fmnist.prints), in both parts",
+    )
     p.add_argument("--tilt-share", type=float, default=0.0, help="share of items laid down turned, in both parts")
     p.add_argument("--tilt-deg", type=float, default=30.0, help="the largest turn of a turned item (degrees)")
-    p.add_argument("--floor-share", type=float, default=0.0,
-                   help="share of items drawn as light garments on dark floors (render.floors), in both parts")
+    p.add_argument(
+        "--floor-share",
+        type=float,
+        default=0.0,
+        help="share of items drawn as light garments on dark floors (render.floors), in both parts",
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=str(DEFAULT_PATH))
     args = p.parse_args(argv)
@@ -122,20 +134,51 @@ def main(argv=None) -> int:
     picked_train = np.sort(rng.choice(train_idx, min(args.train_items, len(train_idx)), replace=False))
     picked_val = np.sort(rng.choice(val_idx, min(args.val_items, len(val_idx)), replace=False))
     t0 = time.perf_counter()
-    variation = {"print_share": args.print_share, "tilt_share": args.tilt_share, "tilt_deg": args.tilt_deg,
-                 "floor_share": args.floor_share}
-    train = build(raw.train_images, raw.train_labels, picked_train, args.seed, train_renderers, args.workers,
-                  "train items", keep_blank=False, variation=variation)
-    val = build(raw.train_images, raw.train_labels, picked_val, args.seed + 1, tuple(RENDERERS), args.workers,
-                "val items", keep_blank=True, variation=variation)
+    variation = {
+        "print_share": args.print_share,
+        "tilt_share": args.tilt_share,
+        "tilt_deg": args.tilt_deg,
+        "floor_share": args.floor_share,
+    }
+    train = build(
+        raw.train_images,
+        raw.train_labels,
+        picked_train,
+        args.seed,
+        train_renderers,
+        args.workers,
+        "train items",
+        keep_blank=False,
+        variation=variation,
+    )
+    val = build(
+        raw.train_images,
+        raw.train_labels,
+        picked_val,
+        args.seed + 1,
+        tuple(RENDERERS),
+        args.workers,
+        "val items",
+        keep_blank=True,
+        variation=variation,
+    )
     seconds = time.perf_counter() - t0
-    meta = {"command": "python -m fmnist.photo.build " + " ".join(sys.argv[1:] if argv is None else argv),
-            "train_renderers": list(train_renderers), "held_out": held_out, "seed": args.seed,
-            "val_size": args.val_size, "build_seconds": round(seconds, 1), "workers": args.workers,
-            "pipeline_sha256": pipeline_sha256(), "variation": variation}
+    meta = {
+        "command": "python -m fmnist.photo.build " + " ".join(sys.argv[1:] if argv is None else argv),
+        "train_renderers": list(train_renderers),
+        "held_out": held_out,
+        "seed": args.seed,
+        "val_size": args.val_size,
+        "build_seconds": round(seconds, 1),
+        "workers": args.workers,
+        "pipeline_sha256": pipeline_sha256(),
+        "variation": variation,
+    }
     path = save_photo_data(args.out, train, val, meta)
-    print(f"{len(train['labels'])} train + {len(val['labels'])} val pictures in {seconds:.0f} s -> {path} "
-          f"({path.stat().st_size / 1e6:.1f} MB)")
+    print(
+        f"{len(train['labels'])} train + {len(val['labels'])} val pictures in {seconds:.0f} s -> {path} "
+        f"({path.stat().st_size / 1e6:.1f} MB)"
+    )
     return 0
 
 

@@ -39,8 +39,12 @@ def save_photo_data(path: str | Path, train: dict, val: dict, meta: dict) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.savez_compressed(f, meta=np.asarray(json.dumps(meta)),
-                            **{f"train_{k}": v for k, v in train.items()}, **{f"val_{k}": v for k, v in val.items()})
+        np.savez_compressed(
+            f,
+            meta=np.asarray(json.dumps(meta)),
+            **{f"train_{k}": v for k, v in train.items()},
+            **{f"val_{k}": v for k, v in val.items()},
+        )
     tmp.replace(path)
     return path
 
@@ -48,8 +52,10 @@ def save_photo_data(path: str | Path, train: dict, val: dict, meta: dict) -> Pat
 def load_photo_data(path: str | Path, device: str | torch.device = "cpu") -> PhotoData:
     path = Path(path)
     if not path.is_file():
-        raise PhotoDataError(f"--photo-data {path}: no such file; build it with `{BUILD_COMMAND} --out {path}` "
-                             f"(a few minutes), or train without --photo-data")
+        raise PhotoDataError(
+            f"--photo-data {path}: no such file; build it with `{BUILD_COMMAND} --out {path}` "
+            f"(a few minutes), or train without --photo-data"
+        )
     try:
         with np.load(path) as z:
             arrays = {k: z[k] for k in z.files}
@@ -58,7 +64,8 @@ def load_photo_data(path: str | Path, device: str | torch.device = "cpu") -> Pho
     images, labels = arrays["train_images"], arrays["train_labels"]
     if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels) or not len(labels):
         raise PhotoDataError(f"--photo-data {path}: expected N 28x28 images with N labels, got {images.shape}")
-    train = Split(torch.from_numpy(images.astype(np.uint8)).to(device),
-                  torch.from_numpy(labels.astype(np.int64)).to(device))
+    train = Split(
+        torch.from_numpy(images.astype(np.uint8)).to(device), torch.from_numpy(labels.astype(np.int64)).to(device)
+    )
     val = {k[4:]: v for k, v in arrays.items() if k.startswith("val_")}
     return PhotoData(train, val, json.loads(str(arrays["meta"])), sha256(path))

@@ -36,6 +36,7 @@ PngImagePlugin.MAX_TEXT_MEMORY = 4 * 2**20
 class ImageRejected(ValueError):
     """The input cannot be used; the message says why, in words for the person who sent it."""
 
+
 def open_image(source: str | Path | Image.Image | None, draft_side: int | None = None) -> Image.Image:
     """Open and fully decode an image, refusing bad input with a clear ImageRejected. With draft_side, a
     JPEG is decoded at the smallest of its built-in reduced scales that keeps that many pixels."""
@@ -59,8 +60,10 @@ def open_image(source: str | Path | Image.Image | None, draft_side: int | None =
             raise ImageRejected("The image file is damaged and could not be opened.") from None
     w, h = image.size
     if w * h > MAX_PIXELS:  # checked on the header, before the pixels are decoded
-        raise ImageRejected(f"The image is {w}x{h} pixels, over the {MAX_PIXELS // 1_000_000} megapixel limit: "
-                            "please send a smaller picture.")
+        raise ImageRejected(
+            f"The image is {w}x{h} pixels, over the {MAX_PIXELS // 1_000_000} megapixel limit: "
+            "please send a smaller picture."
+        )
     if min(w, h) < MIN_SIDE_PX:
         raise ImageRejected(f"The image is only {w}x{h} pixels; it needs at least {MIN_SIDE_PX} on each side.")
     image.info["full_size"] = (w, h)  # before any reduced decoding, for boxes in the original's pixels
@@ -80,9 +83,12 @@ def open_image(source: str | Path | Image.Image | None, draft_side: int | None =
 
 def _damaged(e: ValueError) -> str:
     if "MAX_TEXT" in str(e):  # a zTXt, iTXt or iCCP chunk that would inflate past PngImagePlugin's limit
-        return (f"The image carries text or a colour profile over {PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB "
-                "when unpacked, so it was not opened (save the picture again without its metadata).")
+        return (
+            f"The image carries text or a colour profile over {PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB "
+            "when unpacked, so it was not opened (save the picture again without its metadata)."
+        )
     return f"The image file is damaged ({e})."
+
 
 def to_rgb(image: Image.Image) -> np.ndarray:
     """Any mode (RGBA, LA, palette, CMYK, 16-bit, float) to float RGB in [0, 1], honouring EXIF rotation.
@@ -100,9 +106,11 @@ def to_rgb(image: Image.Image) -> np.ndarray:
         image = Image.alpha_composite(canvas, image.convert("RGBA"))
     return np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
 
+
 def to_grey(image: Image.Image) -> np.ndarray:
     """Float grey in [0, 1] with PIL's (ITU-R 601) weights, as the data set's 8-bit grayscale."""
     return grey_of(to_rgb(image))
+
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
     return rgb @ np.array([0.299, 0.587, 0.114])

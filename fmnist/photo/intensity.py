@@ -35,6 +35,7 @@ def without_wires(mask: np.ndarray, intensity: np.ndarray) -> np.ndarray:
     # what survives, and the mask pixels next to it (the item's dim inside and edge), but no wire
     return mask & morph.dilate(opened, disk(2 * radius))
 
+
 def best_tilt(mask: np.ndarray) -> float:
     """The rotation (degrees, within MAX_TILT_DEG) that makes the item's axis-aligned box smallest, or 0
     when no rotation shrinks it by more than 3 %: an upright item is left alone."""
@@ -56,6 +57,7 @@ def best_tilt(mask: np.ndarray) -> float:
     best = int(np.argmin(area))
     upright = area[len(angles) // 2]
     return float(angles[best]) if area[best] < 0.97 * upright else 0.0
+
 
 def item_intensity(rgb: np.ndarray, info: dict, mask: np.ndarray | None = None) -> np.ndarray:
     """How much the item stands out from the backdrop, in [0, 1], by its grey level, as the data set's

@@ -14,8 +14,13 @@ def _apply(op: str, mask: np.ndarray, structure: np.ndarray, iterations: int) ->
     import cv2
 
     fn = cv2.dilate if op == "dilate" else cv2.erode
-    return fn(np.ascontiguousarray(mask, np.uint8), np.ascontiguousarray(structure, np.uint8), iterations=iterations,
-              borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    return fn(
+        np.ascontiguousarray(mask, np.uint8),
+        np.ascontiguousarray(structure, np.uint8),
+        iterations=iterations,
+        borderType=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    ).astype(bool)
 
 
 def dilate(mask: np.ndarray, structure: np.ndarray = CROSS, iterations: int = 1) -> np.ndarray:

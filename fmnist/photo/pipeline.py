@@ -71,6 +71,7 @@ class Preprocessed:
     view: np.ndarray | None = field(default=None, repr=False)  # (h, w, 3) uint8 picture at working size
     mask: np.ndarray | None = field(default=None, repr=False)  # (h, w) bool item mask at working size
 
+
 def warm_up() -> None:
     """Import what preprocessing imports lazily (scikit-image's submodules, SciPy's): ~1 s the first time.
     Called before worker processes are forked, so that they inherit the modules instead of each paying it."""
@@ -84,6 +85,7 @@ def warm_up() -> None:
     import skimage.segmentation  # noqa: F401
     import skimage.transform  # noqa: F401
 
+
 def _working_copy(image: Image.Image) -> tuple[np.ndarray, float]:
     """(float RGB at most WORK_SIDE on its longest side, scale from the decoded image to working pixels)."""
     image = ImageOps.exif_transpose(image)
@@ -92,6 +94,7 @@ def _working_copy(image: Image.Image) -> tuple[np.ndarray, float]:
         image = image.copy()
         image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
     return to_rgb(image), max(image.size) / decoded
+
 
 def preprocess(source, margin_frac: float = 0.0, deskew: bool = True) -> Preprocessed:
     """A picture (path, file or PIL image) -> the 28x28 model input, centred like the data set's items.
@@ -107,8 +110,10 @@ def preprocess(source, margin_frac: float = 0.0, deskew: bool = True) -> Preproc
         raise ImageRejected("The picture is too large to process: please send a smaller one.") from None
     except Exception:  # noqa: BLE001 - any decoder's or transform's error on this one file
         log.warning("a picture could not be processed", exc_info=True)
-        raise ImageRejected("The picture could not be processed: its file seems damaged or unusual "
-                            "(try saving it again as a PNG or JPEG).") from None
+        raise ImageRejected(
+            "The picture could not be processed: its file seems damaged or unusual "
+            "(try saving it again as a PNG or JPEG)."
+        ) from None
 
 
 def _preprocess(source, margin_frac: float, deskew: bool) -> Preprocessed:
@@ -146,14 +151,18 @@ def _preprocess(source, margin_frac: float, deskew: bool) -> Preprocessed:
     inner = max(1, round(28 * (1 - 2 * margin_frac)))
     fit = inner / max(ch, cw)
     new_w, new_h = max(1, round(cw * fit)), max(1, round(ch * fit))
-    small = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(
-        (new_w, new_h), Image.Resampling.LANCZOS, reducing_gap=3.0), dtype=np.float64).clip(0, None)
+    small = np.asarray(
+        Image.fromarray(crop.astype(np.float32), mode="F").resize(
+            (new_w, new_h), Image.Resampling.LANCZOS, reducing_gap=3.0
+        ),
+        dtype=np.float64,
+    ).clip(0, None)
     peak = small.max()
     small = small / peak if peak > 0 else small  # the data set's items use the full 0-255 range
     canvas = np.zeros((28, 28), np.uint8)
     # an odd spare pixel goes before the item, as the data set's centring does (test images 0-19 agree)
     y0, x0 = (29 - new_h) // 2, (29 - new_w) // 2
-    canvas[y0:y0 + new_h, x0:x0 + new_w] = (small * 255).round().astype(np.uint8)
+    canvas[y0 : y0 + new_h, x0 : x0 + new_w] = (small * 255).round().astype(np.uint8)
 
     if info["found"]:  # the item's visible box in the original picture's pixels (before the tilt was undone)
         seen = mask & (intensity > VISIBLE_SHARE * intensity.max())
@@ -163,12 +172,26 @@ def _preprocess(source, margin_frac: float, deskew: bool) -> Preprocessed:
     else:
         box = (0, 0, *original_size)
     touches = bool(mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any())
-    reach = tuple(float(side.mean()) for side in (mask[0], mask[-1], mask[:, 0], mask[:, -1])) \
-        if min(h, w) >= 64 else (0.0, 0.0, 0.0, 0.0)  # a small picture (a data-set image) is its item's own box
-    return Preprocessed(canvas, inverted=info["light_backdrop"], box=box, found_item=info["found"],
-                        items=info["items"], touches_all_sides=touches, edge_reach=reach,
-                        aspect=float(max(ch, cw) / max(1, min(ch, cw))), tilt_deg=tilt,
-                        fill=float(mask.mean()), view=(rgb * 255).round().astype(np.uint8), mask=mask)
+    reach = (
+        tuple(float(side.mean()) for side in (mask[0], mask[-1], mask[:, 0], mask[:, -1]))
+        if min(h, w) >= 64
+        else (0.0, 0.0, 0.0, 0.0)
+    )  # a small picture (a data-set image) is its item's own box
+    return Preprocessed(
+        canvas,
+        inverted=info["light_backdrop"],
+        box=box,
+        found_item=info["found"],
+        items=info["items"],
+        touches_all_sides=touches,
+        edge_reach=reach,
+        aspect=float(max(ch, cw) / max(1, min(ch, cw))),
+        tilt_deg=tilt,
+        fill=float(mask.mean()),
+        view=(rgb * 255).round().astype(np.uint8),
+        mask=mask,
+    )
+
 
 def outline(pre: Preprocessed, colour=(255, 40, 40)) -> Image.Image:
     """The picture at working size with the found item's outline and box drawn on it."""

@@ -61,8 +61,10 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
         from skimage.morphology import disk
 
         size = max(1, round(TEXTURE_SIZE * max(h, w) / 2))
-        rgb = np.stack([median((rgb[..., c] * 255).round().astype(np.uint8), disk(size)) for c in range(3)],
-                       axis=2) / 255.0
+        rgb = (
+            np.stack([median((rgb[..., c] * 255).round().astype(np.uint8), disk(size)) for c in range(3)], axis=2)
+            / 255.0
+        )
         lab = color.rgb2lab(rgb)
     grey = grey_of(rgb)
     backdrop, explained = fit_backdrop(np.concatenate([lab, grey[..., None], rgb], axis=2))
@@ -99,13 +101,24 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     # a 28x28 data-set image is exact already: its faint pixels stay as they are; on a textured backdrop
     # growth would run along the texture's lines (grout) as along a pale body, so there the seeds are the item
     grow = min(h, w) >= 64 and not textured
-    info = {"light_backdrop": light_backdrop, "grey": picture_grey, "backdrop_grey": backdrop[..., 3],
-            "d_chroma": d_chroma, "items": 0, "found": False}
+    info = {
+        "light_backdrop": light_backdrop,
+        "grey": picture_grey,
+        "backdrop_grey": backdrop[..., 3],
+        "d_chroma": d_chroma,
+        "items": 0,
+        "found": False,
+    }
     strong = evidence > 1
     labels, areas = _regions(strong, backdrop_like, only_darker, rgb, grow)
     if not len(areas) and grow:  # nothing passed the bars: the faint seeds, against the backdrop's own noise
-        faint = np.maximum(np.abs(d_light) / max(FAINT_SIGMA * light_noise, FAINT_LIGHT),
-                           d_chroma / max(FAINT_SIGMA * chroma_noise, FAINT_CHROMA)) > 1
+        faint = (
+            np.maximum(
+                np.abs(d_light) / max(FAINT_SIGMA * light_noise, FAINT_LIGHT),
+                d_chroma / max(FAINT_SIGMA * chroma_noise, FAINT_CHROMA),
+            )
+            > 1
+        )
         labels, areas = _regions(faint | strong, backdrop_like, only_darker, rgb, grow)
     if not len(areas):
         return np.zeros((h, w), bool), info
@@ -136,6 +149,7 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     info["found"] = True
     return item, info
 
+
 def _unlike_shade(rgb: np.ndarray, grey: np.ndarray, backdrop: np.ndarray, explained: np.ndarray) -> np.ndarray:
     """Pixels that no shading of the backdrop explains. A shadow scales the backdrop's RGB down: each pixel is
     measured against the backdrop scaled to the pixel's own grey (the same for any depth of shadow, unlike the
@@ -145,6 +159,7 @@ def _unlike_shade(rgb: np.ndarray, grey: np.ndarray, backdrop: np.ndarray, expla
     scaled = backdrop[..., 4:7] * (grey / np.maximum(backdrop[..., 3], 0.02))[..., None]
     off = np.linalg.norm(rgb - scaled, axis=2) / (grey + 0.2)
     return off >= BACKDROP_SPREAD * _spread(off, explained) + 0.03
+
 
 def without_cast_shadow(item: np.ndarray, shade: np.ndarray, distinct: np.ndarray) -> np.ndarray:
     """The item without a hard shadow beside it. A lamp's shadow is as sharp as the item's outline, so it seeds
@@ -192,6 +207,7 @@ def without_cast_shadow(item: np.ndarray, shade: np.ndarray, distinct: np.ndarra
     # and the item's edge pixels that the shadow darkened (blended with it, they would be its darkest line)
     return item & ~morph.dilate(cast, iterations=2)
 
+
 def _within_outline(item: np.ndarray, undecided: np.ndarray) -> np.ndarray:
     """The item with what its outline encloses, when the seeds found only a small part of it. A white shoe on
     a white sheet seeds along its sole alone, and the graph cut gives its body, of the backdrop's own colour, to
@@ -213,21 +229,26 @@ def _within_outline(item: np.ndarray, undecided: np.ndarray) -> np.ndarray:
     h, w = item.shape
     return item | morph.opening(region, iterations=max(1, _gap_radius(h, w) // 2))  # not its thin threads
 
+
 def _spread(values: np.ndarray, where: np.ndarray) -> float:
     """A robust standard deviation of values that lie around zero (the backdrop's own residuals): 1.4826 times
     their median over the pixels in where, 0 when there are none."""
     return 1.4826 * float(np.median(values[where])) if where.any() else 0.0
 
+
 def _gap_radius(h: int, w: int) -> int:
     """The radius (px) of the closing that joins an item's pieces: 1.2 % of the picture's longer side."""
     return max(1, round(0.012 * max(h, w)))
+
 
 def _speck_area(h: int, w: int) -> float:
     """Regions smaller than this (pixels) are specks, not items."""
     return max(4, 0.002 * h * w)
 
-def _regions(seeds: np.ndarray, backdrop_like: np.ndarray, only_darker: np.ndarray, rgb: np.ndarray,
-             grow: bool) -> tuple[np.ndarray, np.ndarray]:
+
+def _regions(
+    seeds: np.ndarray, backdrop_like: np.ndarray, only_darker: np.ndarray, rgb: np.ndarray, grow: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """The seeds grown (when grow), their outlines closed, what they enclose filled and specks dropped (sizes
     relative to the picture): (labelled regions, their areas), no areas when no region is larger than a speck."""
     from scipy import ndimage as ndi
@@ -245,10 +266,12 @@ def _regions(seeds: np.ndarray, backdrop_like: np.ndarray, only_darker: np.ndarr
         return labels, areas[:0]
     return labels, areas
 
+
 def closed(mask: np.ndarray, r: int) -> np.ndarray:
     """A morphological closing over gaps of up to 2r pixels; padded first, so that the picture's edge closes
     nothing."""
     return morph.closing(np.pad(mask, r), iterations=r)[r:-r, r:-r]
+
 
 def _grow(seeds: np.ndarray, backdrop: np.ndarray, shadow_like: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     """Item seeds grown by a graph cut (OpenCV's GrabCut), seeded from what is certain: the seeds are item,
@@ -290,8 +313,11 @@ def _grow(seeds: np.ndarray, backdrop: np.ndarray, shadow_like: np.ndarray, rgb:
     if n:
         sizes = ndi.sum_labels(np.ones_like(parts), parts, index=np.arange(1, n + 1))
         shadow &= ~np.isin(parts, 1 + np.flatnonzero(sizes > outline.sum()))
-    marks = np.where(seeds[box], cv2.GC_FGD, np.where(backdrop[box] | shadow, cv2.GC_BGD,
-                     np.where(reach[box], cv2.GC_PR_FGD, cv2.GC_PR_BGD))).astype(np.uint8)
+    marks = np.where(
+        seeds[box],
+        cv2.GC_FGD,
+        np.where(backdrop[box] | shadow, cv2.GC_BGD, np.where(reach[box], cv2.GC_PR_FGD, cv2.GC_PR_BGD)),
+    ).astype(np.uint8)
     if not (marks == cv2.GC_BGD).any():
         return seeds
     bgr = np.ascontiguousarray((rgb[box] * 255).round().astype(np.uint8)[..., ::-1])

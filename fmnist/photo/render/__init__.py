@@ -36,8 +36,9 @@ RENDERERS = {
 }
 
 
-def render_item(renderer: str, level: str, item: np.ndarray, seed: int, index: int,
-                tilt_deg: float = 0.0) -> Image.Image:
+def render_item(
+    renderer: str, level: str, item: np.ndarray, seed: int, index: int, tilt_deg: float = 0.0
+) -> Image.Image:
     """One item's picture; the same (renderer, level, seed, index) always draws the same picture. With tilt_deg,
     the item is first turned by an angle drawn from [-tilt_deg, tilt_deg] (tilt_item)."""
     fn, levels = RENDERERS[renderer]

@@ -45,15 +45,22 @@ def _floor(yy: np.ndarray, xx: np.ndarray, rng: np.random.Generator) -> np.ndarr
     else:  # stone (coarse blotches) or carpet (fine speckle): smoothed noise at one of two scales
         cell = rng.uniform(20, 60) if kind == 2 else rng.uniform(1.5, 3)
         small = rng.random((max(2, int(h / cell)), max(2, int(w / cell))))
-        t = (np.asarray(Image.fromarray((small * 255).astype(np.uint8)).resize((w, h), Image.Resampling.BICUBIC),
-                        np.float32) / 255 - 0.5) * rng.uniform(0.15, 0.4)
+        t = (
+            np.asarray(
+                Image.fromarray((small * 255).astype(np.uint8)).resize((w, h), Image.Resampling.BICUBIC), np.float32
+            )
+            / 255
+            - 0.5
+        ) * rng.uniform(0.15, 0.4)
     return 1 + t
 
 
 def _blurred(mask: np.ndarray, radius: float) -> np.ndarray:
     """A [0, 1] mask blurred by a Gaussian of that radius (in pixels)."""
-    return np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius)),
-                      np.float32) / 255
+    return (
+        np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius)), np.float32)
+        / 255
+    )
 
 
 def _jpeg(scene: np.ndarray, quality: int) -> Image.Image:
@@ -98,13 +105,13 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
     b = rng.uniform(0, 2 * np.pi)
     sy = int(np.clip(top + np.sin(b) * rng.uniform(0.02, 0.06) * side, 0, dh - ih))
     sx = int(np.clip(left + np.cos(b) * rng.uniform(0.02, 0.06) * side, 0, dw - iw))
-    scene[sy:sy + ih, sx:sx + iw] *= (1 - rng.uniform(0.2, 0.5) * shadow)[..., None]
+    scene[sy : sy + ih, sx : sx + iw] *= (1 - rng.uniform(0.2, 0.5) * shadow)[..., None]
 
     colour = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.6), rng.uniform(0.6, 1.0)), np.float32)
     fabric = (1 - rng.uniform(0.15, 0.7) * pa)[..., None] * colour[None, None]
-    fabric = fabric * light[top:top + ih, left:left + iw, None]
-    region = scene[top:top + ih, left:left + iw]
-    scene[top:top + ih, left:left + iw] = alpha[..., None] * fabric + (1 - alpha[..., None]) * region
+    fabric = fabric * light[top : top + ih, left : left + iw, None]
+    region = scene[top : top + ih, left : left + iw]
+    scene[top : top + ih, left : left + iw] = alpha[..., None] * fabric + (1 - alpha[..., None]) * region
     scene = scene + rng.normal(0, rng.uniform(0.004, 0.025), scene.shape)
     image = _jpeg(scene, int(rng.integers(60, 93)))
     return image.resize((w, h), Image.Resampling.BICUBIC) if scale < 1 else image

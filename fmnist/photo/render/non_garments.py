@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+
 def _landscape(rng, h=480, w=640):
     yy = np.linspace(0, 1, h)[:, None, None]
     sky = np.array([0.4, 0.6, 0.95]) * (1 - yy) + np.array([0.85, 0.9, 1.0]) * yy
@@ -47,14 +48,23 @@ def _shape(rng, size=400):
     elif kind == 1:
         d.polygon([(200, 60), (340, 330), (60, 330)], fill=colour)
     else:
-        pts = [(200 + 150 * np.cos(a) * (1 if k % 2 == 0 else 0.4), 200 + 150 * np.sin(a) * (1 if k % 2 == 0 else 0.4))
-               for k, a in enumerate(np.linspace(-np.pi / 2, 1.5 * np.pi, 10, endpoint=False))]
+        pts = [
+            (200 + 150 * np.cos(a) * (1 if k % 2 == 0 else 0.4), 200 + 150 * np.sin(a) * (1 if k % 2 == 0 else 0.4))
+            for k, a in enumerate(np.linspace(-np.pi / 2, 1.5 * np.pi, 10, endpoint=False))
+        ]
         d.polygon(pts, fill=colour)
     return img
 
 
-def _text_line(rng, words=("the quick brown fox jumps", "invoice 2026-11 total 42.00", "hello world, fmnist",
-                           "Lorem ipsum dolor sit amet")):
+def _text_line(
+    rng,
+    words=(
+        "the quick brown fox jumps",
+        "invoice 2026-11 total 42.00",
+        "hello world, fmnist",
+        "Lorem ipsum dolor sit amet",
+    ),
+):
     from PIL import ImageFont
 
     text = words[int(rng.integers(len(words)))]
@@ -78,15 +88,39 @@ def non_garments(seed: int = 0, per_kind: int = 4) -> list[tuple[str, Image.Imag
     import skimage.data as skd
 
     rng = np.random.default_rng(seed)
-    out = [("blank", Image.new("RGB", (300, 300), tuple(int(v) for v in rng.integers(0, 256, 3)))) for _ in range(per_kind)]
+    out = [
+        ("blank", Image.new("RGB", (300, 300), tuple(int(v) for v in rng.integers(0, 256, 3)))) for _ in range(per_kind)
+    ]
     out += [("noise", Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))) for _ in range(per_kind)]
-    for name in ("astronaut", "camera", "coins", "coffee", "chelsea", "moon", "page", "text", "rocket", "clock",
-                 "hubble_deep_field", "immunohistochemistry", "grass", "gravel", "brick", "colorwheel", "horse"):
+    for name in (
+        "astronaut",
+        "camera",
+        "coins",
+        "coffee",
+        "chelsea",
+        "moon",
+        "page",
+        "text",
+        "rocket",
+        "clock",
+        "hubble_deep_field",
+        "immunohistochemistry",
+        "grass",
+        "gravel",
+        "brick",
+        "colorwheel",
+        "horse",
+    ):
         arr = getattr(skd, name)()
         arr = (arr * 255).astype(np.uint8) if arr.dtype == bool else arr
         out.append(("photo:" + name, Image.fromarray(arr)))
-    for kind, make in (("landscape", _landscape), ("flower", _flower), ("shape", _shape), ("text", _text_line),
-                       ("digit", _digit)):
+    for kind, make in (
+        ("landscape", _landscape),
+        ("flower", _flower),
+        ("shape", _shape),
+        ("text", _text_line),
+        ("digit", _digit),
+    ):
         out += [(kind, make(rng)) for _ in range(per_kind)]
     from .things import things
 

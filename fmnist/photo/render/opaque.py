@@ -68,13 +68,18 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
     detail = np.asarray(im, np.float32) / 255.0
     body = ndi.binary_fill_holes(detail > 0.05)
     body = ndi.binary_opening(body, iterations=1) | (detail > 0.3)
-    edge = np.asarray(Image.fromarray((body * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8)),
-                      np.float32) / 255.0
+    edge = (
+        np.asarray(Image.fromarray((body * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8)), np.float32)
+        / 255.0
+    )
 
     # the garment: an opaque colour shaded by the item's details, folds and a seam
     pale = level == "pale"  # a pastel or white garment, only faintly shaded by its details
-    colour = _hsv(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.88, 1.0)) if pale else \
-        _hsv(rng.random(), rng.uniform(0, 1), rng.uniform(0.15, 1.0))
+    colour = (
+        _hsv(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.88, 1.0))
+        if pale
+        else _hsv(rng.random(), rng.uniform(0, 1), rng.uniform(0.15, 1.0))
+    )
     ih, iw = detail.shape
     inside = detail[body]
     mean = float(inside.mean()) if inside.size else 0.0
@@ -97,14 +102,17 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
     if level == "hard":
         y0, x0 = int(rng.uniform(0.05, 0.95) * (h - ih)), int(rng.uniform(0.05, 0.95) * (w - iw))
     else:
-        y0, x0 = (h - ih) // 2 + int(rng.integers(-h // 20, h // 20 + 1)), (w - iw) // 2 + int(rng.integers(-w // 20, w // 20 + 1))
+        y0, x0 = (
+            (h - ih) // 2 + int(rng.integers(-h // 20, h // 20 + 1)),
+            (w - iw) // 2 + int(rng.integers(-w // 20, w // 20 + 1)),
+        )
     y0, x0 = int(np.clip(y0, 0, h - ih)), int(np.clip(x0, 0, w - iw))
     if level != "clean" and (not pale or rng.random() < 0.5):  # a lamp's hard shadow, offset to one side
         dy, dx = (rng.uniform(0.02, 0.07, 2) * size * rng.choice([-1, 1], 2)).astype(int)
         sy, sx = int(np.clip(y0 + dy, 0, h - ih)), int(np.clip(x0 + dx, 0, w - iw))
-        scene[sy:sy + ih, sx:sx + iw] *= (1 - rng.uniform(0.2, 0.5) * edge)[..., None]
-    patch = scene[y0:y0 + ih, x0:x0 + iw]
-    scene[y0:y0 + ih, x0:x0 + iw] = edge[..., None] * garment + (1 - edge[..., None]) * patch
+        scene[sy : sy + ih, sx : sx + iw] *= (1 - rng.uniform(0.2, 0.5) * edge)[..., None]
+    patch = scene[y0 : y0 + ih, x0 : x0 + iw]
+    scene[y0 : y0 + ih, x0 : x0 + iw] = edge[..., None] * garment + (1 - edge[..., None]) * patch
     if level != "clean":
         scene = scene + rng.normal(0, rng.uniform(0.004, 0.02), (h, w, 1))  # luminance noise
     picture = Image.fromarray((np.clip(scene, 0, 1) * 255).round().astype(np.uint8))

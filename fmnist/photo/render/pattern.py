@@ -40,7 +40,7 @@ def floor(h: int, w: int, dark: bool, rng: np.random.Generator) -> tuple[str, np
     if kind == "wood":
         base = _rgb(rng.uniform(0.05, 0.1), rng.uniform(0.35, 0.7), v)
         plank = max(8, int(rng.uniform(0.08, 0.2) * h))
-        row = (yy // plank)
+        row = yy // plank
         grain = np.sin((xx * rng.uniform(0.01, 0.03) + row * 7.3 + 4 * _smooth_noise(h, w, 40, rng)) * 6)
         t = 1 + 0.12 * grain - 0.25 * ((yy % plank) < 2) + 0.08 * np.sin(row * 12.9)
     elif kind == "tiles":
@@ -50,8 +50,13 @@ def floor(h: int, w: int, dark: bool, rng: np.random.Generator) -> tuple[str, np
         t = 1 + 0.05 * (_smooth_noise(h, w, 30, rng) - 0.5) - (0.35 if not dark else -0.6) * grout
     elif kind == "carpet":
         base = _rgb(rng.random(), rng.uniform(0.1, 0.6), v)
-        fibre = np.asarray(Image.fromarray((rng.random((h, w)) * 255).astype(np.uint8)).filter(
-            ImageFilter.GaussianBlur(0.7)), np.float32) / 255.0
+        fibre = (
+            np.asarray(
+                Image.fromarray((rng.random((h, w)) * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.7)),
+                np.float32,
+            )
+            / 255.0
+        )
         t = 1 + 0.5 * (fibre - 0.5) + 0.1 * (_smooth_noise(h, w, 60, rng) - 0.5)
     else:  # a woven sheet: a fine cross weave and a few wrinkles
         base = _rgb(rng.random(), rng.uniform(0, 0.4), v)
@@ -110,8 +115,13 @@ def _keystone(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     quad[side] += np.array([[d * w, 0], [-d * w, 0], [0, -d * h], [0, d * h]])[side]
     quad[(side + 1) % 4] += np.array([[-d * w, 0], [d * w, 0], [0, d * h], [0, -d * h]])[side]
     corners = quad[[0, 3, 2, 1]]  # PIL's QUAD order: upper left, lower left, lower right, upper right
-    return image.transform((w, h), Image.Transform.QUAD, tuple(corners.ravel()), Image.Resampling.BILINEAR,
-                           fillcolor=tuple(int(c) for c in np.asarray(image)[h // 2, 0]))
+    return image.transform(
+        (w, h),
+        Image.Transform.QUAD,
+        tuple(corners.ravel()),
+        Image.Resampling.BILINEAR,
+        fillcolor=tuple(int(c) for c in np.asarray(image)[h // 2, 0]),
+    )
 
 
 def _hanger(draw: ImageDraw.ImageDraw, x0: int, y0: int, width: int, colour, thick: int) -> None:
@@ -144,8 +154,11 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
         c1 = _rgb(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.88, 1.0))
         c2 = _rgb(rng.random(), rng.uniform(0.1, 0.5), rng.uniform(0.65, 0.92))
     else:
-        c1 = _rgb(rng.random(), rng.uniform(0, 0.4), rng.uniform(0.8, 1.0)) if light_garment else \
-            _rgb(rng.random(), rng.uniform(0, 1), rng.uniform(0.2, 1.0))
+        c1 = (
+            _rgb(rng.random(), rng.uniform(0, 0.4), rng.uniform(0.8, 1.0))
+            if light_garment
+            else _rgb(rng.random(), rng.uniform(0, 1), rng.uniform(0.2, 1.0))
+        )
         c2 = _rgb(rng.random(), rng.uniform(0.3, 1), rng.uniform(0.1, 0.9))
     _, pattern = print_pattern(size, size, rng)
     if rng.random() < 0.2:  # a plain garment now and then
@@ -158,9 +171,9 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
     # a shadow under the garment, then the garment
     shadow = ndi.shift(alpha, (size * 0.03, size * 0.03), order=0)
     shadow = ndi.gaussian_filter(shadow, size * 0.03)
-    region = scene[top:top + size, left:left + size]
+    region = scene[top : top + size, left : left + size]
     region *= (1 - 0.35 * shadow)[..., None]
-    scene[top:top + size, left:left + size] = alpha[..., None] * garment + (1 - alpha[..., None]) * region
+    scene[top : top + size, left : left + size] = alpha[..., None] * garment + (1 - alpha[..., None]) * region
     picture = Image.fromarray((np.clip(scene, 0, 1) * 255).astype(np.uint8))
     if rng.random() < 0.35:  # on a hanger: the bar across the garment's top, the hook above
         ys, xs = np.nonzero(body)
@@ -173,18 +186,23 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
         r = rng.uniform(1.0, 3.5)
         k = int(np.ceil(r)) * 2 + 1
         yy, xx = np.mgrid[:k, :k] - k // 2
-        disc = ((yy ** 2 + xx ** 2) <= r * r).astype(np.float32)
+        disc = ((yy**2 + xx**2) <= r * r).astype(np.float32)
         disc /= disc.sum()
         arr = np.asarray(picture, np.float32)
-        picture = Image.fromarray(np.stack([ndi.convolve(arr[..., c], disc) for c in range(3)], -1).round()
-                                  .clip(0, 255).astype(np.uint8))
+        picture = Image.fromarray(
+            np.stack([ndi.convolve(arr[..., c], disc) for c in range(3)], -1).round().clip(0, 255).astype(np.uint8)
+        )
     arr = np.asarray(picture, np.float32) / 255.0
     arr = arr + rng.normal(0, rng.uniform(0.005, 0.02), arr.shape)
     picture = Image.fromarray((np.clip(arr, 0, 1) * 255).round().astype(np.uint8))
     # stored as a phone might: pixels turned, and the EXIF orientation that turns them upright
     orientation = int(rng.choice([1, 3, 6, 8]))
-    stored = {1: picture, 3: picture.transpose(Image.Transpose.ROTATE_180),
-              6: picture.transpose(Image.Transpose.ROTATE_90), 8: picture.transpose(Image.Transpose.ROTATE_270)}[orientation]
+    stored = {
+        1: picture,
+        3: picture.transpose(Image.Transpose.ROTATE_180),
+        6: picture.transpose(Image.Transpose.ROTATE_90),
+        8: picture.transpose(Image.Transpose.ROTATE_270),
+    }[orientation]
     exif = Image.Exif()
     exif[0x0112] = orientation
     buf = io.BytesIO()

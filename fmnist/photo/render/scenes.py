@@ -81,13 +81,22 @@ def _texture(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
         a = rng.uniform(0, np.pi)
         t = np.sign(np.sin(2 * np.pi * (np.cos(a) * xx + np.sin(a) * yy) / (3 * period)))
     else:
-        t = np.asarray(Image.fromarray((rng.random((max(1, h // 6), max(1, w // 6))) * 255).astype(np.uint8))
-                       .resize((w, h), Image.Resampling.BICUBIC), np.float32) / 127.5 - 1
+        t = (
+            np.asarray(
+                Image.fromarray((rng.random((max(1, h // 6), max(1, w // 6))) * 255).astype(np.uint8)).resize(
+                    (w, h), Image.Resampling.BICUBIC
+                ),
+                np.float32,
+            )
+            / 127.5
+            - 1
+        )
     return 1 + rng.uniform(0.05, 0.15) * t
 
 
-def render_photo(item28: np.ndarray, level: str, rng: np.random.Generator, megapixels: float | None = None
-                 ) -> tuple[Image.Image, tuple[int, int, int, int]]:
+def render_photo(
+    item28: np.ndarray, level: str, rng: np.random.Generator, megapixels: float | None = None
+) -> tuple[Image.Image, tuple[int, int, int, int]]:
     """A picture of one Fashion-MNIST item (28x28 uint8, light on black) at a level; returns the picture and
     the item's true box (left, top, right, bottom) in its pixels. megapixels fixes the canvas size."""
     if level not in LEVELS:
@@ -123,8 +132,12 @@ def render_photo(item28: np.ndarray, level: str, rng: np.random.Generator, megap
         from scipy import ndimage as ndi
 
         solid = ndi.binary_fill_holes(pa > 0.02).astype(np.float32)
-        alpha = np.asarray(Image.fromarray((solid * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(side / 200)),
-                           np.float32) / 255.0
+        alpha = (
+            np.asarray(
+                Image.fromarray((solid * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(side / 200)), np.float32
+            )
+            / 255.0
+        )
     grey = 1 - pa  # the product photo's grey
     if level == "pale":  # a pale fabric: the item's greys only shade it a little (a dark print turns pale too)
         grey = 1 - rng.uniform(0.08, 0.35) * pa
@@ -140,19 +153,27 @@ def render_photo(item28: np.ndarray, level: str, rng: np.random.Generator, megap
     # a soft shadow beside the item (on half the pale pictures): the alpha blurred, offset, darkening the backdrop
     if level != "clean" and (level != "pale" or rng.random() < 0.5):
         blur = rng.uniform(0.03, 0.08) * side
-        shadow = np.asarray(Image.fromarray((alpha * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(blur)),
-                            np.float32) / 255.0
-        dy, dx = (rng.uniform(0.03, 0.1) * side * np.array([np.sin(a := rng.uniform(0, 2 * np.pi)), np.cos(a)])).astype(int)
+        shadow = (
+            np.asarray(
+                Image.fromarray((alpha * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(blur)), np.float32
+            )
+            / 255.0
+        )
+        dy, dx = (rng.uniform(0.03, 0.1) * side * np.array([np.sin(a := rng.uniform(0, 2 * np.pi)), np.cos(a)])).astype(
+            int
+        )
         sy, sx = np.clip(top + dy, 0, h - ih), np.clip(left + dx, 0, w - iw)
-        scene[sy:sy + ih, sx:sx + iw] *= (1 - rng.uniform(0.15, 0.35) * shadow)[..., None]
+        scene[sy : sy + ih, sx : sx + iw] *= (1 - rng.uniform(0.15, 0.35) * shadow)[..., None]
     colour = _garment_colour(level, rng)
     garment = grey[..., None] * colour[None, None, :]
     if hard:
         garment = garment * _texture(ih, iw, rng)[..., None]
     if level != "clean":
-        garment = garment * scene[top:top + ih, left:left + iw].mean((0, 1)) / scene.mean((0, 1))  # same light
-    region = scene[top:top + ih, left:left + iw]
-    scene[top:top + ih, left:left + iw] = alpha[..., None] * np.clip(garment, 0, 1) + (1 - alpha[..., None]) * region
+        garment = garment * scene[top : top + ih, left : left + iw].mean((0, 1)) / scene.mean((0, 1))  # same light
+    region = scene[top : top + ih, left : left + iw]
+    scene[top : top + ih, left : left + iw] = (
+        alpha[..., None] * np.clip(garment, 0, 1) + (1 - alpha[..., None]) * region
+    )
     if level != "clean":
         scene = scene + rng.normal(0, rng.uniform(0.005, 0.03), scene.shape)
     image = Image.fromarray((np.clip(scene, 0, 1) * 255).round().astype(np.uint8))
@@ -161,6 +182,7 @@ def render_photo(item28: np.ndarray, level: str, rng: np.random.Generator, megap
     if level != "clean":
         image = _jpeg(image, rng.integers(60, 92))
     ys, xs = np.nonzero(alpha > 0.5)
-    box = tuple(int(round(v / draw_scale)) for v in (left + xs.min(), top + ys.min(), left + xs.max() + 1,
-                                                     top + ys.max() + 1))
+    box = tuple(
+        int(round(v / draw_scale)) for v in (left + xs.min(), top + ys.min(), left + xs.max() + 1, top + ys.max() + 1)
+    )
     return image, box

@@ -41,7 +41,11 @@ def _photo(img: Image.Image, rng) -> Image.Image:
 def _box(rng, lo=0.35, hi=0.75):
     """(left, top, size) of the thing's square in the picture."""
     size = rng.uniform(lo, hi) * SIDE
-    return rng.uniform(0.05 * SIDE, SIDE - size - 0.05 * SIDE), rng.uniform(0.05 * SIDE, SIDE - size - 0.05 * SIDE), size
+    return (
+        rng.uniform(0.05 * SIDE, SIDE - size - 0.05 * SIDE),
+        rng.uniform(0.05 * SIDE, SIDE - size - 0.05 * SIDE),
+        size,
+    )
 
 
 def furniture(rng, d: ImageDraw.ImageDraw):
@@ -59,8 +63,11 @@ def furniture(rng, d: ImageDraw.ImageDraw):
             d.rectangle((x + lx * s, y + 0.4 * s, x + (lx + 0.07) * s, y + s), fill=wood)
     else:  # a sofa
         d.rounded_rectangle((x, y + 0.3 * s, x + s, y + 0.8 * s), radius=int(0.08 * s), fill=wood)
-        d.rounded_rectangle((x + 0.1 * s, y + 0.1 * s, x + 0.9 * s, y + 0.5 * s), radius=int(0.06 * s),
-                            fill=tuple(max(0, c - 30) for c in wood))
+        d.rounded_rectangle(
+            (x + 0.1 * s, y + 0.1 * s, x + 0.9 * s, y + 0.5 * s),
+            radius=int(0.06 * s),
+            fill=tuple(max(0, c - 30) for c in wood),
+        )
         d.rectangle((x + 0.05 * s, y + 0.8 * s, x + 0.12 * s, y + 0.9 * s), fill=(30, 30, 30))
         d.rectangle((x + 0.88 * s, y + 0.8 * s, x + 0.95 * s, y + 0.9 * s), fill=(30, 30, 30))
 
@@ -78,8 +85,16 @@ def food(rng, d):
         d.ellipse((x + 0.06 * s, y + 0.06 * s, x + 0.94 * s, y + 0.94 * s), fill=(200, 60, 40))
         for a in np.linspace(0, np.pi, int(rng.integers(3, 5)), endpoint=False):
             c = (x + s / 2, y + s / 2)
-            d.line((c[0] - 0.5 * s * np.cos(a), c[1] - 0.5 * s * np.sin(a), c[0] + 0.5 * s * np.cos(a),
-                    c[1] + 0.5 * s * np.sin(a)), fill=(150, 100, 40), width=3)
+            d.line(
+                (
+                    c[0] - 0.5 * s * np.cos(a),
+                    c[1] - 0.5 * s * np.sin(a),
+                    c[0] + 0.5 * s * np.cos(a),
+                    c[1] + 0.5 * s * np.sin(a),
+                ),
+                fill=(150, 100, 40),
+                width=3,
+            )
         for _ in range(12):
             cx, cy = x + rng.uniform(0.2, 0.8) * s, y + rng.uniform(0.2, 0.8) * s
             d.ellipse((cx - 8, cy - 8, cx + 8, cy + 8), fill=(240, 230, 200))
@@ -94,8 +109,10 @@ def animal(rng, d):
         d.ellipse((x + 0.05 * s, y + 0.15 * s, x + 0.95 * s, y + 0.95 * s), fill=fur)
         for ex in (0.3, 0.6):
             d.ellipse((x + ex * s, y + 0.4 * s, x + (ex + 0.1) * s, y + 0.52 * s), fill=(90, 160, 60))
-        d.polygon([(x + 0.45 * s, y + 0.62 * s), (x + 0.55 * s, y + 0.62 * s), (x + 0.5 * s, y + 0.68 * s)],
-                  fill=(200, 110, 120))
+        d.polygon(
+            [(x + 0.45 * s, y + 0.62 * s), (x + 0.55 * s, y + 0.62 * s), (x + 0.5 * s, y + 0.68 * s)],
+            fill=(200, 110, 120),
+        )
     else:  # a fish: body, tail, eye
         d.ellipse((x, y + 0.25 * s, x + 0.75 * s, y + 0.75 * s), fill=fur)
         d.polygon([(x + 0.7 * s, y + 0.5 * s), (x + s, y + 0.25 * s), (x + s, y + 0.75 * s)], fill=fur)
@@ -129,8 +146,9 @@ def screen(rng, d):
     d.rectangle(inner, fill=_colour(rng, 150, 256))
     for k in range(int(rng.integers(3, 8))):  # windows, icons, bars of text
         top = inner[1] + (k + 0.5) * (inner[3] - inner[1]) / 9
-        d.rectangle((inner[0] + 8, top, inner[0] + rng.uniform(0.3, 0.9) * (inner[2] - inner[0]), top + 10),
-                    fill=_colour(rng))
+        d.rectangle(
+            (inner[0] + 8, top, inner[0] + rng.uniform(0.3, 0.9) * (inner[2] - inner[0]), top + 10), fill=_colour(rng)
+        )
     if not phone:
         d.rectangle((x + 0.45 * s, y + h, x + 0.55 * s, y + h + 0.12 * s), fill=(40, 40, 40))
 
@@ -147,7 +165,11 @@ def document(rng, d):
             d.rectangle((x + 0.08 * w, top, x + rng.uniform(0.5, 0.92) * w, top + 0.012 * s), fill=(40, 40, 40))
     else:  # a table, a form
         for k in range(8):
-            d.line((x + 0.06 * w, y + (0.1 + 0.1 * k) * s, x + 0.94 * w, y + (0.1 + 0.1 * k) * s), fill=(60, 60, 60), width=2)
+            d.line(
+                (x + 0.06 * w, y + (0.1 + 0.1 * k) * s, x + 0.94 * w, y + (0.1 + 0.1 * k) * s),
+                fill=(60, 60, 60),
+                width=2,
+            )
         for fx in (0.06, 0.4, 0.7, 0.94):
             d.line((x + fx * w, y + 0.1 * s, x + fx * w, y + 0.8 * s), fill=(60, 60, 60), width=2)
 
@@ -157,25 +179,46 @@ def vehicle(rng, d):
     paint = _colour(rng)
     if rng.integers(2) == 0:  # a car: body, cabin, windows, wheels
         d.rounded_rectangle((x, y + 0.45 * s, x + s, y + 0.75 * s), radius=int(0.06 * s), fill=paint)
-        d.polygon([(x + 0.2 * s, y + 0.45 * s), (x + 0.32 * s, y + 0.25 * s), (x + 0.7 * s, y + 0.25 * s),
-                   (x + 0.82 * s, y + 0.45 * s)], fill=paint)
-        d.polygon([(x + 0.27 * s, y + 0.44 * s), (x + 0.35 * s, y + 0.3 * s), (x + 0.67 * s, y + 0.3 * s),
-                   (x + 0.75 * s, y + 0.44 * s)], fill=(170, 200, 220))
+        d.polygon(
+            [
+                (x + 0.2 * s, y + 0.45 * s),
+                (x + 0.32 * s, y + 0.25 * s),
+                (x + 0.7 * s, y + 0.25 * s),
+                (x + 0.82 * s, y + 0.45 * s),
+            ],
+            fill=paint,
+        )
+        d.polygon(
+            [
+                (x + 0.27 * s, y + 0.44 * s),
+                (x + 0.35 * s, y + 0.3 * s),
+                (x + 0.67 * s, y + 0.3 * s),
+                (x + 0.75 * s, y + 0.44 * s),
+            ],
+            fill=(170, 200, 220),
+        )
         for wx in (0.15, 0.7):
             d.ellipse((x + wx * s, y + 0.62 * s, x + (wx + 0.17) * s, y + 0.79 * s), fill=(20, 20, 20))
     else:  # a bicycle: two wheels and a frame
         for wx in (0.0, 0.6):
             d.ellipse((x + wx * s, y + 0.4 * s, x + (wx + 0.4) * s, y + 0.8 * s), outline=(20, 20, 20), width=6)
-        pts = [(x + 0.2 * s, y + 0.6 * s), (x + 0.45 * s, y + 0.6 * s), (x + 0.8 * s, y + 0.6 * s),
-               (x + 0.68 * s, y + 0.35 * s), (x + 0.35 * s, y + 0.35 * s)]
+        pts = [
+            (x + 0.2 * s, y + 0.6 * s),
+            (x + 0.45 * s, y + 0.6 * s),
+            (x + 0.8 * s, y + 0.6 * s),
+            (x + 0.68 * s, y + 0.35 * s),
+            (x + 0.35 * s, y + 0.35 * s),
+        ]
         d.line(pts + [pts[1], pts[4], pts[0]], fill=paint, width=6)
 
 
 def plant(rng, d):
     x, y, s = _box(rng, 0.45, 0.85)
     green = (int(rng.integers(20, 90)), int(rng.integers(100, 200)), int(rng.integers(20, 90)))
-    d.polygon([(x + 0.3 * s, y + 0.7 * s), (x + 0.7 * s, y + 0.7 * s), (x + 0.62 * s, y + s), (x + 0.38 * s, y + s)],
-              fill=_colour(rng, 100, 230))
+    d.polygon(
+        [(x + 0.3 * s, y + 0.7 * s), (x + 0.7 * s, y + 0.7 * s), (x + 0.62 * s, y + s), (x + 0.38 * s, y + s)],
+        fill=_colour(rng, 100, 230),
+    )
     for _ in range(int(rng.integers(5, 11))):  # leaves fanning out of the pot
         a = rng.uniform(-2.6, -0.5)
         cx, cy = x + 0.5 * s + 0.28 * s * np.cos(a), y + 0.7 * s + 0.4 * s * np.sin(a)
@@ -203,8 +246,17 @@ def toy(rng, d):
             d.rectangle((bx, by, bx + 0.3 * s, by + 0.2 * s), fill=_colour(rng))
 
 
-KINDS = {"furniture": furniture, "food": food, "animal": animal, "face or hand": face_or_hand, "screen": screen,
-         "document": document, "vehicle": vehicle, "plant": plant, "toy": toy}
+KINDS = {
+    "furniture": furniture,
+    "food": food,
+    "animal": animal,
+    "face or hand": face_or_hand,
+    "screen": screen,
+    "document": document,
+    "vehicle": vehicle,
+    "plant": plant,
+    "toy": toy,
+}
 
 
 def things(seed: int = 0, per_kind: int = 7) -> list[tuple[str, Image.Image]]:

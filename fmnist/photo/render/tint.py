@@ -24,8 +24,15 @@ LEVELS = ("clean", "everyday", "hard", "pale")
 # sRGB colours of fabrics, by family: the pale ones are what lost their body on white
 PALETTE = {
     "pale": [(170, 240, 210), (250, 200, 215), (215, 215, 215), (245, 235, 205), (190, 215, 245), (230, 210, 250)],
-    "saturated": [(0, 190, 220), (30, 170, 60), (210, 30, 40), (245, 200, 20), (30, 60, 200), (200, 40, 170),
-                  (250, 120, 20)],
+    "saturated": [
+        (0, 190, 220),
+        (30, 170, 60),
+        (210, 30, 40),
+        (245, 200, 20),
+        (30, 60, 200),
+        (200, 40, 170),
+        (250, 120, 20),
+    ],
     "dark": [(25, 35, 80), (20, 20, 22), (110, 20, 40), (80, 90, 40), (90, 55, 30)],
     "neutral": [(255, 255, 255), (150, 150, 150), (200, 190, 175)],
 }
@@ -94,11 +101,11 @@ def render(item28: np.ndarray, level: str, rng: np.random.Generator) -> Image.Im
     if level in ("everyday", "hard") or (level == "pale" and rng.random() < 0.5):
         shadow = np.zeros((h, w))
         dy = int(rng.uniform(0.01, 0.04) * ih)
-        shadow[top + dy:top + dy + ih, left:left + iw] = solid[:min(ih, h - top - dy)]
+        shadow[top + dy : top + dy + ih, left : left + iw] = solid[: min(ih, h - top - dy)]
         shadow = ndi.gaussian_filter(shadow, rng.uniform(0.01, 0.03) * side)
         back = back * (1 - rng.uniform(0.2, 0.45) * shadow)[..., None]
-    region = back[top:top + ih, left:left + iw]
-    back[top:top + ih, left:left + iw] = alpha[..., None] * garment + (1 - alpha[..., None]) * region
+    region = back[top : top + ih, left : left + iw]
+    back[top : top + ih, left : left + iw] = alpha[..., None] * garment + (1 - alpha[..., None]) * region
 
     # the camera: exposure and white balance, then noise in linear light, then sRGB
     # (every value of the dict is drawn, whatever the level; the pale one is drawn after it, on its own)
