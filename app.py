@@ -23,8 +23,8 @@ from PIL import Image
 from fmnist import checkpoint, hub
 from fmnist.answer import answer_sheet
 from fmnist.explain import summary_table
-from fmnist.predict import HINTS, Predictor, load_models
 from fmnist.photo import ImageRejected, warm_up
+from fmnist.predict import HINTS, Predictor, load_models
 from fmnist.tagging import CSV_HEADER, TagRow, tag, write_csv
 from fmnist.uploads import MAX_PICTURE_BYTES, BatchRejected, batch_items, limits_text, too_large
 

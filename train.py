@@ -330,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 print(
                     f"{r['model']:<10} {r['from']} -> {r['to']}: test {r['test_acc_before']:.4f} -> "
-                    f"{r['test_acc_after']:.4f}, weights {r['bytes_before'] / 1e6:.2f} -> {r['bytes_after'] / 1e6:.2f} MB, "
+                    f"{r['test_acc_after']:.4f}, weights {r['bytes_before'] / 1e6:.2f} -> "
+                    f"{r['bytes_after'] / 1e6:.2f} MB, "
                     + ("kept" if r["kept"] else "not kept (off by more than 0.05 points)")
                 )
             return 0

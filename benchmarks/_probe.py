@@ -7,9 +7,9 @@ the same order as before)."""
 import argparse
 import colorsys
 import io
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

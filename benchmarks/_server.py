@@ -8,7 +8,6 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
-
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +49,8 @@ def running_app(log_path, app_dir=None, started: list | None = None, **env_overr
             except OSError:
                 if time.time() > deadline:
                     proc.kill()
-                    raise RuntimeError("app.py did not answer within 180 s:\n" + open(log_path).read()[-3000:])
+                    tail = open(log_path).read()[-3000:]
+                    raise RuntimeError("app.py did not answer within 180 s:\n" + tail) from None
                 time.sleep(0.5)
         try:
             yield url

@@ -65,7 +65,7 @@ def main():
         got, labels = answers(model, torch.from_numpy(v["images"].astype(np.uint8))), np.asarray(v["labels"])
         print(path)
 
-        def part(keep):  # each way's answers and the labels of the pictures kept
+        def part(keep, got=got, labels=labels):  # each way's answers and the labels of the pictures kept
             return {way: a[keep] for way, a in got.items()}, labels[keep]
 
         for key in ("renderer", "level", "printed"):

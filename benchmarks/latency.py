@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from benchmarks._common import ROOT, device, record
-from fmnist.photo.render import render_photo
 from PIL import Image
 
+from benchmarks._common import ROOT, device, record
+from fmnist.photo.render import render_photo
 from fmnist.predict import Predictor
 from fmnist.reports import format_table
 

@@ -19,8 +19,8 @@ import shutil
 
 import numpy as np
 import torch
-from benchmarks._common import ROOT, record
 
+from benchmarks._common import ROOT, record
 from fmnist.baselines import run_baselines
 from fmnist.config import TrainConfig
 from fmnist.data import DataError, Split, Splits, find_data_dir, load_raw, load_splits, stratified_split

@@ -19,13 +19,12 @@ made of. With --flagged, the first of those pictures that get a notice although 
 import argparse
 
 import numpy as np
-
-from benchmarks._common import ROOT
-from fmnist.photo.render import RENDERERS, render_item
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from benchmarks._common import ROOT
 from fmnist import CLASS_NAMES
 from fmnist.data import load_raw, stratified_split
+from fmnist.photo.render import RENDERERS, render_item
 from fmnist.predict import Predictor
 from fmnist.prints import print_item
 

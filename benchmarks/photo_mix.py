@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from benchmarks._common import ROOT, record
 
+from benchmarks._common import ROOT, record
 from fmnist import checkpoint
 from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
 from fmnist.reports import format_table

@@ -184,7 +184,7 @@ def main():
         }
     ]
     for workers in (0, 1, 2):
-        tagged, s = timed(lambda: tag(predictor, files, workers=workers))
+        tagged, s = timed(lambda workers=workers: tag(predictor, files, workers=workers))
         rows.append(
             {
                 "path": "fast tagging path",

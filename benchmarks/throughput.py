@@ -9,8 +9,8 @@ import time
 
 import torch
 import torch.nn.functional as F
-from benchmarks._common import device, record, sync
 
+from benchmarks._common import device, record, sync
 from fmnist.data import AugmentConfig, DeviceLoader, Split, to_float
 from fmnist.models import MODEL_NAMES, build_model
 from fmnist.reports import format_table

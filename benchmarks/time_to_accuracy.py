@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 from benchmarks._common import RESULTS
-
 from fmnist.reports import format_table
 
 

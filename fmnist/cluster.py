@@ -42,8 +42,8 @@ def _open(source: str):
 
 def _tag_chunk(sources: list[str], names: list[str], checkpoints: str, model_name: str | None) -> list[list[str]]:
     """Runs on a worker: the CSV rows of one chunk."""
-    from .predict import Predictor
     from .photo import ImageRejected
+    from .predict import Predictor
     from .tagging import TagRow, entry_problem, single_threaded, tag
 
     single_threaded()  # one task per worker process and thread: no spinning BLAS threads, one torch thread

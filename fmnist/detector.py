@@ -45,8 +45,8 @@ def val_through_pipeline(splits: Splits, cache: dict | None = None) -> tuple[tor
         return cache["val_seen"]
     from PIL import Image
 
-    from .predict import picture_rules
     from .photo import preprocess
+    from .predict import picture_rules
 
     seen, flagged = [], []
     for img in splits.val.images.cpu().numpy():

@@ -171,7 +171,7 @@ class SimilarItems:
         )
 
     @classmethod
-    def load(cls, root: Path, folder: Path) -> "SimilarItems | None":
+    def load(cls, root: Path, folder: Path) -> SimilarItems | None:
         """The index for the model in folder, or None when the gallery or its features are missing or do not
         belong together (features of another gallery)."""
         gallery = load_gallery(root)

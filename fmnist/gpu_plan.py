@@ -53,7 +53,8 @@ BEST_SEEDS = (0, 1, 2)
 # the pipeline's own output of rendered training items; for the models the app leans on
 PHOTO_RECIPE_MODELS = ("deep_cnn", "resnet", "wide_resnet")
 PHOTO_SHARE = 0.25
-PRINT_P = 0.25  # prints inside the silhouette (fmnist.prints), chosen on validation: benchmarks/results/photo-mix-prints-cpu.json
+# prints inside the silhouette (fmnist.prints), chosen on validation: benchmarks/results/photo-mix-prints-cpu.json
+PRINT_P = 0.25
 # --smoke: the same steps with tiny settings, on the CPU
 SMOKE_FLAGS = ["--limit", "600", "--epochs", "1", "--device", "cpu", "--batch-size", "128"]
 SMOKE_SPEEDRUN = ["--limit", "600", "--epochs", "1", "--device", "cpu", "--batch-size", "128", "--runs", "2"]

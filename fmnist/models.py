@@ -4,8 +4,8 @@ returns (B, 10) logits, and names the layer Grad-CAM should use in `gradcam_laye
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch.nn.functional as F
 from torch import nn

@@ -17,8 +17,8 @@ from PIL import Image
 
 from . import CLASS_NAMES, checkpoint, hub, ood
 from .answer import PANEL
-from .gallery import SimilarItems
 from .explain import explain, map_note, map_title
+from .gallery import SimilarItems
 from .gradcam import overlay
 from .photo import ImageRejected, Preprocessed, outline, preprocess
 
@@ -150,7 +150,7 @@ class Predictor:
         self.default = models[0].name  # the most accurate
 
     @classmethod
-    def from_source(cls, source: str | Path, device: str = "cpu", only: str | None = None) -> "Predictor":
+    def from_source(cls, source: str | Path, device: str = "cpu", only: str | None = None) -> Predictor:
         return cls(load_models(source, device, only))
 
     def predict(self, image, model_name: str | None = None) -> Prediction:

@@ -16,8 +16,8 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -153,7 +153,7 @@ def fit(
     resolved: dict | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     report: bool = True,
-    tracker: "tracking.TrackedRun | None" = None,
+    tracker: tracking.TrackedRun | None = None,
 ) -> dict | None:
     """Train one model. With report (the default), calibrate, fit the detector, report on the test set and
     put the finished folder in place; returns the results-table row (on rank 0; other ranks of a torchrun

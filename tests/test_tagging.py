@@ -27,9 +27,7 @@ def catalogue(tmp_path_factory):
     edge, non-garments and broken files."""
     from benchmarks import cropped
     from fmnist.data import load_raw
-
-    from fmnist.photo.render import non_garments
-    from fmnist.photo.render import render_item
+    from fmnist.photo.render import non_garments, render_item
 
     folder = tmp_path_factory.mktemp("catalogue")
     raw = load_raw(real_data_dir(), allow_download=False)

@@ -146,7 +146,7 @@ def test_a_tracked_search_has_one_run_per_trial_with_its_parameters(env, tmp_pat
     runs = tracked(env, "study")
     assert sorted(runs) == ["fmnist-basic_cnn-trial-0", "fmnist-basic_cnn-trial-1"]
     best = json.loads((tmp_path / "search" / "basic_cnn" / "best.json").read_text())
-    for name, run in runs.items():
+    for run in runs.values():
         assert run["config"]["study"] == "fmnist-basic_cnn" and "lr" in run["config"]
         assert any(r.get("pruned") == 0 for r in run["logs"]) and epoch_rows(run["logs"])
     assert any(run["config"]["lr"] == pytest.approx(best["train_config"]["lr"]) for run in runs.values())

@@ -3,8 +3,9 @@
 Written on its own, apart from photo_scenes.py and the other renderers. The item's silhouette is filled
 with an opaque colour drawn in HSV (any hue, any lightness). Its details do not come through as the item's
 own greys but as *shading* of that colour: the item's pixels darken the colour around its mean (they are the
-negative of its shop photo), by a random strength, plus broad folds and a darker seam along the outline. The surface is a colour of its
-own (light, mid or dark, muted or vivid) under a directional light, and the lamp casts a hard-edged shadow.
+negative of its shop photo), by a random strength, plus broad folds and a darker seam along the outline. The
+surface is a colour of its own (light, mid or dark, muted or vivid) under a directional light, and the lamp
+casts a hard-edged shadow.
 Levels:
 - clean: a pale surface, even light, the item centred and large;
 - everyday: any surface colour, a light gradient, a cast shadow, noise, JPEG;
