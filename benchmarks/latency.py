@@ -1,4 +1,4 @@
-"""Latency of one app request without the web server: decoding + preprocessing + prediction + Grad-CAM +
+"""Latency of one app request without the web server: decoding + preprocessing + prediction + heat map +
 overlay + the found-item outline, per bundled model, p50 and p95 over repeated calls, on two pictures: a
 28x28 example and 12-megapixel (4000x3000) phone-like JPEGs of a Fashion-MNIST item: everyday level, and a
 pale garment on a light backdrop.

@@ -59,7 +59,7 @@ def _preprocess_picture(picture):
 
 def classify(predictor: Predictor, pre) -> dict:
     """{model: (predicted class index, notice rules)} for one preprocessed picture, through the app's tagging
-    path (fmnist.tagging.classify_batch): the answers Predictor.predict gives, without Grad-CAM."""
+    path (fmnist.tagging.classify_batch): the answers Predictor.predict gives, without the heat map."""
     return {
         name: (int(np.argmax(probs)), rules)
         for name in predictor.models

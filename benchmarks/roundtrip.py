@@ -1,7 +1,7 @@
 """The app's answer as people and programs get it: one classify request's round trip on the running app
 (python app.py on loopback), two ways:
 - Chromium (Debian's, headless, through Playwright): from the click on Classify until the answer's picture is
-  shown (what was found, what the model saw, Grad-CAM and the similar items, one new file, loaded; the top-3
+  shown (what was found, what the model saw, the heat map and the similar items, one new file, loaded; the top-3
   arrives in the same message);
 - gradio_client: from the call until it returns, every output file downloaded.
 Each for a data-set image (28x28 PNG) and a phone photo (a 12 MP JPEG of a rendered item), medians and p90 over

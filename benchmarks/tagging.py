@@ -5,7 +5,7 @@
 The catalogue is --n phone-sized JPEGs (12 MP, 4032x3024, as a phone saves them) of validation items drawn
 by the photo benchmark's renderers (every renderer and level in turn), written once into --folder. Then,
 with nothing else running:
-- serial: `Predictor.predict` on each file in turn, the single-picture path (Grad-CAM, overlay, outline);
+- serial: `Predictor.predict` on each file in turn, the single-picture path (heat map, overlay, outline);
 - fast, in-process: `tagging.tag(workers=0)`, decode and segment here, the model on batches;
 - fast with 1 and with 2 worker processes decoding and segmenting.
 Each reports images per second; the fast rows are checked to give the serial top-1 on every file.
@@ -175,7 +175,7 @@ def main():
     serial, serial_s = timed(lambda: [predictor.predict(f).top3[0][0] for f in tqdm(files, desc="serial")])
     rows = [
         {
-            "path": "serial Predictor.predict (Grad-CAM, overlay, outline)",
+            "path": "serial Predictor.predict (heat map, overlay, outline)",
             "workers": 0,
             "seconds": serial_s,
             "images_per_s": len(files) / serial_s,

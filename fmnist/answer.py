@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw, ImageFont
 
-PANEL = 224  # px: the 28x28 input at 8x, and the Grad-CAM overlay (fmnist.predict draws it at this size)
+PANEL = 224  # px: the 28x28 input at 8x, and the heat map overlay (fmnist.predict draws it at this size)
 GAP = 14  # between the three panels
 TILE = 84  # px: a similar item at 3x
 TILE_GAP = 4  # between the eight tiles: 8 * 84 + 7 * 4 = 3 * 224 + 2 * 14 = 700

@@ -2,7 +2,7 @@
 
 Tagging needs what a shop's catalogue needs: the top-3 classes with calibrated probabilities, the notice
 rules (the picture rules and the not-a-garment detector) and the picture's hints (a garment cut by its edge).
-It skips what only a person looking at one answer needs: Grad-CAM, the overlay, the outline. Pictures are
+It skips what only a person looking at one answer needs: the heat map, the overlay, the outline. Pictures are
 decoded and segmented in worker processes (the expensive part: ~0.1 s each), and the model runs on batches of
 their 28x28 images. The answers are the ones `Predictor.predict` gives for each picture alone (a test checks
 top-1, probabilities to 1e-5, rules and hints).
@@ -206,7 +206,7 @@ def classify_batch(
     predictor, pres: list[Preprocessed], model_name: str | None = None
 ) -> list[tuple[np.ndarray, list[str]]]:
     """(calibrated probabilities, notice rules) for a batch of preprocessed pictures: what
-    Predictor.predict computes, without Grad-CAM."""
+    Predictor.predict computes, without the heat map."""
     entry = predictor.models[model_name or predictor.default]
     dev = next(entry.model.parameters()).device
     x = torch.tensor(np.stack([p.pixels for p in pres]), dtype=torch.float32, device=dev).div(255.0)[:, None]
