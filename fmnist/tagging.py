@@ -267,17 +267,9 @@ def tag_rows(
             given += 1
 
 
-def tag(
-    predictor,
-    sources: Sequence,
-    names: Sequence[str] | None = None,
-    model_name: str | None = None,
-    workers: int = 2,
-    progress: Callable[[int, int], None] | None = None,
-    inline_below: int = INLINE_BELOW,
-) -> list[TagRow]:
-    """tag_rows, as a list."""
-    return list(tag_rows(predictor, sources, names, model_name, workers, progress, inline_below))
+def tag(predictor, sources: Sequence, *args, **kwargs) -> list[TagRow]:
+    """tag_rows(predictor, sources, ...) as a list, with the same arguments."""
+    return list(tag_rows(predictor, sources, *args, **kwargs))
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula
