@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks._common import ROOT, record
+from benchmarks._common import ROOT, command, record
 from fmnist import checkpoint
 from fmnist.data import load_splits
 from fmnist.explain import METHODS, explain
@@ -168,8 +168,7 @@ def main() -> None:
                     "chosen_on": f"{args.n} validation images, best mean rank over {', '.join(TESTS)}",
                     "test": {m: {t: round(test[m][t]["mean"], 4) for t in TESTS} for m in (chosen, *BASELINES)},
                     "ms_per_image": round(times[chosen], 1),
-                    "command": "python -m benchmarks.faithfulness "
-                    + " ".join(a for a in ("--write-choice", f"--n {args.n}") if a),
+                    "command": command(),
                 },
             )
     path = record(

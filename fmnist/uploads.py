@@ -37,6 +37,9 @@ METHODS = {
 OTHER_METHODS = {9: "deflate64", 6: "implode", 1: "shrink", 93: "zstandard", 95: "xz", 98: "PPMd", 99: "AES"}
 
 
+NESTED_ZIP = "a zip inside the zip is not opened: put the pictures in one zip"
+
+
 class BatchRejected(ValueError):
     """The batch cannot be tagged; the message says why, for the person who sent it."""
 
@@ -190,7 +193,7 @@ def _zip_items(path: Path) -> list[Item]:
         items = []
         for m in members:
             if PurePosixPath(m.filename).suffix.lower() == ".zip":
-                items.append(Item(m.filename, None, "a zip inside the zip is not opened: put the pictures in one zip"))
+                items.append(Item(m.filename, None, NESTED_ZIP))
                 continue
             try:
                 data = read_member(fp, m)
@@ -198,7 +201,7 @@ def _zip_items(path: Path) -> list[Item]:
                 items.append(Item(m.filename, None, f"could not be read from the zip: {e}"))
                 continue
             if data[:4] == b"PK\x03\x04":
-                items.append(Item(m.filename, None, "a zip inside the zip is not opened: put the pictures in one zip"))
+                items.append(Item(m.filename, None, NESTED_ZIP))
                 continue
             items.append(Item(m.filename, io.BytesIO(data)))
         return items

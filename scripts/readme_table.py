@@ -13,6 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
+from fmnist import explain
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- models-table: python -m scripts.readme_table -->", "<!-- /models-table -->"
 METRICS_BEGIN, METRICS_END = "<!-- metrics-table: python -m scripts.readme_table -->", "<!-- /metrics-table -->"
@@ -20,11 +22,8 @@ PHOTOS_BEGIN, PHOTOS_END = "<!-- photos-table: python -m scripts.readme_table --
 EXPLAIN_BEGIN, EXPLAIN_END = "<!-- explain-table: python -m scripts.readme_table -->", "<!-- /explain-table -->"
 FAITHFULNESS = "benchmarks/results/faithfulness-cpu.json"
 POINTING = "benchmarks/results/pointing-cpu.json"
-NAMES = {
-    "gradcam": "Grad-CAM",
-    "hirescam": "HiResCAM",
-    "occlusion": "occlusion",
-    "rise": "RISE",
+NAMES = {  # the methods' names as fmnist.explain gives them, and the baselines'
+    **explain.NAMES,
     "random": "random smooth maps",
     "blob": "a blob at the centre",
     "brightness": "the image's brightness",

@@ -21,6 +21,14 @@ METHODS = {
 }
 
 
+def zip_of(path: Path, members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> Path:
+    """A zip of the given members (name -> bytes), written with one method."""
+    with zipfile.ZipFile(path, "w", method) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
 def lying_zip(path: Path, method: int, mb: int, claimed: int = 1000) -> Path:
     """A zip of one member of mb MiB of zeros whose directory (central and local) claims `claimed` bytes: the
     issue's reproduction, for any method."""

@@ -15,6 +15,7 @@ from PIL import Image
 from benchmarks._server import running_app
 from conftest import ROOT
 from fmnist import CLASS_NAMES
+from hostile import zip_of
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.png"))
 pytestmark = pytest.mark.skipif(
@@ -299,15 +300,6 @@ def test_a_training_image_uploaded_as_itself_finds_itself_first(client, tmp_path
 # The batch tab: many pictures or one zip, tagged through the fast path
 
 
-def _zip(path, members: dict[str, bytes]):
-    import zipfile
-
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return path
-
-
 def _tag_batch(client, paths, model=None):
     from gradio_client import handle_file
 
@@ -349,7 +341,7 @@ def test_a_batch_marks_a_garment_cut_by_the_edge_in_its_hint_column_and_caption(
 
 def test_a_zip_is_tagged_member_by_member(client, tmp_path):
     members = {f"shop/{p.name}": p.read_bytes() for p in EXAMPLES[3:6]}
-    _, _, gallery, csv_path = _tag_batch(client, [_zip(tmp_path / "catalogue.zip", members)])
+    _, _, gallery, csv_path = _tag_batch(client, [zip_of(tmp_path / "catalogue.zip", members)])
     rows = _csv_rows(csv_path)[1:]
     assert [r[0] for r in rows] == list(members) and len(gallery) == 3
     assert all(r[1] == CLASS_NAMES[int(name.split("/")[1][0])] for r, name in zip(rows, members))
@@ -369,7 +361,7 @@ def test_bad_zips_are_refused_before_extraction_and_the_server_keeps_serving(cli
 
     path = tmp_path / f"{kind.replace(' ', '_')}.zip"
     if kind == "empty":
-        _zip(path, {})
+        zip_of(path, {})
     elif kind == "bomb":  # 300 MB of zeros, a few hundred KB compressed
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
             with z.open("bomb.png", "w", force_zip64=True) as f:
@@ -377,9 +369,9 @@ def test_bad_zips_are_refused_before_extraction_and_the_server_keeps_serving(cli
                 for _ in range(300):
                     f.write(chunk)
     elif kind == "traversal":
-        _zip(path, {"ok.png": EXAMPLES[0].read_bytes(), "../../etc/evil.png": EXAMPLES[1].read_bytes()})
+        zip_of(path, {"ok.png": EXAMPLES[0].read_bytes(), "../../etc/evil.png": EXAMPLES[1].read_bytes()})
     else:
-        _zip(path, {f"{i}.png": EXAMPLES[0].read_bytes() for i in range(1000)})
+        zip_of(path, {f"{i}.png": EXAMPLES[0].read_bytes() for i in range(1000)})
     with pytest.raises(Exception, match=message):
         _tag_batch(client, [path])
     assert not (tmp_path.parent / "etc").exists()
@@ -401,7 +393,7 @@ def test_a_single_picture_is_answered_while_a_batch_runs(client, server, tmp_pat
     backdrop = Image.new("RGB", (640, 480), (205, 200, 192))
     backdrop.paste(Image.open(EXAMPLES[7]).convert("L").resize((300, 300)).point(lambda v: 255 - v), (170, 90))
     backdrop.save(photo, "JPEG", quality=90)
-    batch = _zip(tmp_path / "sixty.zip", {f"{i:03d}.jpg": photo.getvalue() for i in range(60)})
+    batch = zip_of(tmp_path / "sixty.zip", {f"{i:03d}.jpg": photo.getvalue() for i in range(60)})
     job = Client(server, verbose=False).submit([handle_file(str(batch))], default_model(client), api_name="/tag_batch")
     # the server's states: STARTING, PROCESSING for a moment, PROGRESS while the batch reports its pictures,
     # FINISHED (job.done() comes later still, once the client has fetched the batch's files)

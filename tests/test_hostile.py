@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
-from hostile import METHODS, fuzz_files, lying_zip, png_with_ztxt, with_flags
+from hostile import METHODS, fuzz_files, lying_zip, png_with_ztxt, with_flags, zip_of
 
 CHECKPOINTS = ROOT / "checkpoints"
 EXAMPLES = sorted((ROOT / "examples").glob("*.png"))
@@ -65,13 +65,6 @@ def test_zips_that_understate_a_member_cost_no_memory_whatever_the_method(tmp_pa
     assert int(growth.split()[1]) < 300, growth
 
 
-def _zip(path, members: dict[str, bytes], method=zipfile.ZIP_DEFLATED):
-    with zipfile.ZipFile(path, "w", method) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return path
-
-
 @pytest.mark.parametrize("method", METHODS.values(), ids=METHODS.keys())
 def test_an_honest_zip_of_every_method_is_read_byte_for_byte(tmp_path, method):
     """The bounded reader decompresses in 64 KB pieces with its own decompressors: a member of 5 MB (noise and
@@ -79,7 +72,7 @@ def test_an_honest_zip_of_every_method_is_read_byte_for_byte(tmp_path, method):
     from fmnist.uploads import batch_items
 
     data = os.urandom(3_000_000) + bytes(2_000_000)
-    items = batch_items([_zip(tmp_path / "shop.zip", {"a.png": data, "b.png": b"x" * 10}, method)])
+    items = batch_items([zip_of(tmp_path / "shop.zip", {"a.png": data, "b.png": b"x" * 10}, method)])
     assert [(it.name, it.error) for it in items] == [("a.png", None), ("b.png", None)]
     assert items[0].source.read() == data and items[1].source.read() == b"x" * 10
 
@@ -88,8 +81,8 @@ def test_members_that_cannot_be_read_get_their_own_rows_and_the_rest_are_read(tm
     from fmnist.uploads import batch_items
 
     good = EXAMPLES[0].read_bytes()
-    inner = _zip(tmp_path / "inner.zip", {"x.png": good}).read_bytes()
-    path = _zip(
+    inner = zip_of(tmp_path / "inner.zip", {"x.png": good}).read_bytes()
+    path = zip_of(
         tmp_path / "shop.zip",
         {
             "a.png": good,
@@ -127,7 +120,7 @@ def test_sizes_are_rounded_honestly_and_refusals_name_the_file(tmp_path):
     items = batch_items([EXAMPLES[0], big])
     assert items[0].error is None and items[1].name == "big.jpg" and items[1].error.startswith("10.2 MB, over")
     with pytest.raises(BatchRejected, match="shop.zip came with 1 other file"):
-        batch_items([EXAMPLES[0], _zip(tmp_path / "shop.zip", {"a.png": b""})])
+        batch_items([EXAMPLES[0], zip_of(tmp_path / "shop.zip", {"a.png": b""})])
 
 
 # Pictures: whatever a decoder raises is that picture's sentence
