@@ -1,6 +1,6 @@
 """fmnist on Hugging Face Spaces: upload a garment picture, get the top-3 classes with calibrated
 probabilities and a heat map of what the answer rests on (the method most faithful for each model, with its
-faithfulness score beside a random map's: fmnist.explain, docs/explain.md).
+faithfulness score beside a random map's: fmnist.explain.maps, docs/explain.md).
 
 Weights come from the Hub repo named in $FMNIST_HUB_REPO (USER/NAME) when it is set and reachable, and
 otherwise from the bundled checkpoints/ folder, so the app also starts offline.
@@ -20,13 +20,13 @@ import gradio as gr
 import torch
 from PIL import Image
 
-from fmnist import checkpoint, hub
-from fmnist.answer import answer_sheet
-from fmnist.explain import summary_table
+from fmnist.checkpoints import hub, store
+from fmnist.explain.maps import summary_table
 from fmnist.photo import ImageRejected, warm_up
-from fmnist.predict import HINTS, Predictor, load_models
-from fmnist.tagging import CSV_HEADER, TagRow, tag, write_csv
-from fmnist.uploads import MAX_PICTURE_BYTES, BatchRejected, batch_items, limits_text, too_large
+from fmnist.serving.answer import answer_sheet
+from fmnist.serving.predict import HINTS, Predictor, load_models
+from fmnist.serving.uploads import MAX_PICTURE_BYTES, BatchRejected, batch_items, limits_text, too_large
+from fmnist.tag.core import CSV_HEADER, TagRow, tag, write_csv
 
 log = logging.getLogger("fmnist.app")
 HERE = Path(__file__).resolve().parent
@@ -93,7 +93,7 @@ def about_markdown(folder: Path, source: str) -> str:
         "for this table only; each model's epoch and calibration temperature were chosen on a validation "
         "split. ECE is the expected calibration error of the calibrated probabilities.\n\n" + hub.results_table(entries)
     )
-    maps = summary_table(checkpoint.model_folders(folder))
+    maps = summary_table(store.model_folders(folder))
     if maps.count("\n") > 1:
         text += (
             "\n\nThe heat map each model shows, chosen as the most faithful of Grad-CAM, HiResCAM, occlusion and "
@@ -106,7 +106,7 @@ def about_markdown(folder: Path, source: str) -> str:
     baselines = folder / "baselines.json"
     if baselines.is_file():
         text += (
-            "\n\nClassical baselines (scikit-learn, same split, `python train.py --baselines`):\n\n"
+            "\n\nClassical baselines (scikit-learn, same split, `python -m fmnist.training.baselines`):\n\n"
             "| model | test accuracy | fit time |\n|---|---|---|\n"
             + "\n".join(
                 f"| {r['model']} | {100 * r['test_acc']:.2f} % | {r['fit_seconds']:.0f} s |"
@@ -155,7 +155,7 @@ def build_classify_tab(predictor: Predictor, outputs: OutputFiles, choices: list
         notes = ([f"**Notice.** {p.notice}"] if p.notice else []) + [f"**Hint.** {HINTS[h]}" for h in p.hints]
         notice = "\n\n".join(notes)
         # every picture of the answer in one file: each output file costs a write, a copy into Gradio's cache
-        # and a fetch, and four of them took longer than the model (fmnist/answer.py)
+        # and a fetch, and four of them took longer than the model (fmnist/serving/answer.py)
         sheet = outputs.save(
             answer_sheet(p.found, p.model_input, p.overlay, p.similar, p.map_title, p.map_note), "answer"
         )
@@ -292,7 +292,7 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
 def build_about_tab(folder: Path, source: str) -> None:
     with gr.Tab("About the models"):
         gr.Markdown(about_markdown(folder, source))
-        best = checkpoint.model_folders(folder)[0]
+        best = store.model_folders(folder)[0]
         gr.Image(
             value=str(best / "confusion_matrix.png"),
             label=f"Confusion matrix: {best.name}",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from fmnist.runs import hardware
+from fmnist.training.environment import hardware
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,10 +29,11 @@ def command() -> str:
     return " ".join([head, *sys.argv[1:]])
 
 
-def record(name: str, rows: list[dict], dev: torch.device, extra: dict | None = None) -> Path:
-    """Write rows with the hardware and the command that produced them to results/NAME-<device>.json."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}-{dev.type}.json"
+def record(name: str, rows: list[dict], dev: torch.device, extra: dict | None = None, folder: Path = RESULTS) -> Path:
+    """Write rows with the hardware and the command that produced them to FOLDER/NAME-<device>.json (the
+    benchmarks' results/ unless told: the lab keeps its own)."""
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}-{dev.type}.json"
     payload = {
         "command": command(),
         "hardware": hardware(dev),

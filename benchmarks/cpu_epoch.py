@@ -13,12 +13,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from benchmarks._common import device, record, sync
-from fmnist.augment import AugmentConfig
-from fmnist.config import TrainConfig
-from fmnist.data import DeviceLoader, load_splits
-from fmnist.models import build_model
-from fmnist.reports import format_table
-from fmnist.training import train_one_epoch
+from fmnist.data import load_splits
+from fmnist.evaluation.reports import format_table
+from fmnist.models.registry import build_model
+from fmnist.training.augment import AugmentConfig
+from fmnist.training.config import TrainConfig
+from fmnist.training.loader import DeviceLoader
+from fmnist.training.loop import train_one_epoch
 
 
 def plain_loop(model, images, labels, dev, batch_size, workers):

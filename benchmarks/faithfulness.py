@@ -1,6 +1,6 @@
 """How faithful each model's saliency maps are, against honest baselines, and which method each model shows.
 
-For every bundled model, every method of fmnist.explain and three baselines (random smooth maps, a blob at the
+For every bundled model, every method of fmnist.explain.maps and three baselines (random smooth maps, a blob at the
 picture's centre, the image's own brightness), on n validation images (to choose) and n test images (to
 report), each explained for the class the model predicts:
 - deletion: 1 - the area under the class's probability as the most salient pixels are set to 0, 5 % at a time;
@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from benchmarks._common import ROOT, command, record
-from fmnist import checkpoint
+from fmnist.checkpoints import store
 from fmnist.data import load_splits
-from fmnist.explain import METHODS, explain
-from fmnist.faithfulness import BASELINES, baseline_maps, deletion, insertion
+from fmnist.explain.faithfulness import BASELINES, baseline_maps, deletion, insertion
+from fmnist.explain.maps import METHODS, explain
 
 TESTS = ("deletion", "insertion", "road")
 # What a map may cost on this CPU, one thread: the API's answer must stay within 200 ms for a 28x28 picture
@@ -117,11 +117,9 @@ def main() -> None:
     torch.manual_seed(0)
     splits = load_splits(allow_download=False)
     xs = {"val": sample(splits.val, args.n, 1), "test": sample(splits.test, args.n, 2)}
-    folders = [
-        f for f in checkpoint.model_folders(args.checkpoints) if not args.models or f.name in args.models.split(",")
-    ]
+    folders = [f for f in store.model_folders(args.checkpoints) if not args.models or f.name in args.models.split(",")]
     rows, choices = [], {}
-    models = {f.name: checkpoint.load_folder(f)[0] for f in folders}
+    models = {f.name: store.load_folder(f)[0] for f in folders}
     # every time first, before the long scoring, so that nothing else the machine runs meanwhile is in them
     all_times = {
         name: {m: time_per_image_ms(model, xs["test"], m, args.time_images) for m in METHODS}
@@ -161,8 +159,8 @@ def main() -> None:
                 )
         if args.write_choice:
             test = results["test"]
-            checkpoint.atomic_write_json(
-                folder / checkpoint.EXPLANATION_NAME,
+            store.atomic_write_json(
+                folder / store.EXPLANATION_NAME,
                 {
                     "method": chosen,
                     "chosen_on": f"{args.n} validation images, best mean rank over {', '.join(TESTS)}",

@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 
 from benchmarks._common import ROOT, device, record
+from fmnist.evaluation.reports import format_table
 from fmnist.photo.render import render_photo
-from fmnist.predict import Predictor
-from fmnist.reports import format_table
+from fmnist.serving.predict import Predictor
 
 
 def main():

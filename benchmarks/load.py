@@ -34,10 +34,10 @@ import numpy as np
 import torch
 
 from benchmarks._common import record
-from benchmarks._server import running_app
 from fmnist.data import load_raw
+from fmnist.evaluation.reports import format_table
 from fmnist.photo.render import render_photo
-from fmnist.reports import format_table
+from fmnist.serving.server import running_app
 
 SIZE = (1893, 2201)  # a phone picture, as the issue that asked for this benchmark measured
 

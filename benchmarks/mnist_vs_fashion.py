@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from benchmarks._common import ROOT, record
-from fmnist.baselines import run_baselines
-from fmnist.config import TrainConfig
 from fmnist.data import DataError, Split, Splits, find_data_dir, load_raw, load_splits, stratified_split
-from fmnist.reports import format_table
-from fmnist.training import fit
+from fmnist.evaluation.reports import format_table
+from fmnist.training.baselines import run_baselines
+from fmnist.training.config import TrainConfig
+from fmnist.training.loop import fit
 
 # Zalando's Table 3 (arXiv:1708.07747), full data sets, mean test accuracy of 5 runs: (Fashion, MNIST).
 # The closest settings to ours: LogisticRegression C=1 (ovr, l2), LinearSVC C=1 (squared hinge, l2; ours

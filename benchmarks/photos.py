@@ -32,11 +32,11 @@ from tqdm.auto import tqdm
 
 from benchmarks._common import ROOT, record
 from fmnist.data import load_raw, load_splits, stratified_split
+from fmnist.evaluation.reports import format_table
 from fmnist.photo import preprocess
 from fmnist.photo.render import RENDERERS, non_garments, render_item
-from fmnist.predict import Predictor
-from fmnist.reports import format_table
-from fmnist.tagging import classify_batch
+from fmnist.serving.predict import Predictor
+from fmnist.tag.core import classify_batch
 
 
 def _slim(pre):
@@ -59,7 +59,7 @@ def _preprocess_picture(picture):
 
 def classify(predictor: Predictor, pre) -> dict:
     """{model: (predicted class index, notice rules)} for one preprocessed picture, through the app's tagging
-    path (fmnist.tagging.classify_batch): the answers Predictor.predict gives, without the heat map."""
+    path (fmnist.tag.core.classify_batch): the answers Predictor.predict gives, without the heat map."""
     return {
         name: (int(np.argmax(probs)), rules)
         for name in predictor.models

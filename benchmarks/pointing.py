@@ -21,10 +21,10 @@ import torch
 from scipy.ndimage import binary_dilation
 
 from benchmarks._common import ROOT, record
-from fmnist import checkpoint
+from fmnist.checkpoints import store
 from fmnist.data import load_raw
-from fmnist.explain import METHODS, explain
-from fmnist.faithfulness import blob_maps
+from fmnist.explain.faithfulness import blob_maps
+from fmnist.explain.maps import METHODS, explain
 
 LEVEL = {"scenes": "everyday", "tint": "everyday", "opaque": "everyday", "pattern": "textured"}
 
@@ -64,8 +64,8 @@ def main() -> None:
     renderers = np.array([j[0] for j in jobs])
     x = torch.from_numpy(seen).float().div(255)[:, None]
     rows = []
-    for folder in checkpoint.model_folders(ROOT / "checkpoints"):
-        model, _ = checkpoint.load_folder(folder)
+    for folder in store.model_folders(ROOT / "checkpoints"):
+        model, _ = store.load_folder(folder)
         for method in (*METHODS, "blob"):
             maps = blob_maps(len(x)) if method == "blob" else explain(model, x, method=method)
             hit = hits(maps, garments)

@@ -23,9 +23,9 @@ import torch
 from PIL import Image
 
 from benchmarks._common import ROOT, record
-from benchmarks._server import running_app
+from fmnist.evaluation.reports import format_table
 from fmnist.photo.render import render_photo
-from fmnist.reports import format_table
+from fmnist.serving.server import running_app
 from scripts.screenshot import CHROMIUM, FLAGS
 
 # the answer's picture; with --app-dir, an older app's four (found, model input, Grad-CAM, similar items)

@@ -1,4 +1,4 @@
-"""Similar items (fmnist/gallery.py): how fast a query is, and how often the 8 nearest training images'
+"""Similar items (fmnist/serving/gallery.py): how fast a query is, and how often the 8 nearest training images'
 majority class agrees with the model's own answer.
 
     python -m benchmarks.similar [--per-class 10] [--checkpoints checkpoints]
@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 from benchmarks._common import ROOT, record
 from benchmarks.photos import RENDERERS, render_job
 from fmnist.data import load_raw, load_splits, stratified_split
-from fmnist.gallery import NEIGHBOURS
-from fmnist.predict import Predictor
-from fmnist.reports import format_table
+from fmnist.evaluation.reports import format_table
+from fmnist.serving.gallery import NEIGHBOURS
+from fmnist.serving.predict import Predictor
 
 
 def majority(labels: list[int]) -> int:

@@ -1,4 +1,4 @@
-"""Catalogue tagging speed: today's serial per-picture path against the fast tagging path (fmnist.tagging).
+"""Catalogue tagging speed: today's serial per-picture path against the fast tagging path (fmnist.tag.core).
 
     python -m benchmarks.tagging [--n 300] [--folder /tmp/fmnist-catalogue] [--checkpoints checkpoints]
 
@@ -34,10 +34,10 @@ from tqdm.auto import tqdm
 
 from benchmarks._common import ROOT, record
 from fmnist.data import load_splits
+from fmnist.evaluation.reports import format_table
 from fmnist.photo.render import RENDERERS, render_item
-from fmnist.predict import Predictor
-from fmnist.reports import format_table
-from fmnist.tagging import INLINE_BELOW, catalogue_files, tag
+from fmnist.serving.predict import Predictor
+from fmnist.tag.core import INLINE_BELOW, catalogue_files, tag
 
 PHONE = (4032, 3024)
 

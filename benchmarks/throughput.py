@@ -11,9 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks._common import device, record, sync
-from fmnist.data import AugmentConfig, DeviceLoader, Split, to_float
-from fmnist.models import MODEL_NAMES, build_model
-from fmnist.reports import format_table
+from fmnist.data import Split, to_float
+from fmnist.evaluation.reports import format_table
+from fmnist.models.registry import MODEL_NAMES, build_model
+from fmnist.training.augment import AugmentConfig
+from fmnist.training.loader import DeviceLoader
 
 
 def main():

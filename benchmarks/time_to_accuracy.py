@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from benchmarks._common import RESULTS
-from fmnist.reports import format_table
+from fmnist.evaluation.reports import format_table
 
 
 def time_to(history: list[dict], target: float) -> tuple[float | None, int | None]:

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from fmnist import checkpoint
-from fmnist.explain import NAMES, explain, method_for
-from fmnist.gradcam import overlay
+from fmnist.checkpoints import store
+from fmnist.explain.gradcam import overlay
+from fmnist.explain.maps import NAMES, explain, method_for
 from fmnist.photo import preprocess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,13 +30,13 @@ def main() -> None:
     pictures.append(next((ROOT / "examples" / "photos").glob("rendered_pattern*.jpg")))
     inputs = [preprocess(p).pixels for p in pictures]
     x = torch.from_numpy(np.stack(inputs)).float().div(255)[:, None]
-    folders = checkpoint.model_folders(ROOT / "checkpoints")
+    folders = store.model_folders(ROOT / "checkpoints")
     font = ImageFont.load_default(size=12)
     width = len(folders) * (2 * SIDE + PAD) + PAD
     sheet = Image.new("RGB", (width, HEAD + len(inputs) * (SIDE + PAD)), "white")
     draw = ImageDraw.Draw(sheet)
     for k, folder in enumerate(folders):
-        model, _ = checkpoint.load_folder(folder)
+        model, _ = store.load_folder(folder)
         left = PAD + k * (2 * SIDE + PAD)
         draw.text((left, 2), folder.name, fill="black", font=font)
         draw.text((left, 17), f"Grad-CAM | {NAMES[method_for(model)]}", fill="black", font=font)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one prepared command for a GPU machine: the speedrun, the best model for 3 seeds and every bundled model,
-# packed into at most 8 files (fmnist/gpu_plan.py says what and how). It runs on the machine's own python3 and
+# packed into at most 8 files (fmnist/gpu/plan.py says what and how). It runs on the machine's own python3 and
 # torch, with no package index: any small wheel carried in .whl/ (git-ignored) is installed first.
 #
 #   bash scripts/gpu_train.sh --pack "$OUT"            # on the GPU machine, carrying .gpu (the data set; docs/gpu.md)
@@ -12,4 +12,4 @@ PY=${PYTHON:-python3}
 if compgen -G ".whl/*.whl" >/dev/null; then
   "$PY" -m pip install -q --no-index --no-deps .whl/*.whl
 fi
-exec "$PY" -m fmnist.gpu_plan "$@"
+exec "$PY" -m fmnist.gpu run "$@"

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fmnist import explain
+from fmnist.explain import maps
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- models-table: python -m scripts.readme_table -->", "<!-- /models-table -->"
@@ -22,8 +22,8 @@ PHOTOS_BEGIN, PHOTOS_END = "<!-- photos-table: python -m scripts.readme_table --
 EXPLAIN_BEGIN, EXPLAIN_END = "<!-- explain-table: python -m scripts.readme_table -->", "<!-- /explain-table -->"
 FAITHFULNESS = "benchmarks/results/faithfulness-cpu.json"
 POINTING = "benchmarks/results/pointing-cpu.json"
-NAMES = {  # the methods' names as fmnist.explain gives them, and the baselines'
-    **explain.NAMES,
+NAMES = {  # the methods' names as fmnist.explain.maps gives them, and the baselines'
+    **maps.NAMES,
     "random": "random smooth maps",
     "blob": "a blob at the centre",
     "brightness": "the image's brightness",
@@ -223,7 +223,7 @@ def explain_table(root: Path = ROOT) -> str:
 
 def command(name: str, config: dict) -> str:
     """The train.py command that made a checkpoint: recorded, or rebuilt from its recorded TrainConfig."""
-    from fmnist.config import command_for
+    from fmnist.training.config import command_for
 
     return config.get("command") or command_for(config["train_config"], name)
 

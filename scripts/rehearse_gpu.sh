@@ -4,7 +4,7 @@
 #   scikit-learn 1.9.1, scikit-image 0.26.0, huggingface_hub 1.33.0), none of gradio, optuna, trackio,
 #   pillow-heif or dask, in a virtual environment outside the repository ($FMNIST_GPU_ENV);
 # - a private mount namespace in which Debian's data folder and the user's cache are hidden, and no network,
-#   so the data set can only come from the carried folder .gpu/data (python -m fmnist.gpu_call data);
+#   so the data set can only come from the carried folder .gpu/data (python -m fmnist.gpu data);
 # - a copy of exactly what the call sends (tracked files plus the carried paths), not this working tree.
 # Then: bash scripts/gpu_train.sh --smoke --pack $OUT in that copy. Downloads a few GB once: a script, not a test.
 #
@@ -34,7 +34,7 @@ done
 # what the call sends, copied: tracked and untracked-not-ignored files, plus the carried paths
 CARRY=(.gpu)
 PY=${PYTHON_HERE:-python3}; [ -x .venv/bin/python ] && PY=.venv/bin/python
-"$PY" -m fmnist.gpu_call size --carry "${CARRY[@]}"
+"$PY" -m fmnist.gpu size --carry "${CARRY[@]}"
 COPY=$(mktemp -d /tmp/fmnist-call.XXXXXX)
 { git ls-files -co --exclude-standard -z; for c in "${CARRY[@]}"; do find "$c" -type f -print0; done; } \
   | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
@@ -53,13 +53,13 @@ seconds=$(( $(date +%s) - start ))
 echo "rehearsal: exit $rc in $seconds s; packed files in $OUT_DIR:"; ls -la "$OUT_DIR"
 rm -rf "$COPY"
 # what came back loads here, as after a real call; then the record
-[ $rc -eq 0 ] && "$PY" -m fmnist.gpu_call unpack "$OUT_DIR" --into "$OUT_DIR.unpacked"
+[ $rc -eq 0 ] && "$PY" -m fmnist.gpu unpack "$OUT_DIR" --into "$OUT_DIR.unpacked"
 "$PY" - "$OUT_DIR" "$rc" "$seconds" <<'PY'
 import json, subprocess, sys, time
 from pathlib import Path
 out, rc, seconds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 plan = json.loads((out / "plan.json").read_text()) if (out / "plan.json").is_file() else {}
-sends = subprocess.run([sys.executable, "-m", "fmnist.gpu_call", "size"], capture_output=True, text=True).stdout
+sends = subprocess.run([sys.executable, "-m", "fmnist.gpu.local", "size"], capture_output=True, text=True).stdout
 record = {"command": "bash scripts/rehearse_gpu.sh", "date": time.strftime("%Y-%m-%d"), "exit": rc,
           "seconds": seconds, "sends": sends.strip().splitlines(), "machine": plan.get("machine"),
           "speedrun": plan.get("speedrun_state"), "jobs": {j["name"]: j["state"] for j in plan.get("jobs", [])},

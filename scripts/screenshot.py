@@ -2,7 +2,7 @@
 
     python scripts/screenshot.py URL OUT.png [--wait-s 8] [--width 1400] [--height 1000]
     python scripts/screenshot.py --trackio PROJECT OUT.png     # starts `trackio show --project PROJECT` first
-    python -m scripts.screenshot --app PICTURE docs/app.png    # the app answering PICTURE (the README's picture)
+    python -m scripts.screenshot --app PICTURE docs/app.jpg    # the app answering PICTURE (the README's picture)
 
 With --trackio, the dashboard is started on a free loopback port (TRACKIO_DIR as in the environment),
 shot once its plots have drawn, and stopped.
@@ -46,7 +46,7 @@ def shoot_app(picture: str, out: str, width: int, height: int) -> None:
 
     from playwright.sync_api import expect, sync_playwright
 
-    from benchmarks._server import running_app
+    from fmnist.serving.server import running_app
 
     with (
         tempfile.TemporaryDirectory() as tmp,

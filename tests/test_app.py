@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks._server import running_app
 from conftest import ROOT
 from fmnist import CLASS_NAMES
+from fmnist.serving.server import running_app
 from hostile import zip_of
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.png"))
@@ -64,14 +64,14 @@ def default_model(client):
 
 def _panel(sheet_path, k: int) -> np.ndarray:
     """Panel k of the answer's picture (0 found, 1 model input, 2 Grad-CAM) back at 28x28, grey."""
-    from fmnist.answer import panel_box
+    from fmnist.serving.answer import panel_box
 
     return np.asarray(Image.open(sheet_path).convert("L").crop(panel_box(k)).resize((28, 28), Image.Resampling.NEAREST))
 
 
 def test_three_labels_and_one_picture_showing_what_the_model_saw(client):
-    from fmnist.answer import WIDTH
-    from fmnist.predict import Predictor
+    from fmnist.serving.answer import WIDTH
+    from fmnist.serving.predict import Predictor
 
     label, sheet, notice, captions = classify(client, EXAMPLES[0])
     assert len(label["confidences"]) == 3
@@ -92,10 +92,10 @@ def test_the_api_names_every_output(client):
 def test_a_garment_cut_by_the_edge_gets_the_hint_beside_no_notice(client, tmp_path):
     import numpy as np
 
-    from benchmarks import cropped
+    from fmnist.photo.render.cut import cut_photo
 
     trouser = np.asarray(Image.open(EXAMPLES[1]).convert("L"))
-    cropped.draw(trouser, 0.2, 3).save(tmp_path / "cut.jpg", quality=90)
+    cut_photo(trouser, 0.2, 3).save(tmp_path / "cut.jpg", quality=90)
     label, _, notice, _ = classify(client, tmp_path / "cut.jpg")
     assert notice.startswith("**Hint.** Part of the item seems to be outside the picture") and "Notice" not in notice
     assert label["label"]
@@ -115,7 +115,7 @@ def test_an_everyday_phone_photo_gets_its_class_and_shows_what_was_found(client,
     label, sheet, notice, captions = classify(client, path)
     assert label["label"] == "Trouser"
     # the first panel shows the photo (a light backdrop), outlined in red where the item was found
-    from fmnist.answer import panel_box
+    from fmnist.serving.answer import panel_box
 
     found = np.asarray(Image.open(sheet).convert("RGB").crop(panel_box(0)), dtype=int)
     assert np.median(found) > 100 and ((found[..., 0] > 180) & (found[..., 1] < 120)).sum() > 50
@@ -281,12 +281,12 @@ def test_classify_is_an_mcp_tool_that_an_assistant_can_call(server):
 
 def test_a_training_image_uploaded_as_itself_finds_itself_first(client, tmp_path):
     """Similar items: the gallery's own image comes back first, with its class, then 7 more."""
-    from fmnist.gallery import load_gallery
+    from fmnist.serving.gallery import load_gallery
 
     gallery = load_gallery(ROOT / "checkpoints")
     path = tmp_path / "gallery_item.png"
     Image.fromarray(gallery.images[1234]).save(path)
-    from fmnist.answer import tile_box
+    from fmnist.serving.answer import tile_box
 
     _, sheet, _, captions = classify(client, path)
     # the nearest item, first of the answer picture's row of 8 tiles, is the upload; the captions as text
@@ -328,10 +328,10 @@ def test_a_batch_of_pictures_gives_a_table_thumbnails_and_the_clis_csv(client, t
 def test_a_batch_marks_a_garment_cut_by_the_edge_in_its_hint_column_and_caption(client, tmp_path):
     import numpy as np
 
-    from benchmarks import cropped
+    from fmnist.photo.render.cut import cut_photo
 
     trouser = np.asarray(Image.open(EXAMPLES[1]).convert("L"))
-    cropped.draw(trouser, 0.2, 3).save(tmp_path / "cut.jpg", quality=90)
+    cut_photo(trouser, 0.2, 3).save(tmp_path / "cut.jpg", quality=90)
     _, table, gallery, csv_path = _tag_batch(client, [EXAMPLES[1], tmp_path / "cut.jpg"])
     rows = _csv_rows(csv_path)[1:]
     assert [r[8] for r in rows] == ["", "cut off"] and table["data"] == rows
@@ -532,9 +532,9 @@ def test_the_heat_map_panel_names_its_method_and_its_faithfulness(client):
     """The third panel's title band, as the server drew it, is the one answer_sheet draws with the method
     recorded for the model and its deletion score beside a random map's (and not the one it draws with
     another method's title)."""
-    from fmnist.answer import HEAD, answer_sheet, panel_box
-    from fmnist.explain import NAMES, map_note, map_title
-    from fmnist.predict import Predictor
+    from fmnist.explain.maps import NAMES, map_note, map_title
+    from fmnist.serving.answer import HEAD, answer_sheet, panel_box
+    from fmnist.serving.predict import Predictor
 
     predictor = Predictor.from_source(ROOT / "checkpoints", only=default_model(client))
     model = predictor.models[default_model(client)].model

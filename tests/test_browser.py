@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks._server import running_app
 from conftest import ROOT
-from fmnist.answer import WIDTH
+from fmnist.serving.answer import WIDTH
+from fmnist.serving.server import running_app
 from scripts.screenshot import CHROMIUM, FLAGS
 
 pytestmark = [

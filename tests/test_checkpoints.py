@@ -6,12 +6,13 @@ import json
 import pytest
 
 from conftest import ROOT, needs_real_data, real_data_dir
-from fmnist import checkpoint, metrics
+from fmnist.checkpoints import store
 from fmnist.data import load_splits
-from fmnist.models import DEFAULT_MODELS
+from fmnist.evaluation import metrics
+from fmnist.models.registry import DEFAULT_MODELS
 
 CHECKPOINTS = ROOT / "checkpoints"
-FOLDERS = checkpoint.model_folders(CHECKPOINTS)
+FOLDERS = store.model_folders(CHECKPOINTS)
 
 
 def test_every_model_is_bundled():
@@ -40,7 +41,7 @@ def test_split():
 @needs_real_data
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda f: f.name)
 def test_recorded_accuracy_is_what_evaluation_gives(folder, test_split):
-    model, config = checkpoint.load_folder(folder)
+    model, config = store.load_folder(folder)
     recorded = json.loads((folder / "metrics.json").read_text())
     assert recorded["test"]["n"] == len(test_split) == 10_000  # the full test set, not a --limit run
     got = metrics.classification_metrics(

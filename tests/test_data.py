@@ -11,8 +11,9 @@ import torch
 
 from conftest import needs_real_data, real_data_dir, write_idx
 from fmnist import data
-from fmnist.augment import AugmentConfig, augment, photo_degrade
-from fmnist.data import DataError, DeviceLoader, Split, read_idx, stratified_split
+from fmnist.data import DataError, Split, read_idx, stratified_split
+from fmnist.training.augment import AugmentConfig, augment, photo_degrade
+from fmnist.training.loader import DeviceLoader
 
 
 def test_read_idx_hand_made_gzip_and_raw(tmp_path):
@@ -163,62 +164,19 @@ def test_shift_is_a_translation():
     assert set(ys) <= set(range(-2, 3)) and len(set(ys)) > 1 and len(set(xs)) > 1
 
 
-def test_bend_moves_an_item_by_at_most_its_largest_push_and_only_with_its_chance():
-    from fmnist.augment import BEND_MAX
-    from fmnist.config import TrainConfig
+def test_a_run_saved_with_a_dropped_augmentation_is_refused_on_resume_and_one_with_it_off_resumes():
+    from fmnist.training.config import TrainConfig
+    from fmnist.training.loop import _dropped_knobs, _run_signature
 
-    x = torch.zeros(64, 1, 28, 28)
-    x[:, :, 6:22, 8:20] = 0.8  # items away from the border
-    x[:, :, 10:14, 12:16] = 0.3  # with a detail inside
-    bent = augment(x, AugmentConfig(shift_px=0, hflip=False, bend_p=1.0), _gen())
-    moved = (bent - x).abs().flatten(1).amax(1) > 0.05
-    assert moved.float().mean() > 0.9  # a push drawn near 0 may leave an item nearly as it was
-    reach = int(BEND_MAX * 28) + 2
-    assert bent[:, :, : 6 - reach].abs().max() == 0 and bent[:, :, 22 + reach :].abs().max() == 0
-    assert torch.allclose(bent.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.25)  # bent, not erased or blown up
-    half = augment(x, AugmentConfig(shift_px=0, hflip=False, bend_p=0.5), _gen())
-    assert 0.3 < ((half - x).abs().flatten(1).amax(1) > 0).float().mean() < 0.7
-    assert TrainConfig(bend_p=0.3).augment("resnet").bend_p == 0.3 and TrainConfig().augment("resnet").bend_p == 0
-
-
-def test_flatten_pulls_an_items_inside_to_one_tone_and_keeps_its_outline():
-    from fmnist.augment import FLAT_KEEP
-    from fmnist.config import TrainConfig
-
-    x = torch.zeros(64, 1, 28, 28)
-    x[:, :, 6:22, 8:20] = 0.8  # an item
-    x[:, :, 10:14, 12:16] = 0.3  # with a darker detail inside
-    flat = augment(x, AugmentConfig(shift_px=0, hflip=False, flat_p=1.0), _gen())
-    contrast = flat[:, 0, 6:22, 8:20].amax((1, 2)) - flat[:, 0, 10:14, 12:16].amin((1, 2))
-    # the detail's 0.5 of a 0.8 item, stretched: 0.625 as it was; at most FLAT_KEEP[1] of 0.5 over a top over 0.7
-    assert (contrast < FLAT_KEEP[1] * 0.5 / 0.7).all() and (contrast > 0).all()  # fainter, not gone
-    assert torch.equal(flat > 0, x > 0)  # the same outline: nothing added around the item, nothing erased
-    assert torch.allclose(flat.amax((1, 2, 3)), torch.ones(64))  # stretched to the full range, as the pipeline does
-    half = augment(x, AugmentConfig(shift_px=0, hflip=False, flat_p=0.5), _gen())
-    assert 0.3 < ((half - x).abs().flatten(1).amax(1) > 0).float().mean() < 0.7
-    assert TrainConfig(flat_p=0.3).augment("resnet").flat_p == 0.3 and TrainConfig().augment("resnet").flat_p == 0
-
-
-def test_a_run_saved_before_bend_p_or_flat_p_existed_still_resumes_and_a_run_with_them_is_another_run():
-    from fmnist.config import TrainConfig
-    from fmnist.training import _run_signature
-
-    off = _run_signature("basic_cnn", TrainConfig(), 4, 2e-3)
-    assert set(off["augment"]) == {
-        "shift_px",
-        "hflip",
-        "rotate_deg",
-        "zoom",
-        "erase_p",
-        "erase_max_frac",
-        "photo_p",
-        "print_p",
-        "print_faint",
-    }  # the signature such a run saved
-    bent = _run_signature("basic_cnn", TrainConfig(bend_p=0.3), 4, 2e-3)
-    assert bent["augment"]["bend_p"] == 0.3 and bent != off
-    flat = _run_signature("basic_cnn", TrainConfig(flat_p=0.3), 4, 2e-3)
-    assert flat["augment"]["flat_p"] == 0.3 and "bend_p" not in flat["augment"] and flat != off
+    now = _run_signature("basic_cnn", TrainConfig(), 4, 2e-3)
+    assert not {"print_faint", "bend_p", "flat_p"} & set(now["augment"])
+    # what a run saved before those knobs left wrote: print_faint always (0 when off), bend_p only when on
+    off = {**now, "augment": {**now["augment"], "print_faint": 0.0}}
+    assert _dropped_knobs(off) == "" and off == now  # forgotten: that run resumes
+    bent = {**now, "augment": {**now["augment"], "print_faint": 0.0, "bend_p": 0.3}}
+    assert _dropped_knobs(bent) == "--bend-p 0.3"
+    faint = {**now, "augment": {**now["augment"], "print_faint": 0.5, "flat_p": 0.2}}
+    assert _dropped_knobs(faint) == "--print-faint 0.5, --flat-p 0.2"
 
 
 def test_flip_and_erase_each_switchable():

@@ -13,12 +13,13 @@ import pytest
 from conftest import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-COMMAND = re.compile(r"python (train\.py|-m (?:fmnist|benchmarks|scripts)[\w.]*)((?:[^`\n#]|\\\n)*)")
+LAB = ROOT / "lab" / "README.md"
+COMMAND = re.compile(r"python (train\.py|-m (?:fmnist|benchmarks|scripts|lab)[\w.]*)((?:[^`\n#]|\\\n)*)")
 
 
 def commands() -> list[tuple[str, str, list[str]]]:
     found = []
-    for path in DOCS:
+    for path in DOCS:  # the lab's commands ran at the commits its README names: their modules are checked below
         text = path.read_text().replace("\\\n", " ")
         for m in COMMAND.finditer(text):
             args = m.group(2).strip().rstrip(")").replace("[", " ").replace("]", " ")
@@ -45,7 +46,10 @@ def test_every_command_in_the_docs_parses(doc, target, args, monkeypatch):
     if target == "train.py":
         import train
 
-        train.parse_args(args)  # argparse exits 2 on a flag or value it does not know
+        try:
+            train.parse_args(args)  # argparse exits 2 on a flag or value it does not know
+        except SystemExit as e:
+            assert e.code == 0 and "--help" in args  # --help prints and exits 0
         return
     original = argparse.ArgumentParser.parse_args
 
@@ -55,7 +59,15 @@ def test_every_command_in_the_docs_parses(doc, target, args, monkeypatch):
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
     monkeypatch.setattr(sys, "argv", [target, *args])  # every main() reads its flags from there by default
-    module = importlib.import_module(target.removeprefix("-m "))  # from the repository root, as the docs run it
+    name = target.removeprefix("-m ")
+    module = importlib.import_module(name)  # from the repository root, as the docs run it
+    if not hasattr(module, "main"):  # a package run as a program: its __main__ module
+        module = importlib.import_module(f"{name}.__main__")
+    if "--help" in args:
+        with pytest.raises(SystemExit) as e:
+            module.main()
+        assert e.value.code == 0
+        return
     with pytest.raises(Parsed):
         module.main()
 
@@ -94,3 +106,65 @@ def test_every_relative_link_and_picture_in_the_docs_is_a_file():
 def test_every_document_in_docs_is_linked_from_the_readme():
     linked = set(LINK.findall((ROOT / "README.md").read_text()))
     assert [doc.name for doc in DOCS[1:] if f"docs/{doc.name}" not in linked] == []
+
+
+RESULT_PATH = re.compile(r"\b((?:benchmarks/results|lab/results|lab/figures)/[\w.*-]+\.(?:json|jpg|png))")
+RESULT_NAME = re.compile(r"`([\w-]+-(?:cpu|cuda|metrics)\.json)`")  # a bare result file's name
+
+
+def test_every_result_file_the_docs_cite_exists():
+    """A path under benchmarks/results/ or lab/, or a bare result name found in one of those folders."""
+    missing = []
+    for doc in [*DOCS, LAB]:
+        text = doc.read_text()
+        for path in RESULT_PATH.findall(text):
+            if not list(ROOT.glob(path)):
+                missing.append((doc.name, path))
+        for name in RESULT_NAME.findall(text):
+            if not any((ROOT / folder / name).is_file() for folder in ("benchmarks/results", "lab/results")):
+                missing.append((doc.name, name))
+    assert missing == []
+
+
+MODULE = re.compile(r"python -m ((?:benchmarks|lab|fmnist|scripts)(?:\.\w+)+)")
+
+
+def test_every_module_a_document_runs_exists():
+    """`python -m benchmarks.X` and `python -m lab.X` (and the package's) name a module that is there, in every
+    document, the lab's README and the CHANGELOG's latest entry included."""
+    import importlib.util
+
+    latest = (ROOT / "CHANGELOG.md").read_text().split("\n## ")[1]
+    texts = [(doc.name, doc.read_text()) for doc in [*DOCS, LAB]] + [("CHANGELOG.md", latest)]
+    missing = [
+        (name, module)
+        for name, text in texts
+        for module in set(MODULE.findall(text))
+        if not module.rsplit(".", 1)[-1].isupper() and importlib.util.find_spec(module) is None
+    ]
+    assert missing == []
+
+
+HISTORY = re.compile(
+    r"\b(today|of then|that day|so far|no longer|until now|as of now|these days|at the time)\b|→ now",
+    re.IGNORECASE,
+)
+
+
+def test_the_docs_describe_what_is_not_its_history():
+    """History goes to CHANGELOG.md and experiments to lab/README.md; README and docs/ say what is."""
+    found = [(doc.name, m.group(0)) for doc in DOCS for m in HISTORY.finditer(doc.read_text())]
+    assert found == []
+
+
+def test_the_long_documents_stay_readable():
+    for name in ("training.md", "photos.md"):
+        assert len((ROOT / "docs" / name).read_text().splitlines()) <= 250, name
+
+
+def test_nothing_shipped_imports_the_lab_or_the_benchmarks():
+    """fmnist/, app.py, train.py, scripts/ and tests/ import neither lab/ nor benchmarks/."""
+    files = [ROOT / "app.py", ROOT / "train.py"]
+    files += [p for folder in ("fmnist", "scripts", "tests") for p in (ROOT / folder).rglob("*.py")]
+    pattern = re.compile(r"^\s*(?:from|import)\s+(lab|benchmarks)\b", re.MULTILINE)
+    assert [str(p.relative_to(ROOT)) for p in files if pattern.search(p.read_text())] == []

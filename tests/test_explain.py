@@ -1,22 +1,22 @@
-"""fmnist.explain: one entry point for every saliency method, and the map each bundled model shows beating a
-random map on the deletion test (fmnist.faithfulness). The full benchmark: python -m benchmarks.faithfulness."""
+"""fmnist.explain.maps: one entry point for every saliency method, and the map each bundled model shows beating a
+random map on the deletion test (fmnist.explain.faithfulness). The full benchmark: python -m benchmarks.faithfulness."""
 
 import numpy as np
 import pytest
 import torch
 
 from conftest import ROOT, needs_real_data, real_data_dir
-from fmnist import checkpoint
-from fmnist.explain import METHODS, explain, method_for
-from fmnist.faithfulness import baseline_maps, blob_maps, deletion, insertion, random_maps
+from fmnist.checkpoints import store
+from fmnist.explain.faithfulness import baseline_maps, blob_maps, deletion, insertion, random_maps
+from fmnist.explain.maps import METHODS, explain, method_for
 
-FOLDERS = checkpoint.model_folders(ROOT / "checkpoints")
+FOLDERS = store.model_folders(ROOT / "checkpoints")
 pytestmark = pytest.mark.skipif(not FOLDERS, reason="no bundled checkpoints")
 
 
 @pytest.fixture(scope="module")
 def models():
-    return {f.name: checkpoint.load_folder(f)[0] for f in FOLDERS}
+    return {f.name: store.load_folder(f)[0] for f in FOLDERS}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_bad_arguments_are_refused(models):
 def test_each_bundled_model_records_the_method_it_shows(models):
     for folder in FOLDERS:
         model = models[folder.name]
-        assert (folder / checkpoint.EXPLANATION_NAME).is_file(), folder.name
+        assert (folder / store.EXPLANATION_NAME).is_file(), folder.name
         assert method_for(model) == model.explanation["method"] and method_for(model) in METHODS
 
 

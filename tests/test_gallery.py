@@ -1,10 +1,10 @@
-"""Similar items (fmnist/gallery.py): the stored gallery and features, and the nearest-neighbour query."""
+"""Similar items (fmnist/serving/gallery.py): the stored gallery and features, and the nearest-neighbour query."""
 
 import numpy as np
 import pytest
 import torch
 
-from fmnist import gallery
+from fmnist.serving import gallery
 
 
 class Flat(torch.nn.Module):

@@ -1,4 +1,4 @@
-"""The prepared GPU command (scripts/gpu_train.sh, fmnist.gpu_plan), rehearsed on the CPU with --smoke: the same
+"""The prepared GPU command (scripts/gpu_train.sh, fmnist.gpu.plan), rehearsed on the CPU with --smoke: the same
 steps as on a GPU machine, tiny; what it packs must fit the machine's limits and unpack into models that load."""
 
 import json
@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, needs_real_data, real_data_dir
-from fmnist import gpu_call, gpu_plan
 from fmnist.data import FILES
-from fmnist.models import DEFAULT_MODELS
+from fmnist.gpu import local as gpu_call
+from fmnist.gpu import pack as gpu_pack
+from fmnist.gpu import plan as gpu_plan
+from fmnist.models.registry import DEFAULT_MODELS
 
 SCRIPT = ["bash", str(ROOT / "scripts" / "gpu_train.sh")]
 ENV = {**os.environ, "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1"}  # no Hub here: no ImageNet weights
@@ -103,7 +105,7 @@ def test_the_real_plan_trains_the_best_model_for_three_seeds_and_summarises_them
     plan = type("P", (), {"jobs": jobs})()
     for job, acc in zip([j for j in jobs if j.argv[1] == "wide_resnet"], (0.95, 0.96, 0.97)):
         job.state, job.result = "done", {"test_acc": acc, "val_acc": acc}
-    summary = gpu_plan.summarise_seeds(plan)
+    summary = gpu_pack.summarise_seeds(plan)
     assert summary["seeds"] == 3 and abs(summary["test_acc_mean"] - 0.96) < 1e-9
     assert abs(summary["test_acc_std"] - 0.01) < 1e-9
 
@@ -169,11 +171,11 @@ def test_the_training_path_imports_without_what_a_gpu_machine_lacks():
     """The GPU machine's image has no pillow-heif, gradio, optuna or trackio, and no package index to get them."""
     code = (
         "import sys\nfor m in ('pillow_heif', 'gradio', 'optuna', 'trackio'): sys.modules[m] = None\n"
-        "import train, fmnist.gpu_plan, fmnist.speedrun, fmnist.training, fmnist.detector\n"
-        "print(train.build_parser().parse_args(['--preset', 'speedrun']).preset)"
+        "import train, fmnist.gpu.plan, fmnist.training.speedrun, fmnist.training.loop, fmnist.notice.fitting\n"
+        "print(train.build_parser().parse_args(['--models', 'resnet']).models)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip() == "speedrun", out.stderr
+    assert out.returncode == 0 and out.stdout.strip() == "['resnet']", out.stderr
 
 
 # ---- the call's first contact: the data travels and is found, the call fits, failures are loud ----
@@ -202,7 +204,7 @@ def test_without_the_data_set_the_call_stops_at_once_saying_what_to_carry(tmp_pa
     )
     assert proc.returncode == 2 and time.monotonic() - started < 30
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "python -m fmnist.gpu_call data" in lines[0] and ".gpu" in lines[0]
+    assert len(lines) == 1 and "python -m fmnist.gpu data" in lines[0] and ".gpu" in lines[0]
     assert not (tmp_path / "work").exists()  # nothing ran
 
 
@@ -218,7 +220,7 @@ def test_the_real_files_are_found_and_pass_their_digests():
 
 @needs_real_data
 def test_a_failed_job_or_speedrun_fails_the_command_and_says_why(tmp_path, monkeypatch):
-    def failing(self, argv, log_name):  # every training process dies at start-up, as a broken import would
+    def failing(self, argv, log_name, program=()):  # every training process dies at start-up, as a broken import would
         logf = open(self.work / "logs" / f"{log_name}.log", "w")
         return subprocess.Popen(
             [sys.executable, "-c", "print('boom: no module named x'); raise SystemExit(3)"],
@@ -269,10 +271,8 @@ def test_the_size_counts_tracked_untracked_and_carried_files_but_not_ignored_one
 
 def test_the_size_command_refuses_a_call_over_the_limit(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(gpu_call, "ROOT", _repo(tmp_path))
-    monkeypatch.setattr(gpu_call, "LIMIT_BYTES", 8000)
-    assert gpu_call.main(["size"]) == 1 and "over the limit" in capsys.readouterr().err
-    monkeypatch.setattr(gpu_call, "LIMIT_BYTES", 9000)
-    assert gpu_call.main(["size"]) == 0
+    assert gpu_call.main(["size", "--limit-mib", str(8000 / 2**20)]) == 1 and "over the" in capsys.readouterr().err
+    assert gpu_call.main(["size", "--limit-mib", str(9000 / 2**20)]) == 0
 
 
 def test_the_carried_data_is_checked_after_it_is_written(tiny_dataset, tmp_path):
@@ -285,4 +285,4 @@ def test_the_carried_data_is_checked_after_it_is_written(tiny_dataset, tmp_path)
 
 def test_the_documented_call_is_the_one_the_code_makes():
     doc = (ROOT / "docs" / "gpu.md").read_text()
-    assert json.dumps(gpu_call.CALL, indent=1) in doc  # as `python -m fmnist.gpu_call show` prints it
+    assert json.dumps(gpu_call.CALL, indent=1) in doc  # as `python -m fmnist.gpu show` prints it

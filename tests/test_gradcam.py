@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from fmnist.gradcam import grad_cam, overlay
-from fmnist.models import MODEL_NAMES, build_model
+from fmnist.explain.gradcam import grad_cam, overlay
+from fmnist.models.registry import MODEL_NAMES, build_model
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -21,7 +21,7 @@ has_checkpoints = pytest.mark.skipif(not any(CHECKPOINTS.glob("*/model.safetenso
 
 @pytest.fixture(scope="module")
 def predictor():
-    from fmnist.predict import Predictor
+    from fmnist.serving.predict import Predictor
 
     return Predictor.from_source(CHECKPOINTS, only="default")
 
@@ -35,7 +35,7 @@ def fuzzed(tmp_path_factory):
 
 PEAK_SCRIPT = """
 import sys
-from fmnist.uploads import batch_items
+from fmnist.serving.uploads import batch_items
 
 def peak_mb():
     return int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) // 1024
@@ -69,7 +69,7 @@ def test_zips_that_understate_a_member_cost_no_memory_whatever_the_method(tmp_pa
 def test_an_honest_zip_of_every_method_is_read_byte_for_byte(tmp_path, method):
     """The bounded reader decompresses in 64 KB pieces with its own decompressors: a member of 5 MB (noise and
     zeros, so that output comes in bursts larger than the input) comes back whole."""
-    from fmnist.uploads import batch_items
+    from fmnist.serving.uploads import batch_items
 
     data = os.urandom(3_000_000) + bytes(2_000_000)
     items = batch_items([zip_of(tmp_path / "shop.zip", {"a.png": data, "b.png": b"x" * 10}, method)])
@@ -78,7 +78,7 @@ def test_an_honest_zip_of_every_method_is_read_byte_for_byte(tmp_path, method):
 
 
 def test_members_that_cannot_be_read_get_their_own_rows_and_the_rest_are_read(tmp_path):
-    from fmnist.uploads import batch_items
+    from fmnist.serving.uploads import batch_items
 
     good = EXAMPLES[0].read_bytes()
     inner = zip_of(tmp_path / "inner.zip", {"x.png": good}).read_bytes()
@@ -112,7 +112,7 @@ def test_members_that_cannot_be_read_get_their_own_rows_and_the_rest_are_read(tm
 
 
 def test_sizes_are_rounded_honestly_and_refusals_name_the_file(tmp_path):
-    from fmnist.uploads import BatchRejected, batch_items, too_large
+    from fmnist.serving.uploads import BatchRejected, batch_items, too_large
 
     assert too_large(int(10.2 * 2**20)) == "10.2 MB, over the 10 MB limit for one picture"
     big = tmp_path / "big.jpg"
@@ -159,7 +159,7 @@ def test_every_fuzzed_picture_is_processed_or_refused_with_a_sentence(fuzzed):
 @has_checkpoints
 @pytest.mark.parametrize("workers", [0, 1])
 def test_a_batch_with_every_fuzzed_picture_tags_all_the_good_ones(predictor, fuzzed, workers):
-    from fmnist.tagging import tag
+    from fmnist.tag.core import tag
 
     sources = EXAMPLES[:5] + fuzzed + EXAMPLES[5:]
     rows = tag(predictor, sources, [p.name for p in sources], workers=workers, inline_below=0)
@@ -184,29 +184,29 @@ class _KillsItsWorker:
 def test_a_worker_killed_mid_batch_is_replaced_and_its_pictures_tried_again(predictor):
     import signal
 
-    from fmnist import tagging
+    from fmnist.tag import core
 
     sources = EXAMPLES * 5
-    expected = [r.top3[0][0] for r in tagging.tag(predictor, sources, workers=0)]
+    expected = [r.top3[0][0] for r in core.tag(predictor, sources, workers=0)]
     killed = []
 
     def kill_the_workers(done, total):
         if not killed:
-            pool = tagging._pools[1]
+            pool = core._pools[1]
             killed.extend(pool._processes)
             for pid in killed:
                 os.kill(pid, signal.SIGKILL)
 
-    rows = tagging.tag(predictor, sources, workers=1, inline_below=0, progress=kill_the_workers)
+    rows = core.tag(predictor, sources, workers=1, inline_below=0, progress=kill_the_workers)
     assert killed and all(r.error is None for r in rows)
     assert [r.top3[0][0] for r in rows] == expected
-    assert not set(tagging._pools[1]._processes) & set(killed)  # a new pool, and the next batch uses it
-    assert [r.top3[0][0] for r in tagging.tag(predictor, sources, workers=1, inline_below=0)] == expected
+    assert not set(core._pools[1]._processes) & set(killed)  # a new pool, and the next batch uses it
+    assert [r.top3[0][0] for r in core.tag(predictor, sources, workers=1, inline_below=0)] == expected
 
 
 @has_checkpoints
 def test_a_picture_that_kills_its_worker_twice_gets_a_row_and_the_rest_are_tagged(predictor):
-    from fmnist.tagging import WORKER_DIED, tag
+    from fmnist.tag.core import WORKER_DIED, tag
 
     sources = EXAMPLES[:6] + [_KillsItsWorker()] + EXAMPLES[6:]
     rows = tag(predictor, sources, [f"{i}" for i in range(len(sources))], workers=1, inline_below=0)
@@ -218,7 +218,7 @@ def test_a_picture_that_kills_its_worker_twice_gets_a_row_and_the_rest_are_tagge
 
 
 def test_csv_cells_that_would_start_a_formula_are_escaped(tmp_path):
-    from fmnist.tagging import TagRow, write_csv
+    from fmnist.tag.core import TagRow, write_csv
 
     names = ["=1+1.png", "+sum.png", "-x.png", "@cmd.png", "plain.png"]
     write_csv([TagRow(n, [], {}, [], "damaged") for n in names], tmp_path / "t.csv")
@@ -257,7 +257,7 @@ def shop(tmp_path):
     ],
 )
 def test_a_bad_out_is_refused_before_any_work(tmp_path, shop, out, message):
-    from fmnist.tag import main
+    from fmnist.tag.cli import main
 
     out = out.format(tmp=tmp_path, shop=shop)
     before = (shop / EXAMPLES[0].name).read_bytes()

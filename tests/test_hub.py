@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from conftest import ROOT, needs_real_data, real_data_dir
-from fmnist import checkpoint, hub
-from fmnist.hub import CheckpointError, PushError
-from fmnist.models import MODEL_NAMES, build_model
+from fmnist.checkpoints import hub, store
+from fmnist.checkpoints.hub import CheckpointError, PushError
+from fmnist.models.registry import MODEL_NAMES, build_model
 
 SECRET = "hf_TESTSECRETtoken0123456789"
 
@@ -24,8 +24,8 @@ SECRET = "hf_TESTSECRETtoken0123456789"
 def test_save_then_load_gives_equal_logits(tmp_path, name):
     torch.manual_seed(0)
     model = build_model(name).eval()
-    checkpoint.save_pretrained(tmp_path, model, name, {})
-    loaded, config = checkpoint.load_folder(tmp_path)
+    store.save_pretrained(tmp_path, model, name, {})
+    loaded, config = store.load_folder(tmp_path)
     x = torch.rand(4, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(model(x), loaded(x))
@@ -35,11 +35,11 @@ def test_save_then_load_gives_equal_logits(tmp_path, name):
 def test_float16_storage_halves_the_file_and_keeps_predictions(tmp_path):
     torch.manual_seed(0)
     model = build_model("deep_cnn").eval()
-    checkpoint.save_pretrained(tmp_path / "a", model, "deep_cnn", {})
-    checkpoint.save_pretrained(tmp_path / "b", model, "deep_cnn", {}, dtype=torch.float16)
-    size = lambda f: (tmp_path / f / checkpoint.WEIGHTS_NAME).stat().st_size  # noqa: E731
+    store.save_pretrained(tmp_path / "a", model, "deep_cnn", {})
+    store.save_pretrained(tmp_path / "b", model, "deep_cnn", {}, dtype=torch.float16)
+    size = lambda f: (tmp_path / f / store.WEIGHTS_NAME).stat().st_size  # noqa: E731
     assert size("b") < 0.55 * size("a")
-    loaded, config = checkpoint.load_folder(tmp_path / "b")
+    loaded, config = store.load_folder(tmp_path / "b")
     x = torch.rand(16, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(model(x).argmax(1), loaded(x).argmax(1))
@@ -47,7 +47,7 @@ def test_float16_storage_halves_the_file_and_keeps_predictions(tmp_path):
 
 
 def _saved(tmp_path, name="mlp"):
-    checkpoint.save_pretrained(tmp_path, build_model(name), name, {})
+    store.save_pretrained(tmp_path, build_model(name), name, {})
     return tmp_path
 
 
@@ -60,34 +60,34 @@ def _edit_config(folder, **changes):
 def test_refuses_an_unknown_architecture(tmp_path):
     folder = _edit_config(_saved(tmp_path), architecture="vgg16")
     with pytest.raises(CheckpointError, match="architecture 'vgg16', which fmnist does not know"):
-        checkpoint.load_folder(folder)
+        store.load_folder(folder)
 
 
 def test_refuses_weights_that_do_not_fit(tmp_path):
     folder = _edit_config(_saved(tmp_path, "mlp"), architecture="basic_cnn")
     with pytest.raises(CheckpointError, match="does not fit the basic_cnn architecture"):
-        checkpoint.load_folder(folder)
+        store.load_folder(folder)
 
 
 def test_refuses_model_args_that_do_not_fit(tmp_path):
     folder = _edit_config(_saved(tmp_path, "mlp"), model_args={"depth": 50})
     with pytest.raises(CheckpointError, match="model_args do not fit mlp"):
-        checkpoint.load_folder(folder)
+        store.load_folder(folder)
 
 
 def test_refuses_a_pickle_only_folder(tmp_path):
     folder = _saved(tmp_path, "mlp")
     torch.save(build_model("mlp").state_dict(), folder / "pytorch_model.bin")
-    (folder / checkpoint.WEIGHTS_NAME).unlink()
+    (folder / store.WEIGHTS_NAME).unlink()
     with pytest.raises(CheckpointError, match=r"only pickled weights \(pytorch_model.bin\)"):
-        checkpoint.load_folder(folder)
+        store.load_folder(folder)
 
 
 def test_refuses_a_corrupt_weights_file(tmp_path):
     folder = _saved(tmp_path, "mlp")
-    (folder / checkpoint.WEIGHTS_NAME).write_bytes(b"\x00" * 50)
+    (folder / store.WEIGHTS_NAME).write_bytes(b"\x00" * 50)
     with pytest.raises(CheckpointError, match="cannot be read"):
-        checkpoint.load_folder(folder)
+        store.load_folder(folder)
 
 
 # --- a real checkpoints folder, written by train.py -------------------------------------------------
@@ -220,7 +220,7 @@ def test_a_failed_push_leaves_everything_local_and_hides_the_token(trained_root,
     with caplog.at_level(logging.DEBUG), pytest.raises(PushError) as e:
         hub.push_to_hub(trained_root, "alice/fmnist", api=RecordingHubApi(fail_on=fail_on))
     assert SECRET not in str(e.value) and SECRET not in caplog.text
-    assert "retry" in str(e.value) and "--push-only" in str(e.value)
+    assert "retry" in str(e.value) and "python -m fmnist.checkpoints push" in str(e.value)
     assert _fingerprint(trained_root) == before
 
 
@@ -249,8 +249,9 @@ def test_push_only_cli_without_token_fails_cleanly(trained_root, tmp_path):
     out = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "train.py"),
-            "--push-only",
+            "-m",
+            "fmnist.checkpoints",
+            "push",
             "--repo-id",
             "alice/fmnist",
             "--out",
@@ -282,7 +283,7 @@ def test_pull_from_a_prepopulated_hub_cache_offline(trained_root, tmp_path):
     shutil.copytree(trained_root / "mlp", repo / "snapshots" / commit / "mlp")
     script = (
         "import torch\n"
-        "from fmnist.hub import load_pretrained\n"
+        "from fmnist.checkpoints.hub import load_pretrained\n"
         "m, c = load_pretrained('alice/fmnist', 'mlp')\n"
         "print(c['architecture'], m(torch.rand(1, 1, 28, 28)).shape[-1])"
     )
@@ -299,7 +300,7 @@ def test_pull_from_a_prepopulated_hub_cache_offline(trained_root, tmp_path):
 def test_the_card_command_keeps_flags_whose_value_is_zero():
     import dataclasses
 
-    from fmnist.config import TrainConfig, command_for
+    from fmnist.training.config import TrainConfig, command_for
 
     cfg = dataclasses.asdict(TrainConfig(shift_px=0, hflip=False, epochs=8, no_pretrained=True))
     cmd = command_for(cfg, "basic_cnn")

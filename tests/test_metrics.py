@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from fmnist.metrics import classification_metrics, expected_calibration_error, fit_temperature, softmax
+from fmnist.evaluation.metrics import classification_metrics, expected_calibration_error, fit_temperature, softmax
 
 
 @pytest.fixture

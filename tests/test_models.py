@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from fmnist.models import MODEL_NAMES, build_model, count_parameters
+from fmnist.models.registry import MODEL_NAMES, build_model, count_parameters
 
 # Parameter counts follow from the seed architectures (e.g. the MLP: 784*128+128 + 128*64+64 + 64*10+10).
 EXPECTED_PARAMS = {

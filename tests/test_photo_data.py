@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from conftest import ROOT, needs_real_data
-from fmnist.data import DeviceLoader, Split, load_raw, stratified_split
+from fmnist.data import Split, load_raw, stratified_split
 from fmnist.photo.cache import PhotoDataError, load_photo_data
+from fmnist.training.loader import DeviceLoader
 
 BUILD = [sys.executable, "-m", "fmnist.photo.build"]
 

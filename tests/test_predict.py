@@ -8,8 +8,8 @@ from PIL import Image
 from conftest import ROOT
 from fmnist import CLASS_NAMES
 from fmnist.photo import ImageRejected, preprocess
-from fmnist.predict import Predictor
-from fmnist.tag import main as tag_main
+from fmnist.serving.predict import Predictor
+from fmnist.tag.cli import main as tag_main
 
 CHECKPOINTS = ROOT / "checkpoints"
 EXAMPLES = sorted((ROOT / "examples").glob("*.png"))
@@ -152,11 +152,11 @@ def test_the_photo_examples_show_what_the_app_is_for(predictor):
 
 def test_a_garment_cut_by_the_picture_edge_gets_a_hint_and_a_whole_one_none(predictor):
     """The hint says how to take the picture better; it is not a notice (a cut garment is still a garment)."""
-    from benchmarks import cropped
+    from fmnist.photo.render.cut import cut_photo
 
     trouser = np.asarray(Image.open(EXAMPLES[1]).convert("L"))
     for seed in (3, 4):
-        whole, cut = (predictor.predict(cropped.draw(trouser, share, seed)) for share in (0.0, 0.2))
+        whole, cut = (predictor.predict(cut_photo(trouser, share, seed)) for share in (0.0, 0.2))
         assert whole.hints == [] and cut.hints == ["cut off"], seed
     photos = [p for p in PHOTO_EXAMPLES if p.name.startswith("rendered_")]
     shipped = [predictor.predict(path).hints for path in EXAMPLES + photos]

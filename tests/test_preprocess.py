@@ -420,11 +420,11 @@ def test_a_faint_body_that_its_shading_splits_into_specks_is_found_whole(index):
 
 
 def test_how_far_an_item_lies_along_each_edge_of_the_picture():
-    from benchmarks import cropped
+    from fmnist.photo.render.cut import cut_photo
 
     item = np.zeros((28, 28), np.uint8)
     item[2:26, 6:22] = 200
-    whole, cut = preprocess(cropped.draw(item, 0.0, 5)), preprocess(cropped.draw(item, 0.2, 5))
+    whole, cut = preprocess(cut_photo(item, 0.0, 5)), preprocess(cut_photo(item, 0.2, 5))
     assert whole.edge_reach == (0.0, 0.0, 0.0, 0.0)
     assert sum(r > 0.05 for r in cut.edge_reach) == 1  # the one side the frame was cut on
     assert preprocess(Image.fromarray(item)).edge_reach == (0.0, 0.0, 0.0, 0.0)  # a data-set image: its own box

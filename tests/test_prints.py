@@ -1,12 +1,12 @@
-"""Prints on garments (fmnist/prints.py): the training augmentation that draws stripes, checks, dots and motifs
+"""Prints on garments (fmnist/training/prints.py): the training augmentation that draws stripes, checks, dots and motifs
 inside an item's silhouette, so that a print stops being a class cue."""
 
 import numpy as np
 import pytest
 import torch
 
-from fmnist.augment import AugmentConfig, augment
-from fmnist.prints import SILHOUETTE, print_item, print_items
+from fmnist.training.augment import AugmentConfig, augment
+from fmnist.training.prints import SILHOUETTE, print_item, print_items
 
 
 def _items(b=64):
@@ -57,26 +57,3 @@ def test_one_uint8_item_gets_a_print_for_the_rendered_photo_data(seed):
     out = print_item(item, np.random.default_rng(seed))
     assert out.dtype == np.uint8 and out.shape == (28, 28)
     assert np.array_equal(out > 0, item > 0) and np.abs(out.astype(int) - item).max() > 25
-
-
-def test_a_faint_body_leaves_its_print_the_brightest_part_and_keeps_the_silhouette():
-    x = torch.zeros(64, 1, 28, 28)
-    x[:, :, 4:24, 8:20] = 1.0  # flat bodies at full intensity
-    plain = print_items(x, 1.0, torch.Generator().manual_seed(4))
-    faint = print_items(x, 1.0, torch.Generator().manual_seed(4), faint=1.0)
-    assert torch.equal(faint > SILHOUETTE, x > SILHOUETTE) and torch.equal(faint[x == 0], x[x == 0])
-    inside = (x > SILHOUETTE)[:, 0]
-    dimmest = torch.stack([f[0][m].min() for f, m in zip(faint, inside)])
-    # stretched to the full range by the print, the body stays at most ~70 % of it (a pale garment, a dark print)
-    assert torch.allclose(faint.amax(dim=(1, 2, 3)), torch.ones(len(x))) and dimmest.max() < 0.72
-    assert torch.equal(plain, print_items(x, 1.0, torch.Generator().manual_seed(4), faint=0.0))  # off: as before
-    assert torch.stack([f[0][m].min() for f, m in zip(plain, inside)]).max() > 0.95  # a dark print on a full body
-
-
-def test_the_faint_share_flag_reaches_the_augmentation():
-    x = _items(16)
-    cfg = AugmentConfig(shift_px=0, hflip=False, print_p=1.0, print_faint=1.0)
-    assert torch.equal(
-        augment(x, cfg, torch.Generator().manual_seed(5)),
-        print_items(x, 1.0, torch.Generator().manual_seed(5), faint=1.0),
-    )

@@ -67,7 +67,7 @@ def test_the_space_page_shows_every_picture_and_link_of_the_readme():
     api = RecordingSpaceApi()
     space.deploy("alice/fmnist", weights="alice/fmnist-weights", api=api)
     relative = [t for t in re.findall(r"\]\(([^)\s#]+)", api.readme_text) if not t.startswith("http")]
-    assert {"docs/app.png", "docs/photos.md", "CHANGELOG.md"} <= set(relative)
+    assert {"docs/app.jpg", "docs/photos.md", "CHANGELOG.md"} <= set(relative)
     assert [t for t in relative if t not in api.files] == []
     # and each document the README opens shows its own pictures, named relative to the document
     shown = [

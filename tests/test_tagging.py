@@ -1,5 +1,5 @@
-"""Catalogue tagging: the fast path (fmnist.tagging) gives what Predictor.predict gives, on every kind of file,
-and the Dask engine (fmnist.cluster) writes the same CSV as one machine."""
+"""Catalogue tagging: the fast path (fmnist.tag.core) gives what Predictor.predict gives, on every kind of file,
+and the Dask engine (fmnist.tag.cluster) writes the same CSV as one machine."""
 
 import csv
 import os
@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, needs_real_data, real_data_dir
-from fmnist.predict import Predictor
-from fmnist.tag import main as tag_main
+from fmnist.serving.predict import Predictor
+from fmnist.tag.cli import main as tag_main
 
 CHECKPOINTS = ROOT / "checkpoints"
 pytestmark = pytest.mark.skipif(not any(CHECKPOINTS.glob("*/model.safetensors")), reason="no bundled checkpoints")
@@ -25,9 +25,9 @@ def predictor():
 def catalogue(tmp_path_factory):
     """A mixed folder: data-set images, phone-like renders (JPEG, one HEIC), a garment cut by the picture's
     edge, non-garments and broken files."""
-    from benchmarks import cropped
     from fmnist.data import load_raw
     from fmnist.photo.render import non_garments, render_item
+    from fmnist.photo.render.cut import cut_photo
 
     folder = tmp_path_factory.mktemp("catalogue")
     raw = load_raw(real_data_dir(), allow_download=False)
@@ -39,7 +39,7 @@ def catalogue(tmp_path_factory):
         picture = render_item(renderer, level, raw.test_images[10 + k], 0, 10 + k)
         picture.save(folder / f"photo_{renderer}.jpg", quality=90, exif=picture.getexif())
     picture.convert("RGB").save(folder / "photo_phone.heic", quality=90)
-    cropped.draw(raw.test_images[2], 0.2, 3).save(folder / "photo_cut.jpg", quality=90)  # a trouser, a fifth cut off
+    cut_photo(raw.test_images[2], 0.2, 3).save(folder / "photo_cut.jpg", quality=90)  # a trouser, a fifth cut off
     for kind, picture in non_garments(seed=0, per_kind=1)[::6]:
         picture.convert("RGB").save(folder / f"other_{kind.replace(':', '_')}.png")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
@@ -51,7 +51,7 @@ def catalogue(tmp_path_factory):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_the_fast_path_gives_what_predict_gives_on_every_file(predictor, catalogue, workers):
     from fmnist.photo import ImageRejected
-    from fmnist.tagging import catalogue_files, tag
+    from fmnist.tag.core import catalogue_files, tag
 
     files = catalogue_files(catalogue)
     assert len(files) >= 14
@@ -73,18 +73,18 @@ def test_the_fast_path_gives_what_predict_gives_on_every_file(predictor, catalog
 
 @needs_real_data
 def test_a_small_folder_stays_in_this_process_and_a_large_one_reuses_its_workers(predictor, catalogue):
-    from fmnist import tagging
+    from fmnist.tag import core
 
-    files = tagging.catalogue_files(catalogue)[:4]
-    tagging._pools.clear()
-    tagging.tag(predictor, files, workers=2, inline_below=5)
-    assert tagging._pools == {}  # 4 pictures: no worker was started
-    tagging.tag(predictor, files, workers=2, inline_below=4)
-    pool = tagging._pools[2]
-    tagging.tag(predictor, files, workers=2, inline_below=4)
-    assert tagging._pools[2] is pool  # started once, then reused
+    files = core.catalogue_files(catalogue)[:4]
+    core._pools.clear()
+    core.tag(predictor, files, workers=2, inline_below=5)
+    assert core._pools == {}  # 4 pictures: no worker was started
+    core.tag(predictor, files, workers=2, inline_below=4)
+    pool = core._pools[2]
+    core.tag(predictor, files, workers=2, inline_below=4)
+    assert core._pools[2] is pool  # started once, then reused
     pids = set(pool._processes)
-    tagging.tag(predictor, files * 3, workers=2, inline_below=4)
+    core.tag(predictor, files * 3, workers=2, inline_below=4)
     assert set(pool._processes) == pids
 
 
@@ -118,7 +118,7 @@ def test_dask_on_a_local_cluster_writes_the_single_machine_csv(catalogue, tmp_pa
 
 def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch):
     pytest.importorskip("dask.distributed")
-    from fmnist import cluster
+    from fmnist.tag import cluster
 
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "3s")  # the same error, without the default's 30 s of tries
     (tmp_path / "a.png").write_bytes(b"")
@@ -156,7 +156,7 @@ def test_pool_workers_exit_when_the_process_that_started_them_is_killed(tmp_path
 
     code = (
         "import os, signal\n"
-        "from fmnist.tagging import worker_pool\n"
+        "from fmnist.tag.core import worker_pool\n"
         "pool = worker_pool(2)\n"
         "print(*sorted({pool.submit(os.getpid).result() for _ in range(8)}), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -55,8 +55,8 @@ def env(tmp_path):
     }
 
 
-def train(env, *args, check=True, popen=False):
-    cmd = [sys.executable, str(ROOT / "train.py"), "--data-dir", str(real_data_dir()), *args]
+def train(env, *args, check=True, popen=False, program=("train.py",)):
+    cmd = [sys.executable, *program, "--data-dir", str(real_data_dir()), *args]
     if popen:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -82,7 +82,7 @@ def epoch_rows(logs):
 
 
 def test_a_tracked_run_logs_what_metrics_json_records_epoch_for_epoch(env, tmp_path):
-    train(env, *QUICK, "--epochs", "2", "--out", str(tmp_path / "out"), "--track", "--track-project", "tiny")
+    train(env, *QUICK, "--epochs", "2", "--out", str(tmp_path / "out"), "--track", "tiny")
     report = json.loads((tmp_path / "out" / "mlp" / "metrics.json").read_text())
     runs = tracked(env, "tiny")
     assert len(runs) == 1
@@ -107,12 +107,11 @@ def test_a_killed_then_resumed_tracked_run_has_each_epoch_once(env, tmp_path):
         *QUICK,
         "--epochs",
         "3",
-        "--patience",
-        "10",
+        "--params",
+        '{"patience": 10}',
         "--out",
         str(tmp_path / "out"),
         "--track",
-        "--track-project",
         "cut",
     ]
     state = tmp_path / "out" / ".partial" / "mlp" / "train_state.pt"
@@ -129,7 +128,6 @@ def test_a_killed_then_resumed_tracked_run_has_each_epoch_once(env, tmp_path):
 def test_a_tracked_search_has_one_run_per_trial_with_its_parameters(env, tmp_path):
     train(
         env,
-        "--search",
         "basic_cnn",
         "--trials",
         "2",
@@ -140,8 +138,8 @@ def test_a_tracked_search_has_one_run_per_trial_with_its_parameters(env, tmp_pat
         "--search-dir",
         str(tmp_path / "search"),
         "--track",
-        "--track-project",
         "study",
+        program=("-m", "fmnist.training.search"),
     )
     runs = tracked(env, "study")
     assert sorted(runs) == ["fmnist-basic_cnn-trial-0", "fmnist-basic_cnn-trial-1"]

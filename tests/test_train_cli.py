@@ -12,8 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import ROOT, kill_once_saved, needs_real_data, real_data_dir
-from fmnist import checkpoint, metrics
+from fmnist.checkpoints import store
 from fmnist.data import load_splits
+from fmnist.evaluation import metrics
 
 pytestmark = needs_real_data
 QUICK = ["--models", "deep_cnn", "--limit", "1000", "--batch-size", "128"]
@@ -44,7 +45,7 @@ def test_one_epoch_run_writes_a_checkpoint_that_reloads_to_the_same_results(tmp_
     }
     assert expected <= {p.name for p in folder.iterdir()}
     assert not (folder / "train_state.pt").exists()
-    model, config = checkpoint.load_folder(folder)
+    model, config = store.load_folder(folder)
     recorded = json.loads((folder / "metrics.json").read_text())
     splits = load_splits(real_data_dir(), limit=1000, seed=0, allow_download=False)
     logits = metrics.predict_logits(model, splits.test.images)
@@ -58,7 +59,7 @@ def test_one_epoch_run_writes_a_checkpoint_that_reloads_to_the_same_results(tmp_
 
 
 def test_resume_after_a_kill_finishes_like_an_uninterrupted_run(tmp_path):
-    args = [*QUICK, "--epochs", "3", "--patience", "10"]
+    args = [*QUICK, "--epochs", "3", "--params", '{"patience": 10}']
     run_train(*args, "--out", str(tmp_path / "whole"))
 
     state = tmp_path / "cut" / ".partial" / "deep_cnn" / "train_state.pt"  # unfinished runs are staged
@@ -105,12 +106,11 @@ def test_resume_refuses_a_run_with_other_settings(tmp_path):
         (["--epochs", "0"], "--epochs: must be positive"),
         (["--models", "mlp,vgg"], "unknown model(s) vgg"),
         (["--batch-size", "many"], "expected a whole number"),
-        (["--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+        (["--params", '{"optimizer": "rmsprop"}'], "optimizer (--params) must be one of adamw, sgd"),
+        (["--params", '{"patients": 3}'], "not TrainConfig fields: patients"),
+        (["--bend-p", "0.3"], "unrecognized arguments: --bend-p"),
         (["--erase-p", "2"], "--erase-p must be in [0, 1]"),
         (["--photo-p", "-0.1"], "--photo-p must be in [0, 1]"),
-        (["--print-faint", "1.5"], "--print-faint must be in [0, 1]"),
-        (["--bend-p", "1.5"], "--bend-p must be in [0, 1]"),
-        (["--flat-p", "-1"], "--flat-p must be in [0, 1]"),
         (["--model-args", "{bad"], "not valid JSON"),
         (["--pretrained-file", "/nope.safetensors"], "does not exist"),
         (["--pretrained-file", __file__, "--no-pretrained"], "contradict each other"),
@@ -240,8 +240,8 @@ def test_force_lets_a_full_run_be_short_and_a_run_outside_checkpoints_needs_noth
 def test_a_model_worse_on_validation_does_not_replace_the_bundled_one(tmp_path, monkeypatch, new_acc, force, adopted):
     """The check fit() makes before it puts a finished folder in place: the two validation figures, the
     refused model kept in runs/not-adopted/, and --force."""
-    from fmnist.config import TrainConfig
-    from fmnist.training import _bundled_refusal
+    from fmnist.training.config import TrainConfig
+    from fmnist.training.finish import _bundled_refusal
 
     bundled = tmp_path / "checkpoints"
     (bundled / "mlp").mkdir(parents=True)
@@ -249,7 +249,7 @@ def test_a_model_worse_on_validation_does_not_replace_the_bundled_one(tmp_path, 
     staged = bundled / ".partial" / "mlp"
     staged.mkdir(parents=True)
     (staged / "metrics.json").write_text(json.dumps({"val": {"accuracy": new_acc}}))
-    monkeypatch.setattr(checkpoint, "BUNDLED", bundled)
+    monkeypatch.setattr(store, "BUNDLED", bundled)
     monkeypatch.chdir(tmp_path)
     refusal = _bundled_refusal(TrainConfig(models=["mlp"], out=str(bundled), force=force), "mlp", staged)
     if adopted:
@@ -276,7 +276,7 @@ def test_a_run_killed_after_one_model_leaves_folders_results_and_card_consistent
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be interrupted"
-    assert [f.name for f in checkpoint.model_folders(root)] == ["mlp"]
+    assert [f.name for f in store.model_folders(root)] == ["mlp"]
     assert [r["model"] for r in json.loads((root / "results.json").read_text())] == ["mlp"]
     card = (root / "README.md").read_text()
     assert "`mlp`" in card and "`deep_cnn`" not in card
@@ -307,8 +307,8 @@ def test_an_unreadable_weights_file_is_refused_before_training(tmp_path):
 def test_the_schedule_survives_runs_of_a_few_steps(total_steps):
     """A tiny --limit with a large batch gives one or two steps an epoch: OneCycleLR divided by zero there
     (seen in a search trial with batch 512 on 300 images)."""
-    from fmnist.config import TrainConfig
-    from fmnist.training import _scheduler
+    from fmnist.training.config import TrainConfig
+    from fmnist.training.loop import _scheduler
 
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     sched = _scheduler(opt, TrainConfig(), 0.1, total_steps)
@@ -318,15 +318,22 @@ def test_the_schedule_survives_runs_of_a_few_steps(total_steps):
     assert all(0 <= lr <= 0.1 + 1e-9 for lr in sched.get_last_lr())
 
 
+def convert_cli(*args):
+    cmd = [sys.executable, "-m", "fmnist.checkpoints", "convert", "--data-dir", str(real_data_dir()), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 def test_weights_converted_to_float16_are_kept_with_figures_that_evaluation_gives(tmp_path):
     run_train("--models", "mlp", "--limit", "1000", "--epochs", "1", "--out", str(tmp_path))
     folder = tmp_path / "mlp"
     size32 = (folder / "model.safetensors").stat().st_size
-    proc = run_train("--convert-weights", "--weights-dtype", "float16", "--models", "mlp", "--out", str(tmp_path))
+    proc = convert_cli("--dtype", "float16", "--models", "mlp", "--out", str(tmp_path))
     assert "kept" in proc.stdout
     assert (folder / "model.safetensors").stat().st_size < 0.55 * size32
     assert {v.dtype for v in load_file(folder / "model.safetensors").values()} == {torch.float16}
-    model, config = checkpoint.load_folder(folder)
+    model, config = store.load_folder(folder)
     recorded = json.loads((folder / "metrics.json").read_text())
     assert config["weights_dtype"] == "float16" and recorded["converted"]["from"] == "float32"
     splits = load_splits(real_data_dir(), limit=1000, seed=0, allow_download=False)
@@ -336,14 +343,14 @@ def test_weights_converted_to_float16_are_kept_with_figures_that_evaluation_give
     assert again["accuracy"] == recorded["test"]["accuracy"]
     assert abs(again["accuracy"] - recorded["converted"]["test_accuracy_before"]) <= 0.0005
     stored = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-    proc = run_train("--convert-weights", "--weights-dtype", "float16", "--models", "mlp", "--out", str(tmp_path))
+    proc = convert_cli("--dtype", "float16", "--models", "mlp", "--out", str(tmp_path))
     assert "mlp        already float16; left as it is" in proc.stdout  # a second conversion keeps the history
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == stored
 
 
 def test_a_conversion_that_costs_accuracy_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
-    from fmnist import convert
-    from fmnist.config import TrainConfig
+    from fmnist.checkpoints import convert
+    from fmnist.training.config import TrainConfig
 
     run_train("--models", "mlp", "--limit", "1000", "--epochs", "1", "--out", str(tmp_path))
     weights = (tmp_path / "mlp" / "model.safetensors").read_bytes()
@@ -363,14 +370,14 @@ def test_the_notice_is_fitted_on_rendered_photos_and_things_and_set_on_validatio
     98 % of the validation items. A --limit run without --photo-data fits on the data set alone."""
     import numpy as np
 
-    from fmnist import detector, ood
+    from fmnist.notice import detector, fitting
     from fmnist.photo import outliers
     from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
 
     run_train("--models", "mlp", "--limit", "1000", "--epochs", "1", "--out", str(tmp_path / "plain"))
-    plain = checkpoint.load_folder(tmp_path / "plain" / "mlp")[1]["notice_threshold"]
+    plain = store.load_folder(tmp_path / "plain" / "mlp")[1]["notice_threshold"]
     assert "fit_photos" not in plain and "outlier" not in plain
-    assert set(ood.load_detector(tmp_path / "plain" / "mlp")) == {"means", "precision"}
+    assert set(detector.load_detector(tmp_path / "plain" / "mlp")) == {"means", "precision"}
 
     run_train(
         "--models",
@@ -384,21 +391,23 @@ def test_the_notice_is_fitted_on_rendered_photos_and_things_and_set_on_validatio
         "--out",
         str(tmp_path / "photos"),
     )
-    model, config = checkpoint.load_folder(tmp_path / "photos" / "mlp")
+    model, config = store.load_folder(tmp_path / "photos" / "mlp")
     entry = config["notice_threshold"]
     photo, (things, digest) = load_photo_data(DEFAULT_PATH), outliers.load()
     assert entry["fit_photos"] == len(photo.train) and entry["photo_data"] == photo.digest
     assert entry["fit_things"] == len(things) and entry["things"] == digest
-    stats = ood.load_detector(tmp_path / "photos" / "mlp")
+    stats = detector.load_detector(tmp_path / "photos" / "mlp")
     used = ~np.isin(photo.val["renderer"], photo.meta["held_out"]) & (photo.val["images"].max(axis=(1, 2)) > 0)
     assert entry["val_photos"] == int(used.sum())
-    feats = ood.penultimate_features(model, torch.from_numpy(photo.val["images"][used]))
+    feats = detector.penultimate_features(model, torch.from_numpy(photo.val["images"][used]))
     for rule, score, rate in (
-        ("mahalanobis", ood.mahalanobis_scores, detector.MAHALANOBIS_PHOTO_PASS_RATE),
-        ("outlier", ood.outlier_scores, detector.OUTLIER_PHOTO_PASS_RATE),
+        ("mahalanobis", detector.mahalanobis_scores, fitting.MAHALANOBIS_PHOTO_PASS_RATE),
+        ("outlier", detector.outlier_scores, fitting.OUTLIER_PHOTO_PASS_RATE),
     ):
         assert (score(feats, stats).numpy() <= entry[rule]).mean() >= rate - 0.002, rule
     # the things it learnt from score higher than the garments, on the whole
-    thing_scores = ood.outlier_scores(ood.penultimate_features(model, torch.from_numpy(things)), stats).numpy()
-    assert np.median(thing_scores) > np.median(ood.outlier_scores(feats, stats).numpy())
+    thing_scores = detector.outlier_scores(
+        detector.penultimate_features(model, torch.from_numpy(things)), stats
+    ).numpy()
+    assert np.median(thing_scores) > np.median(detector.outlier_scores(feats, stats).numpy())
     assert 0.9 <= entry["pass_rate"] <= 1.0

@@ -10,8 +10,8 @@ items as photographs (the renderers), and the rendered training data built from 
 - cache, build: the rendered training data (python -m fmnist.photo.build).
 """
 
-from .decode import MAX_PIXELS, MIN_SIDE_PX, ImageRejected, open_image, to_grey, to_rgb
-from .pipeline import WORK_SIDE, Preprocessed, outline, preprocess, warm_up
+from fmnist.photo.decode import MAX_PIXELS, MIN_SIDE_PX, ImageRejected, open_image, to_grey, to_rgb
+from fmnist.photo.pipeline import WORK_SIDE, Preprocessed, outline, preprocess, warm_up
 
 __all__ = [
     "MAX_PIXELS",

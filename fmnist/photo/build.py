@@ -13,8 +13,9 @@ app's own pipeline (fmnist.photo), so that a model can train on what the pipelin
 - Written as one .npz (28x28 uint8 images, labels, renderer, level, print and turn of each, the command, and the
   sha256 of the pipeline's modules that made them), to data/photo-data-v4.npz (kept in the repository, 2.4 MB)
   unless --out says otherwise. Rendering and preprocessing run in worker processes.
-- --print-share draws that share of items as printed garments (fmnist.prints), --tilt-share lays that share down
-  turned by up to --tilt-deg; the repository's v3 and v4 were built with 0.3, 0.3 and 30 (the command is in the file).
+- --print-share draws that share of items as printed garments (fmnist.training.prints), --tilt-share lays that
+  share down turned by up to --tilt-deg; the repository's v4 was built with 0.3, 0.3 and 30 (the command is in
+  the file).
   --floor-share draws that share as light garments on dark floors (render.floors) in place of their renderer.
 - A change to the pipeline (PIPELINE_MODULES of fmnist/photo/) makes the cache stale: rebuild it under a new name,
   and keep the old file while a recorded command names it (v3: the graph-cut pipeline, turns undone up to 30
@@ -35,9 +36,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..prints import print_item
-from .cache import DEFAULT_PATH, save_photo_data
-from .render import RENDERERS, floors, tilt_item
+from fmnist.photo.cache import DEFAULT_PATH, save_photo_data
+from fmnist.photo.render import RENDERERS, floors, tilt_item
+from fmnist.training.prints import print_item
 
 PIPELINE_MODULES = ("decode", "backdrop", "segment", "intensity", "pipeline")  # what turns a photo into 28x28
 
@@ -46,7 +47,7 @@ HELD_OUT = ("opaque",)
 
 def _job(args):
     """Render one item with its own seed and preprocess it, in a worker process."""
-    from .pipeline import preprocess
+    from fmnist.photo.pipeline import preprocess
 
     item, seed, index, renderers, variation = args
     rng = np.random.default_rng([seed, 7919, index])
@@ -101,7 +102,7 @@ def pipeline_sha256() -> str:
 
 
 def main(argv=None) -> int:
-    from ..data import load_raw, stratified_split
+    from fmnist.data import load_raw, stratified_split
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train-items", type=int, default=4000, help="training items to render (default %(default)s)")
@@ -113,7 +114,7 @@ def main(argv=None) -> int:
         "--print-share",
         type=float,
         default=0.0,
-        help="share of items drawn as printed garments (fmnist.prints), in both parts",
+        help="share of items drawn as printed garments (fmnist.training.prints), in both parts",
     )
     p.add_argument("--tilt-share", type=float, default=0.0, help="share of items laid down turned, in both parts")
     p.add_argument("--tilt-deg", type=float, default=30.0, help="the largest turn of a turned item (degrees)")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import Split, sha256
+from fmnist.data import Split, sha256
 
 # 4,000 training + 800 validation pictures, 2.3 MB: small enough to keep in the repository, so that a training
 # command (and a GPU machine, which cannot build it in its minutes) names a file every clone has

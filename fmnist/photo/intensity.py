@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import morph
+from fmnist.photo import morph
 
 MAX_TILT_DEG = 30  # larger turns are not undone; 30 against 20 on items turned up to 30 degrees (validation, resnet):
 # scenes/tint/opaque everyday 87.3/89.3/84.7 -> 87.3/91.3/86.0 %, upright items 93.3/93.3/88.7 -> 93.3/93.3/88.0 %

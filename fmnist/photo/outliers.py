@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import sha256
+from fmnist.data import sha256
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "outliers-v2.npz"
 SEEDS = range(3, 21)
@@ -25,9 +25,9 @@ def build(seeds=SEEDS) -> tuple[np.ndarray, np.ndarray]:
     rules (no item, fills the frame, shape, several items) let through, as the app would."""
     from tqdm import tqdm
 
-    from ..predict import picture_rules
-    from . import preprocess
-    from .render import non_garments
+    from fmnist.photo import preprocess
+    from fmnist.photo.render import non_garments
+    from fmnist.serving.predict import picture_rules
 
     pictures = [pair for seed in seeds for pair in non_garments(seed=seed)]
     pixels, kinds = [], []

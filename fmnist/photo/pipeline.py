@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from . import morph
-from .decode import ImageRejected, open_image, to_rgb
-from .intensity import VISIBLE_SHARE, best_tilt, item_intensity, without_wires
-from .segment import segment
+from fmnist.photo import morph
+from fmnist.photo.decode import ImageRejected, open_image, to_rgb
+from fmnist.photo.intensity import VISIBLE_SHARE, best_tilt, item_intensity, without_wires
+from fmnist.photo.segment import segment
 
 log = logging.getLogger(__name__)
 WORK_SIDE = 512  # segmentation resolution: an item a tenth of the frame wide still spans 50 px, over 28

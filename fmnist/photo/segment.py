@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import morph
-from .backdrop import EDGE_FLOOR, backdrop_is_textured, border_ring, fit_backdrop
-from .decode import grey_of
+from fmnist.photo import morph
+from fmnist.photo.backdrop import EDGE_FLOOR, backdrop_is_textured, border_ring, fit_backdrop
+from fmnist.photo.decode import grey_of
 
 # Lightness in CIELAB L* units (0-100). A soft shadow darkens a light backdrop by up to ~20 L* units; a
 # garment that is not much darker than the backdrop is found by its edges or its colour.

@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from . import floors, opaque, pattern, scenes, tint
-from .non_garments import non_garments
-from .scenes import render_photo
+from fmnist.photo.render import floors, opaque, pattern, scenes, tint
+from fmnist.photo.render.non_garments import non_garments
+from fmnist.photo.render.scenes import render_photo
 
 
 def _scenes(item, level, rng):

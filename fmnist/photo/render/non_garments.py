@@ -122,7 +122,7 @@ def non_garments(seed: int = 0, per_kind: int = 4) -> list[tuple[str, Image.Imag
         ("digit", _digit),
     ):
         out += [(kind, make(rng)) for _ in range(per_kind)]
-    from .things import things
+    from fmnist.photo.render.things import things
 
     # seven of each everyday kind at the default per_kind of 4 (63 pictures)
     return out + things(seed, max(1, round(per_kind * 7 / 4)))

@@ -1,0 +1,226 @@
+"""The not-a-garment detector of a trained model: a Mahalanobis rule on its penultimate features and, when it is
+fitted with rendered photos and pictures of things, an outlier head beside it; their limits set on validation as
+the app sees it (items and photos through the photo pipeline, with the picture rules)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fmnist.checkpoints import store
+from fmnist.data import Splits
+from fmnist.notice import detector
+from fmnist.photo import outliers
+from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
+from fmnist.training.config import TrainConfig
+from fmnist.training.environment import existing_checkpoints
+
+log = logging.getLogger(__name__)
+
+# The share of real validation items that get no notice. The issue asks for 95 %; 96 % leaves a margin so
+# that unseen items (the test set) stay under 5 % notices too. (The rule of a detector fitted without photos.)
+NOTICE_PASS_RATE = 0.96
+# With rendered photos and pictures of things (fmnist.photo.outliers), two rules, each set on validation
+# (benchmarks.notice_sweep: validation items, the photo data's validation photos, non-garments of seeds 1 and 2):
+# - the outlier head's limit lets through 98 % of the rendered validation photos (held-out renderers left out;
+#   97.5 % until resnet was retrained on photo data v4, where it flagged 5.3 % of validation pale garments on
+#   `scenes` and 5.5 % of `pattern` photos; notice-sweep-val-cpu.json);
+# - the Mahalanobis limit, only for what is far from everything, lets through 99.5 % of them;
+# each limit also lets through at least ITEM_PASS_RATE of the validation items. The next looser pair (0.995, 0.985)
+# flags under 90 % of the validation non-garments (88.9 / 86.1 %), so this is the loosest that keeps that target.
+# With the Mahalanobis rule alone no limit met both targets (0.97 of photos: 5-6 % of pale garments flagged but
+# about 65 % of non-garments).
+ITEM_PASS_RATE = 0.98
+OUTLIER_PHOTO_PASS_RATE = 0.98
+MAHALANOBIS_PHOTO_PASS_RATE = 0.995
+
+
+def val_through_pipeline(splits: Splits, cache: dict | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """The validation items as the app sees them: each through the photo pipeline, (N, 28, 28) uint8, and
+    whether the picture rules flag it. The same for every model of a run, so a run computes it once (cache)."""
+    if cache is not None and "val_seen" in cache:
+        return cache["val_seen"]
+    from PIL import Image
+
+    from fmnist.photo import preprocess
+    from fmnist.serving.predict import picture_rules
+
+    seen, flagged = [], []
+    for img in splits.val.images.cpu().numpy():
+        pre = preprocess(Image.fromarray(img))
+        seen.append(torch.from_numpy(pre.pixels))
+        flagged.append(bool(picture_rules(pre)))
+    result = torch.stack(seen), np.asarray(flagged)
+    if cache is not None:
+        cache["val_seen"] = result
+    return result
+
+
+def fit_detector(
+    model: torch.nn.Module,
+    splits: Splits,
+    folder: Path,
+    n_classes: int,
+    cache: dict | None = None,
+    photo=None,
+    things=None,
+) -> dict:
+    """Fit the detector and set its limits; writes detector.safetensors, returns the config entry.
+
+    Class means and the shared covariance come from training images and, with photo (a fmnist.photo.cache
+    PhotoData), from the rendered training photos too, as the pipeline turned them into 28x28: what the model
+    sees of a photographed garment is then part of "a garment". Without photo (or without things, the
+    fmnist.photo.outliers pixels), the Mahalanobis limit is the score that NOTICE_PASS_RATE of the validation items
+    (through the photo pipeline, with the picture rules) stay under. With both, an outlier head learns garments
+    against things, and each rule's limit comes from validation: items and rendered validation photos of the
+    renderers the photo data trained on (its held-out renderers are left out, so that their notice rates stay an
+    honest estimate)."""
+    stats, counts = fit_statistics(model, splits, n_classes, photo, things[0] if things is not None else None)
+    seen, flagged = val_through_pipeline(splits, cache)
+    val_feats = detector.penultimate_features(model, seen)
+    entry = {"val_flagged_by_picture_rules": float(flagged.mean())}
+    if photo is None or things is None:
+        scores = detector.mahalanobis_scores(val_feats, stats).numpy()
+        limit = item_limit(scores, flagged, NOTICE_PASS_RATE)
+        how = ("" if photo is None else f" and {len(photo.train):,} rendered training photos") + (
+            f"; the limit is set so that {100 * NOTICE_PASS_RATE:.0f} % of the {len(scores):,} validation items "
+            f"passed through the photo pipeline get no notice from this rule and the picture rules together"
+        )
+        entry |= {"pass_rate": NOTICE_PASS_RATE, "limit_from_val_items": limit}
+    else:
+        things_pixels, things_digest = things
+        held_out = set(photo.meta.get("held_out", []))
+        found = photo.val["images"].reshape(len(photo.val["images"]), -1).max(1) > 0
+        keep = ~np.isin(photo.val["renderer"], list(held_out)) & found
+        photo_val = detector.penultimate_features(model, torch.from_numpy(photo.val["images"][keep].astype(np.uint8)))
+        limits, on_items = {}, flagged.copy()
+        for rule, score, rate in (
+            ("mahalanobis", detector.mahalanobis_scores, MAHALANOBIS_PHOTO_PASS_RATE),
+            ("outlier", detector.outlier_scores, OUTLIER_PHOTO_PASS_RATE),
+        ):
+            on_val = score(val_feats, stats).numpy()
+            limits[rule] = max(
+                item_limit(on_val, flagged, ITEM_PASS_RATE), float(np.quantile(score(photo_val, stats).numpy(), rate))
+            )
+            on_items |= on_val > limits[rule]
+        limit = limits["mahalanobis"]
+        entry |= {
+            "outlier": limits["outlier"],
+            "pass_rate": float(1 - on_items.mean()),
+            "item_pass_rate": ITEM_PASS_RATE,
+            "photo_pass_rates": {"mahalanobis": MAHALANOBIS_PHOTO_PASS_RATE, "outlier": OUTLIER_PHOTO_PASS_RATE},
+            "val_photos": int(keep.sum()),
+            "things": things_digest,
+            "fit_things": int(len(things_pixels)),
+        }
+        how = (
+            f" and {len(photo.train):,} rendered training photos; an outlier head (logistic regression on the "
+            f"same features) learns {counts['head_garments']:,} of those items and photos against "
+            f"{len(things_pixels):,} pictures of things that are not garments ({outliers.COMMAND}). A "
+            f"picture gets the notice when either score is above its limit: the outlier head's lets "
+            f"{100 * OUTLIER_PHOTO_PASS_RATE:.1f} % and the distance's {100 * MAHALANOBIS_PHOTO_PASS_RATE:.1f} % "
+            f"of {int(keep.sum()):,} rendered validation photos through (held-out renderers left out: "
+            f"{', '.join(sorted(held_out)) or 'none'}), and each at least {100 * ITEM_PASS_RATE:.0f} % of the "
+            f"{len(val_feats):,} validation items passed through the photo pipeline; together with the picture "
+            f"rules {100 * entry['pass_rate']:.1f} % of those items get no notice"
+        )
+    if photo is not None:
+        entry |= {"photo_data": photo.digest, "fit_photos": int(len(photo.train))}
+    detector.save_detector(folder, stats)
+    return entry | {
+        "mahalanobis": limit,
+        "how": f"squared Mahalanobis distance of the penultimate features to the nearest class mean (Lee "
+        f"et al. 2018); class means and shared covariance from {counts['fit_images']:,} training images" + how,
+    }
+
+
+def fit_statistics(
+    model: torch.nn.Module,
+    splits: Splits,
+    n_classes: int,
+    photo=None,
+    things_pixels: np.ndarray | None = None,
+    head_c: float = detector.OUTLIER_HEAD_C,
+) -> tuple[dict, dict]:
+    """The detector's stored statistics, and how many pictures each part learnt from.
+
+    The Mahalanobis class means and shared covariance come from every len(train) // detector.FIT_IMAGES-th training
+    image and, with photo, the rendered training photos. With photo and things_pixels (fmnist.photo.outliers),
+    the outlier head learns as many of those training images as there are photos, and the photos, against the
+    things."""
+    step = max(1, len(splits.train) // detector.FIT_IMAGES)
+    fit_images, labels = splits.train.images[::step], splits.train.labels[::step].cpu()
+    feats = detector.penultimate_features(model, fit_images)
+    counts = {"fit_images": len(fit_images)}
+    if photo is None:
+        return detector.as_stored(detector.fit_mahalanobis(feats, labels, n_classes)), counts
+    photo_feats = detector.penultimate_features(model, photo.train.images)
+    stats = detector.as_stored(
+        detector.fit_mahalanobis(
+            torch.cat([feats, photo_feats]), torch.cat([labels, photo.train.labels.cpu()]), n_classes
+        )
+    )
+    if things_pixels is not None:
+        items = feats[:: max(1, len(feats) // len(photo_feats))][: len(photo_feats)]
+        stats |= detector.as_stored(
+            detector.fit_outlier_head(
+                torch.cat([items, photo_feats]),
+                detector.penultimate_features(model, torch.from_numpy(things_pixels)),
+                head_c,
+            )
+        )
+        counts["head_garments"] = len(items) + len(photo_feats)
+    return stats, counts
+
+
+def item_limit(scores: np.ndarray, flagged: np.ndarray, pass_rate: float) -> float:
+    """The score under which pass_rate of the validation items stay, the picture rules' notices counted in."""
+    allowed = int((1 - pass_rate) * len(scores)) - int(flagged.sum())
+    rest = np.sort(scores[~flagged])[::-1]
+    return float(rest[allowed]) if 0 <= allowed < len(rest) else float(rest[0])
+
+
+def detector_things():
+    """The pictures of things an outlier head learns from, and their digest (None when the file is not there)."""
+    return outliers.load()
+
+
+def detector_photos(path: str | None):
+    """The rendered photos a detector is fitted and set on: the run's --photo-data, else the repository's photo
+    data when it is there (None without either). Read once per process: a run of several models fits several."""
+    return _photos_at(Path(path) if path else DEFAULT_PATH)
+
+
+@functools.lru_cache(maxsize=2)
+def _photos_at(path: Path):
+    return load_photo_data(path) if path.is_file() else None
+
+
+def refit_detectors(cfg: TrainConfig) -> list[str]:
+    """Fit the not-a-garment detector of existing checkpoints (cfg.models in cfg.out_dir) on their own
+    weights, on the split they were trained with, and on the rendered photos of --photo-data (default: the
+    repository's photo data, when it is there).
+    Weights and metrics stay as they are; config.json gains the threshold, and detector.safetensors appears."""
+    done = []
+    photo, things = detector_photos(cfg.photo_data), detector_things()
+    caches: dict = {}  # one pass of the validation items through the pipeline per split, not per model
+    for name, folder, model, config, splits in existing_checkpoints(cfg, allow_limit=False):
+        split = (config["seed"], config["train_config"]["val_size"], config["train_config"].get("limit"))
+        config["notice_threshold"] = fit_detector(
+            model,
+            splits,
+            folder,
+            len(config["class_names"]),
+            cache=caches.setdefault(split, {}),
+            photo=photo,
+            things=things,
+        )
+        config["notice_threshold"]["fitted_after_training"] = True
+        store.atomic_write_json(folder / store.CONFIG_NAME, config)
+        log.info("%s: detector fitted, threshold %.1f", name, config["notice_threshold"]["mahalanobis"])
+        done.append(name)
+    return done

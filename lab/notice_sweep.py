@@ -1,0 +1,169 @@
+"""The not-a-garment notice's rules, chosen on validation only. Statistics from training images and rendered
+training photos; the outlier head learns those against pictures of things (fmnist.photo.outliers, seeds 3-20).
+Each rule's limit lets through at least ITEM_PASS_RATE of the validation items (through the photo pipeline) and
+the given share of the photo data's rendered validation photos (held-out renderers left out); "-" means the
+limit comes from the items alone (at fmnist.notice.fitting's NOTICE_PASS_RATE for the Mahalanobis rule alone). For
+each variant: the share of validation photos flagged, by renderer and for pale garments, of validation items,
+and of two validation sets of non-garments (seeds 1 and 2; the photo benchmark's test set is seed 0), the
+picture rules included; and of pale garments, the level the photo data's validation part holds fewest of: the
+photo benchmark's `pale` level of every renderer, drawn on validation items (--pale-per-class a class and
+renderer, seed 6; the held-out renderer is reported, never used to choose).
+
+    python -m lab.notice_sweep [--model resnet] [--things data/outliers-v2.npz ...] [--head-c 3 ...]
+                                      [--pale-per-class 30] [--out notice-sweep-val]
+
+--things names the outlier files the head learns from (several are joined): to compare sets of things.
+--head-c gives the outlier head's inverse regularisation strengths to try (the shipped one:
+fmnist.notice.detector.OUTLIER_HEAD_C).
+"""
+
+import argparse
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import torch
+
+from benchmarks.photos import render_job
+from fmnist.checkpoints import store
+from fmnist.data import load_splits, stratified_split
+from fmnist.notice import detector
+from fmnist.notice.detector import OUTLIER_HEAD_C
+from fmnist.notice.fitting import ITEM_PASS_RATE, NOTICE_PASS_RATE, fit_statistics, item_limit, val_through_pipeline
+from fmnist.photo import outliers, preprocess
+from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
+from fmnist.photo.render import RENDERERS, non_garments
+from fmnist.serving.predict import picture_rules
+from lab._common import record
+
+# (Mahalanobis photo pass rate, outlier-head photo pass rate); None: the Mahalanobis limit from the items alone,
+# the outlier head not used
+VARIANTS = (
+    (None, None),
+    (0.95, None),
+    (0.97, None),
+    (None, 0.95),
+    (None, 0.97),
+    (0.99, 0.97),
+    (0.995, 0.97),
+    (0.99, 0.975),
+    (0.995, 0.975),
+    (0.995, 0.98),
+    (0.995, 0.985),
+    (0.998, 0.98),
+    (0.998, 0.985),
+    (0.995, 0.99),
+)
+VAL_SEEDS = (1, 2)
+PALE_SEED = 6  # the photo benchmark draws its test pictures with seed 0, its validation runs with 1
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="resnet")
+    p.add_argument("--things", nargs="+", default=["data/outliers-v2.npz"])
+    p.add_argument(
+        "--head-c",
+        nargs="+",
+        type=float,
+        default=[OUTLIER_HEAD_C],
+        help="the outlier head's C values to try (default: the shipped %(default)s)",
+    )
+    p.add_argument(
+        "--pale-per-class",
+        type=int,
+        default=30,
+        help="validation items a class drawn at every renderer's pale level (0: none)",
+    )
+    p.add_argument("--out", default="notice-sweep-val")
+    args = p.parse_args()
+    torch.set_grad_enabled(False)
+    model, _ = store.load_folder(f"checkpoints/{args.model}")
+    splits = load_splits(allow_download=False)
+    photo = load_photo_data(DEFAULT_PATH)
+    things = np.concatenate([outliers.load(path)[0] for path in args.things])
+    seen, flagged = val_through_pipeline(splits)
+    val = photo.val
+    found = val["images"].reshape(len(val["images"]), -1).max(1) > 0
+    used = found & ~np.isin(val["renderer"], photo.meta["held_out"])
+    feats = {
+        "items": detector.penultimate_features(model, seen),
+        "photos": detector.penultimate_features(model, torch.from_numpy(val["images"].astype(np.uint8))),
+    }
+    by_rules = {}
+    for seed in VAL_SEEDS:
+        by_rules[seed], feats[seed] = _seen(model, [preprocess(picture) for _, picture in non_garments(seed=seed)])
+    if args.pale_per_class:
+        items = stratified_split(splits.val.labels.numpy(), 10 * args.pale_per_class, PALE_SEED)[1]
+        with ProcessPoolExecutor(2) as pool:
+            for r in RENDERERS:
+                jobs = [(r, "pale", splits.val.images[i].numpy(), PALE_SEED, int(i)) for i in items]
+                pres = [pre for pre, _ in pool.map(render_job, jobs, chunksize=4)]
+                by_rules[f"pale_{r}"], feats[f"pale_{r}"] = _seen(model, pres)
+    rows = []
+    for head_c in args.head_c:
+        stats, _ = fit_statistics(model, splits, 10, photo, things, head_c)
+        scores = {
+            rule: {k: fn(f, stats).numpy() for k, f in feats.items()}
+            for rule, fn in (("mahalanobis", detector.mahalanobis_scores), ("outlier", detector.outlier_scores))
+        }
+        rows += sweep(scores, feats, flagged, val, found, used, by_rules, head_c)
+    path = record(
+        args.out,
+        rows,
+        torch.device("cpu"),
+        {
+            "model": args.model,
+            "non_garments": {s: len(by_rules[s]) for s in VAL_SEEDS},
+            "pale_per_renderer": 10 * args.pale_per_class,
+            "pale_seed": PALE_SEED,
+            "held_out": photo.meta["held_out"],
+            "things": len(things),
+            "things_files": args.things,
+        },
+    )
+    print(f"({path})")
+
+
+def _seen(model, pres) -> tuple[np.ndarray, torch.Tensor]:
+    """For preprocessed pictures: whether the picture rules flag each, and the model's penultimate features."""
+    pixels = torch.from_numpy(np.stack([pre.pixels for pre in pres]))
+    return np.array([bool(picture_rules(pre)) for pre in pres]), detector.penultimate_features(model, pixels)
+
+
+def sweep(scores, feats, flagged, val, found, used, by_rules, head_c) -> list[dict]:
+    """One row per VARIANTS entry: the limits it sets and what they flag."""
+    rows = []
+    for rates in VARIANTS:
+        flags = {k: np.zeros(len(f), bool) for k, f in feats.items()}
+        limits = {}
+        # without the outlier head, the Mahalanobis rule alone keeps its items pass rate of NOTICE_PASS_RATE
+        item_rate = NOTICE_PASS_RATE if rates[1] is None else ITEM_PASS_RATE
+        for (rule, s), rate in zip(scores.items(), rates):
+            if rule == "outlier" and rate is None:
+                continue
+            limits[rule] = item_limit(s["items"], flagged, item_rate)
+            if rate is not None:
+                limits[rule] = max(limits[rule], float(np.quantile(s["photos"][used], rate)))
+            for k in flags:
+                flags[k] |= s[k] > limits[rule]
+        row = {
+            "head_c": head_c,
+            "mahalanobis_photo_pass": rates[0],
+            "outlier_photo_pass": rates[1],
+            "limits": limits,
+            "items_flagged": 100 * float((flags["items"] | flagged).mean()),
+            "photos_flagged_pale": 100 * float(flags["photos"][found & (val["level"] == "pale")].mean()),
+        }
+        for r in sorted(set(val["renderer"].tolist())):
+            row[f"photos_flagged_{r}"] = 100 * float(flags["photos"][found & (val["renderer"] == r)].mean())
+        for seed in VAL_SEEDS:
+            row[f"non_garments_flagged_seed{seed}"] = 100 * float((flags[seed] | by_rules[seed]).mean())
+        for key in (k for k in flags if str(k).startswith("pale_")):
+            row[f"{key}_flagged"] = 100 * float((flags[key] | by_rules[key]).mean())
+        rows.append(row)
+        print({k: (round(v, 1) if isinstance(v, float) else v) for k, v in row.items() if k != "limits"}, flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
