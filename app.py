@@ -22,9 +22,10 @@ from PIL import Image
 
 from fmnist.checkpoints import hub, store
 from fmnist.explain.maps import summary_table
+from fmnist.notice.rules import HINTS
 from fmnist.photo import ImageRejected, warm_up
 from fmnist.serving.answer import answer_sheet
-from fmnist.serving.predict import HINTS, Predictor, load_models
+from fmnist.serving.predict import Predictor, load_models
 from fmnist.serving.uploads import MAX_PICTURE_BYTES, BatchRejected, batch_items, limits_text, too_large
 from fmnist.tag.core import CSV_HEADER, TagRow, tag, write_csv
 

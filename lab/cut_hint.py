@@ -2,7 +2,7 @@
 
     python -m lab.cut_hint [--per-class 10] [--seed 1] [--out cut-hint-val]
 
-The hint (fmnist.serving.predict.picture_hints) fires where the found item lies along more than CUT_REACH of one side of
+The hint (fmnist.notice.rules.picture_hints) fires where the found item lies along more than CUT_REACH of one side of
 the picture, but not along all four. For validation items only, it reports the share of pictures it fires on at
 several limits (the shipped CUT_REACH among them): the cropped probe's pictures (lab.cropped: whole, and
 with a tenth and a fifth of the item outside the frame), every renderer's pictures at every level (none of which
@@ -19,10 +19,10 @@ from tqdm.auto import tqdm
 
 from benchmarks.photos import render_job
 from fmnist.data import load_splits, stratified_split
+from fmnist.notice.rules import CUT_REACH, picture_hints
 from fmnist.photo import preprocess
 from fmnist.photo.render import RENDERERS
 from fmnist.photo.render.cut import CUTS, cut_photo
-from fmnist.serving.predict import CUT_REACH, picture_hints
 from lab._common import record
 from lab._probe import _drawn
 

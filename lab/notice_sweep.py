@@ -29,10 +29,10 @@ from fmnist.data import load_splits, stratified_split
 from fmnist.notice import detector
 from fmnist.notice.detector import OUTLIER_HEAD_C
 from fmnist.notice.fitting import ITEM_PASS_RATE, NOTICE_PASS_RATE, fit_statistics, item_limit, val_through_pipeline
+from fmnist.notice.rules import picture_rules
 from fmnist.photo import outliers, preprocess
 from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
 from fmnist.photo.render import RENDERERS, non_garments
-from fmnist.serving.predict import picture_rules
 from lab._common import record
 
 # (Mahalanobis photo pass rate, outlier-head photo pass rate); None: the Mahalanobis limit from the items alone,

@@ -62,6 +62,20 @@ def convert(cfg: TrainConfig) -> int:
     return 0
 
 
+def write_galleries(cfg: TrainConfig) -> list[str]:
+    """Write the similar-items gallery (once) and each existing checkpoint's features of it (cfg.models in
+    cfg.out_dir): for checkpoints trained before the gallery existed. Weights and metrics stay as they are."""
+    from fmnist.serving.gallery import ensure_gallery, write_features
+    from fmnist.training.environment import existing_checkpoints
+
+    done = []
+    for name, folder, model, config, splits in existing_checkpoints(cfg, allow_limit=True):
+        found = ensure_gallery(cfg.out_dir, splits.train.images, splits.train.labels, config["seed"])
+        logging.getLogger(__name__).info("%s: gallery features in %s", name, write_features(folder, model, found))
+        done.append(name)
+    return done
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m fmnist.checkpoints", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -118,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"detector fitted for: {', '.join(refit_detectors(cfg))}")
         else:
-            from fmnist.serving.gallery import write_galleries
-
             print(f"gallery features written for: {', '.join(write_galleries(cfg))}")
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -6,12 +6,8 @@ from __future__ import annotations
 import shutil
 import tarfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
-
-if TYPE_CHECKING:
-    from fmnist.gpu.plan import Job, Plan
 
 PART_BYTES = 15 * 2**20  # the largest file of a pack (--part-mib)
 MAX_FILES = 8  # the most files a pack holds (--max-files)
@@ -19,12 +15,12 @@ BEST_MODEL = "wide_resnet"
 BEST_SEEDS = (0, 1, 2)
 
 
-def best_seed(plan: Plan) -> Job | None:
+def best_seed(plan):
     done = [j for j in plan.jobs if j.argv[1] == BEST_MODEL and j.state == "done"]
     return max(done, key=lambda j: j.result["val_acc"]) if done else None
 
 
-def pack(plan: Plan, dest: Path, max_files: int = MAX_FILES, part_bytes: int = PART_BYTES) -> list[Path]:
+def pack(plan, dest: Path, max_files: int = MAX_FILES, part_bytes: int = PART_BYTES) -> list[Path]:
     """plan.json, logs.tar.gz and checkpoints.tar.gz in parts: at most max_files files of at most part_bytes."""
     dest.mkdir(parents=True, exist_ok=True)
     staging = plan.work / "pack"
@@ -79,7 +75,7 @@ def _split(archive: Path, dest: Path, max_parts: int, part_bytes: int = PART_BYT
     return parts
 
 
-def summarise_seeds(plan: Plan) -> dict:
+def summarise_seeds(plan) -> dict:
     accs = [j.result["test_acc"] for j in plan.jobs if j.argv[1] == BEST_MODEL and j.state == "done"]
     vals = [j.result["val_acc"] for j in plan.jobs if j.argv[1] == BEST_MODEL and j.state == "done"]
     if not accs:

@@ -46,8 +46,8 @@ def val_through_pipeline(splits: Splits, cache: dict | None = None) -> tuple[tor
         return cache["val_seen"]
     from PIL import Image
 
+    from fmnist.notice.rules import picture_rules
     from fmnist.photo import preprocess
-    from fmnist.serving.predict import picture_rules
 
     seen, flagged = [], []
     for img in splits.val.images.cpu().numpy():

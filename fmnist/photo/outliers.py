@@ -25,9 +25,9 @@ def build(seeds=SEEDS) -> tuple[np.ndarray, np.ndarray]:
     rules (no item, fills the frame, shape, several items) let through, as the app would."""
     from tqdm import tqdm
 
+    from fmnist.notice.rules import picture_rules
     from fmnist.photo import preprocess
     from fmnist.photo.render import non_garments
-    from fmnist.serving.predict import picture_rules
 
     pictures = [pair for seed in seeds for pair in non_garments(seed=seed)]
     pixels, kinds = [], []

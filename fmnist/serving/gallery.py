@@ -18,13 +18,9 @@ import logging
 import lzma
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-
-if TYPE_CHECKING:
-    from fmnist.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 GALLERY_NAME = "gallery.safetensors"  # beside the model folders: the images and their labels
@@ -203,16 +199,3 @@ class SimilarItems:
         sims = self.features @ q
         top = torch.topk(sims, min(k, len(sims)))
         return [(int(i), int(self.gallery.labels[i]), float(v)) for v, i in zip(top.values, top.indices)]
-
-
-def write_galleries(cfg: TrainConfig) -> list[str]:
-    """Write the similar-items gallery (once) and each existing checkpoint's features of it (cfg.models in
-    cfg.out_dir): for checkpoints trained before the gallery existed. Weights and metrics stay as they are."""
-    from fmnist.training.environment import existing_checkpoints
-
-    done = []
-    for name, folder, model, config, splits in existing_checkpoints(cfg, allow_limit=True):
-        found = ensure_gallery(cfg.out_dir, splits.train.images, splits.train.labels, config["seed"])
-        log.info("%s: gallery features in %s", name, write_features(folder, model, found))
-        done.append(name)
-    return done

@@ -20,46 +20,12 @@ from fmnist.checkpoints import hub, store
 from fmnist.explain.gradcam import overlay
 from fmnist.explain.maps import explain, map_note, map_title
 from fmnist.notice import detector
+from fmnist.notice.rules import picture_hints, picture_rules
 from fmnist.photo import ImageRejected, Preprocessed, outline, preprocess
 from fmnist.serving.answer import PANEL
 from fmnist.serving.gallery import SimilarItems
 
 log = logging.getLogger(__name__)
-# Shape rules, set outside what the 60,000 training items show: their long-to-short side ratio is at most 7.0
-# (99.9th percentile 4.7), and 0.5 % of them touch all four edges of their frame.
-MAX_ASPECT = 7.5
-# An "item" that touches all four edges and covers more than this share of the picture is a scene or noise.
-# Validation items that touch all four edges (ankle boots, bags, 2 % of them) cover at most 84 %.
-FRAME_FILL = 0.9
-# A hint, not a notice: the item lies along more than this share of one side of the picture (but not along all
-# four), so a part of it may be outside the frame. Set on validation (python -m benchmarks.cut_hint).
-CUT_REACH = 0.02
-HINTS = {
-    "cut off": "Part of the item seems to be outside the picture: it runs along the picture's edge, and what "
-    "is cut off is not seen, so the answer may be wrong. A photo with the whole garment in it, a "
-    "margin all round, reads better."
-}
-
-
-def picture_hints(pre: Preprocessed, cut_reach: float = CUT_REACH) -> list[str]:
-    """Hints about how the picture was taken, which say nothing about whether it shows a garment (HINTS).
-    cut_reach: the limit of the "cut off" hint (benchmarks.cut_hint tries others)."""
-    cut = pre.found_item and not pre.touches_all_sides and max(pre.edge_reach) > cut_reach
-    return ["cut off"] if cut else []
-
-
-def picture_rules(pre: Preprocessed) -> list[str]:
-    """The notice rules that need no model: what the segmentation found."""
-    if not pre.found_item:
-        return ["no item"]
-    rules = []
-    if pre.touches_all_sides and pre.fill > FRAME_FILL:
-        rules.append("fills the frame")
-    if pre.aspect > MAX_ASPECT:
-        rules.append("shape")
-    if pre.items > 1:
-        rules.append("several items")
-    return rules
 
 
 @dataclass

@@ -31,8 +31,9 @@ import numpy as np
 import torch
 
 from fmnist import CLASS_NAMES
+from fmnist.notice.rules import picture_hints
 from fmnist.photo import ImageRejected, Preprocessed, preprocess
-from fmnist.serving.predict import detector_scores, picture_hints
+from fmnist.serving.predict import detector_scores
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 CSV_HEADER = ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice", "hint"]
