@@ -35,6 +35,8 @@ from fmnist.data import load_raw, load_splits, stratified_split
 from fmnist.evaluation.reports import format_table
 from fmnist.photo import preprocess
 from fmnist.photo.render import RENDERERS, non_garments, render_item
+from fmnist.photo.render.strays import KINDS as STRAY_KINDS
+from fmnist.photo.render.strays import strays
 from fmnist.serving.predict import Predictor
 from fmnist.tag.core import classify_batch
 
@@ -187,18 +189,24 @@ def main():
         for pre, _ in tqdm(pool.map(render_job, jobs, chunksize=8), total=len(jobs), desc="validation"):
             for m, (_, rules) in classify(predictor, pre).items():
                 val_flagged[m].append(bool(rules))
+        # the old kinds and the new ones (fmnist.photo.render.strays: fragments, edges, grain), reported apart too
         pictures = non_garments(args.seed)
-        by_kind, flags = defaultdict(lambda: defaultdict(list)), defaultdict(list)
+        new_kinds = strays(args.seed)
+        pictures = pictures + new_kinds
+        by_kind, flags, new_flags = defaultdict(lambda: defaultdict(list)), defaultdict(list), defaultdict(list)
         done = pool.map(_preprocess_picture, [pic for _, pic in pictures])
         for (kind, _), (pre, _) in zip(pictures, tqdm(done, total=len(pictures), desc="non-garments")):
             for m, (_, rules) in classify(predictor, pre).items():
                 by_kind[m][kind.split(":")[0]].append(bool(rules))
                 flags[m].append(bool(rules))
+                if kind in STRAY_KINDS:
+                    new_flags[m].append(bool(rules))
 
     ood_rows = [
         {
             "model": m,
             "non_garments_flagged": float(np.mean(flags[m])),
+            "new_non_garments_flagged": float(np.mean(new_flags[m])) if new_flags[m] else None,
             "test_items_flagged": float(np.mean(flagged[m, "raw", "raw"])),
             "val_items_flagged": float(np.mean(val_flagged[m])),
             **{f"flagged_{k}": float(np.mean(v)) for k, v in by_kind[m].items()},

@@ -317,7 +317,7 @@ def test_a_batch_of_pictures_gives_a_table_thumbnails_and_the_clis_csv(client, t
     text.write_text("a text file renamed .jpg")
     summary, table, gallery, csv_path = _tag_batch(client, EXAMPLES[:3] + [text])
     rows = _csv_rows(csv_path)
-    assert rows[0] == ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice", "hint"]
+    assert rows[0] == ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice", "hint", "label"]
     assert [r[0] for r in rows[1:]] == [p.name for p in EXAMPLES[:3]] + ["notes.jpg"]
     for r, example in zip(rows[1:4], EXAMPLES[:3]):
         assert r[1] == CLASS_NAMES[int(example.name.split("_")[0])]

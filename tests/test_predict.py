@@ -129,7 +129,7 @@ def test_tagging_cli_writes_the_expected_csv(tmp_path):
         assert r["top1"] == CLASS_NAMES[int(e.name.split("_")[0])]
         p = [float(r[k]) for k in ("p1", "p2", "p3")]
         assert p == sorted(p, reverse=True) and 0 < sum(p) <= 1.0001
-    assert list(rows[0]) == ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice", "hint"]
+    assert list(rows[0]) == ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice", "hint", "label"]
 
 
 PHOTO_EXAMPLES = sorted((ROOT / "examples" / "photos").glob("*.jpg"))
@@ -161,3 +161,70 @@ def test_a_garment_cut_by_the_picture_edge_gets_a_hint_and_a_whole_one_none(pred
     photos = [p for p in PHOTO_EXAMPLES if p.name.startswith("rendered_")]
     shipped = [predictor.predict(path).hints for path in EXAMPLES + photos]
     assert shipped == [[]] * len(shipped)  # data-set images and whole photos: none
+
+
+def _surface_with(draw, size=(800, 600), surface=(205, 200, 190)) -> Image.Image:
+    """A phone-like picture: a plain surface with what draw(ImageDraw) puts on it, a little noise, JPEG."""
+    import io
+
+    from PIL import ImageDraw
+
+    img = Image.new("RGB", size, surface)
+    draw(ImageDraw.Draw(img))
+    arr = np.asarray(img, np.float32) + np.random.default_rng(3).normal(0, 2, (size[1], size[0], 3))
+    out = io.BytesIO()
+    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=90)
+    return Image.open(io.BytesIO(out.getvalue()))
+
+
+def test_a_small_thing_running_off_the_edge_is_judged_with_the_whole_picture(predictor):
+    """A dark cup cut by the picture's bottom edge, 1 % of the picture: a fragment, not a garment photo."""
+    cup = _surface_with(lambda d: d.ellipse((360, 555, 440, 635), fill=(40, 30, 30)))
+    p = predictor.predict(cup)
+    assert "small, at the edge" in p.rules and "runs off its edge" in p.notice
+    assert "cut off" in p.hints  # and the hint says so, as for any item at the edge
+
+
+def test_a_busy_picture_is_judged_with_the_whole_picture(predictor):
+    """A street: sky, buildings with windows, a tower; whatever part is found, most of the rest is no surface."""
+    from fmnist.photo.render.strays import scene
+
+    busy = [scene(np.random.default_rng([0, 4099, 1, i])) for i in range(6)]
+    fired = [predictor.predict(picture) for picture in busy]
+    assert any("busy picture" in p.rules for p in fired)
+    assert all(p.notice for p in fired if "busy picture" in p.rules)
+
+
+@pytest.mark.parametrize("share", [0.1, 0.2])
+def test_garment_photos_whole_or_cut_by_the_frame_pass_the_picture_rules(share):
+    """The rules that judge the whole picture leave garment photos alone: every renderer's, and garments cut by
+    the frame (which get the hint, not the notice)."""
+    from fmnist.data import load_raw
+    from fmnist.notice.rules import picture_rules
+    from fmnist.photo.render import RENDERERS, render_item
+    from fmnist.photo.render.cut import cut_photo
+
+    items = load_raw(allow_download=False).test_images[:6]
+    for k, item in enumerate(items):
+        cut = preprocess(cut_photo(item, share, 11 + k))
+        assert not {"busy picture", "small, at the edge"} & set(picture_rules(cut)), k
+    for renderer, (_, levels) in RENDERERS.items():
+        pre = preprocess(render_item(renderer, levels[-1], items[int(share * 10)], 5, 0))
+        assert not {"busy picture", "small, at the edge"} & set(picture_rules(pre)), renderer
+
+
+def test_the_picture_rules_read_the_measures_of_the_whole_picture():
+    import dataclasses
+
+    from fmnist.notice.rules import BUSY_CLUTTER, BUSY_UNEXPLAINED, EDGE_FILL, picture_rules
+    from fmnist.photo import Preprocessed
+
+    plain = Preprocessed(np.zeros((28, 28), np.uint8), True, (0, 0, 10, 10), fill=0.2)
+    assert picture_rules(plain) == []
+    assert picture_rules(dataclasses.replace(plain, clutter=BUSY_CLUTTER + 0.01)) == ["busy picture"]
+    scene = dataclasses.replace(plain, unexplained=BUSY_UNEXPLAINED + 0.01)
+    assert picture_rules(scene) == ["busy picture"]
+    assert picture_rules(dataclasses.replace(scene, textured=True)) == []  # grout and grain are not a scene
+    edge = dataclasses.replace(plain, edge_reach=(0.3, 0.0, 0.0, 0.0), fill=EDGE_FILL - 0.01)
+    assert picture_rules(edge) == ["small, at the edge"]
+    assert picture_rules(dataclasses.replace(edge, fill=EDGE_FILL + 0.05)) == []  # a garment cut by the frame

@@ -68,6 +68,11 @@ class Preprocessed:
     aspect: float = 1.0  # the item's long side over its short side (after the tilt is undone)
     tilt_deg: float = 0.0  # the rotation that was undone
     fill: float = 0.0  # share of the picture the item covers
+    # away from the item: the share that surely differs from the backdrop, and the share the backdrop leaves
+    # unexplained (fmnist.photo.segment); a photo of one garment on a surface leaves little of either
+    clutter: float = 0.0
+    unexplained: float = 0.0
+    textured: bool = False  # the backdrop is textured (grout, grain, a woven sheet): fmnist.photo.backdrop
     view: np.ndarray | None = field(default=None, repr=False)  # (h, w, 3) uint8 picture at working size
     mask: np.ndarray | None = field(default=None, repr=False)  # (h, w) bool item mask at working size
 
@@ -188,6 +193,9 @@ def _preprocess(source, margin_frac: float, deskew: bool) -> Preprocessed:
         aspect=float(max(ch, cw) / max(1, min(ch, cw))),
         tilt_deg=tilt,
         fill=float(mask.mean()),
+        clutter=info["clutter"],
+        unexplained=info["unexplained"],
+        textured=info.get("textured", False),
         view=(rgb * 255).round().astype(np.uint8),
         mask=mask,
     )

@@ -102,12 +102,15 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     # growth would run along the texture's lines (grout) as along a pale body, so there the seeds are the item
     grow = min(h, w) >= 64 and not textured
     info = {
+        "textured": textured,
         "light_backdrop": light_backdrop,
         "grey": picture_grey,
         "backdrop_grey": backdrop[..., 3],
         "d_chroma": d_chroma,
         "items": 0,
         "found": False,
+        "clutter": 0.0,
+        "unexplained": 0.0,
     }
     strong = evidence > 1
     labels, areas = _regions(strong, backdrop_like, only_darker, rgb, grow)
@@ -147,7 +150,19 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, dict]:
     others = [areas[i] for i in order[1:] if i + 1 not in joined and not inside[i]]
     info["items"] = 1 + int(np.sum(np.asarray(others) >= max(min_area, OTHER_ITEM_SHARE * areas[order[0]])))
     info["found"] = True
+    info |= _surroundings(item, strong, explained)
     return item, info
+
+
+def _surroundings(item: np.ndarray, strong: np.ndarray, explained: np.ndarray) -> dict:
+    """What the rest of the picture holds, away from the item (a margin of twice the parts' gap): the share of it
+    that surely differs from the backdrop (`clutter`), and the share the smooth backdrop does not explain
+    (`unexplained`). A garment on a surface leaves little of either; a scene whose one part was found, a lot."""
+    h, w = item.shape
+    away = ~morph.dilate(item, iterations=2 * _gap_radius(h, w))
+    if not away.any():
+        return {"clutter": 0.0, "unexplained": 0.0}
+    return {"clutter": float(strong[away].mean()), "unexplained": float((~explained)[away].mean())}
 
 
 def _unlike_shade(rgb: np.ndarray, grey: np.ndarray, backdrop: np.ndarray, explained: np.ndarray) -> np.ndarray:

@@ -206,6 +206,11 @@ class Predictor:
             f"more than 7 times.",
             "unlike any garment": f"To the model this picture looks unlike every garment: {'; '.join(unlike)}. "
             f"{100 * limits.get('pass_rate', 0.95):.0f} % of real items pass these limits.",
+            "busy picture": f"Around what was found, much of the picture is not a plain surface "
+            f"({100 * max(pre.clutter, pre.unexplained):.0f} % of it): this looks like a scene, a texture or many "
+            "things, and what was found may be only a part of one.",
+            "small, at the edge": f"What was found is small ({100 * pre.fill:.1f} % of the picture) and runs off "
+            "its edge: it may be part of something larger outside the frame rather than a garment.",
             "several items": f"The picture shows {pre.items} separate items; only the largest (outlined) was "
             "classified.",
         }

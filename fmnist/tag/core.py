@@ -36,7 +36,8 @@ from fmnist.photo import ImageRejected, Preprocessed, preprocess
 from fmnist.serving.predict import detector_scores
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
-CSV_HEADER = ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice", "hint"]
+# label: empty, for a person to fill where they checked a picture (a class name, or skip): fmnist.dataset
+CSV_HEADER = ["file", "top1", "p1", "top2", "p2", "top3", "p3", "notice", "hint", "label"]
 BATCH = 64  # 28x28 images per forward pass: large enough to amortise, small enough to show progress
 # below this many pictures, tagging stays in this process: starting workers costs more than they save
 # (the crossover in benchmarks/tagging.py, README "Catalogue tagging")
@@ -58,11 +59,11 @@ class TagRow:
 
     def csv_row(self) -> list[str]:
         if self.error is not None:
-            return [self.file, "", "", "", "", "", "", f"error: {self.error}", ""]
+            return [self.file, "", "", "", "", "", "", f"error: {self.error}", "", ""]
         return (
             [self.file]
             + [v for c, p in self.top3 for v in (c, f"{p:.4f}")]
-            + ["; ".join(self.rules), "; ".join(self.hints)]
+            + ["; ".join(self.rules), "; ".join(self.hints), ""]
         )
 
 
