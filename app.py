@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -20,6 +22,7 @@ import gradio as gr
 import torch
 from PIL import Image
 
+from fmnist import dataset
 from fmnist.checkpoints import hub, store
 from fmnist.explain.maps import summary_table
 from fmnist.notice.rules import HINTS
@@ -82,7 +85,7 @@ class OutputFiles:
         for p in self.dir.iterdir():  # images and CSVs
             try:
                 if p.stat().st_mtime < cutoff:
-                    p.unlink()
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()  # a batch's pictures are a folder
             except FileNotFoundError:  # another request pruned it first
                 pass
 
@@ -233,6 +236,8 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
         )
         rows = [next(tagged) if it.error is None else TagRow(it.name, [], {}, [], it.error) for it in items]
         table = [r.csv_row() for r in rows]
+        batch = uuid.uuid4().hex
+        keep_pictures(readable, outputs.dir / f"batch-{batch}")  # for the export of checked tags
         gallery = [
             (
                 outputs.save(Image.fromarray(r.thumbnail), "thumb"),
@@ -244,12 +249,46 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
             for r in rows
             if r.error is None and r.thumbnail is not None
         ]
-        csv_path = write_csv(rows, outputs.dir / f"tags-{uuid.uuid4().hex[:8]}.csv")
+        csv_path = write_csv(rows, outputs.dir / f"tags-{batch}.csv")
         n_bad = sum(r.error is not None for r in rows)
         summary = f"Tagged {len(rows) - n_bad} of {len(rows)} files" + (
             f"; {n_bad} could not be read (see the notice column)." if n_bad else "."
         )
         return summary, table, gallery, str(csv_path)
+
+    def checked(table, csv_file) -> tuple[Path, Path]:
+        """The batch's pictures folder and its tags as the table now stands (labels typed in)."""
+        name = Path(csv_file if isinstance(csv_file, str) else (csv_file or {}).get("path", "")).name
+        m = re.fullmatch(r"tags-([0-9a-f]{32})(?:\.corrected)?\.csv", name)
+        pictures = outputs.dir / f"batch-{m.group(1)}" if m else None
+        if pictures is None or not pictures.is_dir():
+            raise gr.Error(
+                f"Tag a batch first (or again: its pictures are kept for {OUTPUT_MAX_AGE_S // 60} minutes).",
+                title="Nothing to export",
+            )
+        rows = table.values.tolist() if hasattr(table, "values") else (table or {}).get("data", [])
+        corrected = outputs.dir / f"tags-{m.group(1)}.corrected.csv"
+        write_csv([["" if v is None else str(v) for v in row] for row in rows], corrected)
+        return pictures, corrected
+
+    def download_corrections(table, csv_file):
+        pictures, corrected = checked(table, csv_file)
+        try:
+            labelled, skipped = dataset.read_labels(pictures, corrected, first_row=1)
+        except dataset.DatasetError as e:
+            raise gr.Error(str(e).replace("\n", "; "), title="Some labels cannot be used") from None
+        return f"{len(labelled)} pictures labelled, {skipped} skipped.", str(corrected)
+
+    def export_dataset(table, csv_file):
+        pictures, corrected = checked(table, csv_file)
+        out = Path(tempfile.mkdtemp(dir=outputs.dir, prefix="export-")) / "fmnist-tags"
+        try:
+            dataset.build(pictures, corrected, out, command="the fmnist app's batch tab, Export", first_row=1)
+        except dataset.DatasetError as e:
+            raise gr.Error(str(e).replace("\n", "; "), title="Cannot export these labels") from None
+        archive = shutil.make_archive(str(out), "zip", out.parent, out.name)
+        n = sum(1 for _ in open(out / dataset.METADATA)) - 1
+        return f"Exported {n} labelled pictures as a dataset ([docs/loop.md](docs/loop.md)).", archive
 
     with gr.Tab("Tag a batch"):
         gr.Markdown(
@@ -270,7 +309,14 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
                 model = gr.Dropdown(choices=choices, value=predictor.default, label="Model")
                 button = gr.Button("Tag all", variant="primary")
         summary = gr.Markdown(elem_id="batch-summary")
-        table = gr.Dataframe(headers=CSV_HEADER, label="Tags", interactive=False, wrap=True, elem_id="batch-table")
+        table = gr.Dataframe(
+            headers=CSV_HEADER,
+            label="Tags: type a class name (or skip) in the label column where you have checked a picture",
+            interactive=True,
+            static_columns=list(range(len(CSV_HEADER) - 1)),  # the model's answers stay as they were
+            wrap=True,
+            elem_id="batch-table",
+        )
         gallery = gr.Gallery(
             label="Thumbnails with their labels (⚠: a notice; ✂: cut by the edge)",
             columns=8,
@@ -279,6 +325,15 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
             elem_id="batch-gallery",
         )
         download = gr.File(label="CSV", elem_id="batch-csv")
+        with gr.Row():
+            correct = gr.Button("Download the corrected CSV")
+            export = gr.Button("Export as a dataset (zip)")
+        checked_summary = gr.Markdown(elem_id="batch-checked")
+        checked_file = gr.File(label="Corrected CSV or dataset", elem_id="batch-export")
+        correct.click(
+            download_corrections, [table, download], [checked_summary, checked_file], api_name="corrected_csv"
+        )
+        export.click(export_dataset, [table, download], [checked_summary, checked_file], api_name="export_dataset")
         button.click(
             tag_batch,
             [files, model],
@@ -288,6 +343,25 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
             concurrency_id="batch",
             preprocess=False,
         )
+
+
+def keep_pictures(items, folder: Path) -> None:
+    """The batch's readable pictures, under their names (a zip member's path included), for an export of its
+    checked tags: a hard link to an uploaded file where the file system allows, the bytes of a zip member."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for it in items:
+        target = folder / it.name
+        if target.resolve().parent != folder.resolve() and folder.resolve() not in target.resolve().parents:
+            continue  # a member name that climbs out of the folder is not kept
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(it.source, (str, os.PathLike)):
+            try:
+                os.link(it.source, target)
+            except OSError:
+                shutil.copyfile(it.source, target)
+        else:
+            it.source.seek(0)
+            target.write_bytes(it.source.read())
 
 
 def build_about_tab(folder: Path, source: str) -> None:

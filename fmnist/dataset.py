@@ -51,9 +51,12 @@ def _class_name(text: str) -> str | None:
     return next((c for c in CLASS_NAMES if c.casefold() == wanted), None)
 
 
-def read_labels(folder: str | os.PathLike, tags_csv: str | os.PathLike) -> tuple[list[Labelled], int]:
+def read_labels(
+    folder: str | os.PathLike, tags_csv: str | os.PathLike, first_row: int = 2
+) -> tuple[list[Labelled], int]:
     """The rows of tags_csv that carry a class name, each checked (its picture is in folder, its class is one of
-    the ten, no picture twice by content), and how many say `skip`. Raises DatasetError naming every bad row."""
+    the ten, no picture twice by content), and how many say `skip`. Raises DatasetError naming every bad row,
+    numbered from first_row (2: as a spreadsheet shows the CSV under its header; 1: as the app's table does)."""
     folder, tags_csv = Path(folder), Path(tags_csv)
     if not folder.is_dir():
         raise DatasetError(f"{folder} is not a folder of pictures")
@@ -70,7 +73,7 @@ def read_labels(folder: str | os.PathLike, tags_csv: str | os.PathLike) -> tuple
             f"--out {tags_csv.name}, then fill its {LABEL_COLUMN} column"
         )
     labelled, skipped, problems, seen = [], 0, [], {}
-    for n, row in enumerate(rows, start=2):
+    for n, row in enumerate(rows, start=first_row):
         text = (row.get(LABEL_COLUMN) or "").strip()
         if not text:
             continue
@@ -151,13 +154,14 @@ def build(
     out: str | os.PathLike,
     license_id: str = "other",
     command: str = "python -m fmnist.dataset build",
+    first_row: int = 2,
 ) -> Path:
     """The dataset folder out: the labelled pictures, metadata.csv and the card. Written beside out and renamed
     into place at the end, so that nothing is left half-written; an existing non-empty out is refused."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"{out} already exists and is not empty: name a new folder")
-    rows, skipped = read_labels(folder, tags_csv)
+    rows, skipped = read_labels(folder, tags_csv, first_row)
     if not rows:
         raise DatasetError(f"no row of {tags_csv} carries a class in its {LABEL_COLUMN} column: nothing to build")
     partial = out.with_name(out.name + ".partial")

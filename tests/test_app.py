@@ -347,6 +347,43 @@ def test_a_zip_is_tagged_member_by_member(client, tmp_path):
     assert all(r[1] == CLASS_NAMES[int(name.split("/")[1][0])] for r, name in zip(rows, members))
 
 
+def test_checked_labels_download_as_csv_and_export_as_a_dataset_and_a_wrong_name_is_refused(client, tmp_path):
+    """The batch tab: a person types labels into the table; a wrong name is refused on its row; the corrected
+    CSV keeps every answer beside the labels; Export is the dataset `python -m fmnist.dataset build` makes."""
+    import io
+    import zipfile
+
+    from gradio_client import handle_file
+
+    from fmnist.tag.core import CSV_HEADER
+
+    members = {f"shop/{p.name}": p.read_bytes() for p in EXAMPLES[:3]}
+    _, table, _, csv_path = _tag_batch(client, [zip_of(tmp_path / "shop.zip", members)])
+    rows = [list(r) for r in table["data"]]
+    rows[0][-1], rows[1][-1], rows[2][-1] = "t-shirt/top", "jumper", "skip"
+    edited = {"headers": CSV_HEADER, "data": rows}
+    with pytest.raises(Exception, match=r"row 2 \(shop/1_trouser_test2.png\): 'jumper' is not a class"):
+        client.predict(edited, handle_file(csv_path), api_name="/corrected_csv")
+    rows[1][-1] = "Trouser"
+    summary, corrected = client.predict(edited, handle_file(csv_path), api_name="/corrected_csv")
+    assert "2 pictures labelled, 1 skipped" in summary
+    got = _csv_rows(corrected)
+    assert got[0] == CSV_HEADER and [r[-1] for r in got[1:]] == ["t-shirt/top", "Trouser", "skip"]
+    assert [r[:-1] for r in got[1:]] == [r[:-1] for r in table["data"]]  # the model's answers, as they were
+    summary, archive = client.predict(edited, handle_file(csv_path), api_name="/export_dataset")
+    assert "Exported 2 labelled pictures" in summary
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+        metadata = z.read("fmnist-tags/metadata.csv").decode()
+        card = z.read("fmnist-tags/README.md").decode()
+    assert {"fmnist-tags/0_t-shirt-top_test19.png", "fmnist-tags/1_trouser_test2.png"} <= names
+    import csv
+
+    labels = {r["file_name"]: r["label"] for r in csv.DictReader(io.StringIO(metadata))}
+    assert labels == {"0_t-shirt-top_test19.png": "T-shirt/top", "1_trouser_test2.png": "Trouser"}
+    assert "image-classification" in card and "1 marked `skip`" in card
+
+
 @pytest.mark.parametrize(
     "kind,message",
     [
