@@ -232,11 +232,25 @@ def model_card(root: str | Path, repo_id: str | None = None):
         world = cfg.get("world_size", 1)
         return "" if world == 1 else f"torchrun --nproc_per_node={world} "
 
+    def _finetuned(cfg):
+        f = cfg.get("finetune")
+        return (
+            ""
+            if not f
+            else (
+                f"; fine-tuned from `{f['from']}` on the dataset `{f['dataset']}` ({f['trained_on']} checked pictures,"
+                f" {f['held_out']} held out: {100 * f['before']['held_out']:.1f} % -> "
+                f"{100 * f['after']['held_out']:.1f} % on them, data-set test {100 * f['before']['test']:.2f} % -> "
+                f"{100 * f['after']['test']:.2f} %)"
+            )
+        )
+
     trained = "\n".join(
-        f"- `{name}`: `{launcher(cfg)}{command_for(cfg['train_config'], name)}` (seed {cfg['seed']}, "
+        f"- `{name}`: `{launcher(cfg)}"
+        f"{cfg['command'] if cfg.get('finetune') else command_for(cfg['train_config'], name)}` (seed {cfg['seed']}, "
         f"{cfg['device']}, {met['train_seconds'] / 60:.1f} min, {met['epochs_run']} epochs, "
         f"{met['split']['train']:,} training images"
-        f"{', stopped early' if met['stopped_early'] else ''})" + _converted(met)
+        f"{', stopped early' if met['stopped_early'] else ''})" + _converted(met) + _finetuned(cfg)
         for name, cfg, met in entries
     )
     n_test = entries[0][2]["test"]["n"]

@@ -1,0 +1,206 @@
+"""Fine-tuning a trained model on a shop's checked pictures: an fmnist.dataset folder or a Hub dataset repo.
+
+    python train.py --finetune checkpoints/resnet --photos shop-tags/ --out runs/shop
+    python train.py --finetune checkpoints/resnet --photos USER/NAME --out runs/shop --push --repo-id USER/MODEL
+
+The pictures go through the app's own photo pipeline. A share of them (HELD_OUT, stratified, seeded) is held
+out; the rest train the model, starting from its weights, each batch mixed with DATA_PER_PHOTO data-set images
+per picture so that it does not forget the data set. The finished model is calibrated, saved, reloaded and
+reported like any trained model (fmnist.training.finish), into OUT/NAME, with before and after on the held-out
+pictures and on the data-set test set in its metrics.json, config.json and the model card.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from fmnist import CLASS_NAMES
+from fmnist.checkpoints import store
+from fmnist.data import Split, load_splits, stratified_split, to_float
+from fmnist.evaluation import metrics
+from fmnist.evaluation.reports import record_outputs
+from fmnist.training.augment import augment
+from fmnist.training.config import TrainConfig
+from fmnist.training.environment import resolve_device
+from fmnist.training.finish import finish
+
+log = logging.getLogger(__name__)
+
+HELD_OUT = 0.3  # of the checked pictures, kept out of training to judge before and after
+EPOCHS = 8  # passes over the checked training pictures
+LR = 3e-4  # AdamW, cosine to zero: a tenth of a full run's peak, so that the model moves, not restarts
+DATA_PER_PHOTO = 3  # data-set training images in each batch per checked picture: what keeps it from forgetting
+BATCH = 64
+TEST_DROP_LIMIT = 0.005  # a fall of the data-set test accuracy beyond this is said loudly and blocks --push
+
+
+class FinetuneError(ValueError):
+    """Pictures or a checkpoint that cannot be fine-tuned on, with what to do."""
+
+
+def dataset_folder(source: str) -> Path:
+    """A local dataset folder (fmnist.dataset build), or a Hub dataset repo's files (USER/NAME)."""
+    if Path(source).is_dir():
+        return Path(source)
+    if source.count("/") != 1:
+        raise FinetuneError(f"--photos {source}: no such folder, and not a Hub dataset id (USER/NAME)")
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(repo_id=source, repo_type="dataset"))
+
+
+def read_dataset(folder: Path) -> tuple[list[Path], np.ndarray]:
+    """The pictures and their class indices, from metadata.csv (file_name, label)."""
+    meta = folder / "metadata.csv"
+    if not meta.is_file():
+        raise FinetuneError(f"{folder} has no metadata.csv: build it with python -m fmnist.dataset build")
+    with open(meta, newline="") as f:
+        rows = list(csv.DictReader(f))
+    unknown = sorted({r["label"] for r in rows} - set(CLASS_NAMES))
+    if unknown:
+        raise FinetuneError(f"{meta}: labels that are not classes: {', '.join(unknown)}")
+    return [folder / r["file_name"] for r in rows], np.array([CLASS_NAMES.index(r["label"]) for r in rows])
+
+
+def _pixels(path: Path) -> np.ndarray:
+    from fmnist.photo import preprocess
+
+    return preprocess(path).pixels
+
+
+def through_pipeline(paths: list[Path], workers: int = 2) -> np.ndarray:
+    """(N, 28, 28) uint8: each picture as the app turns it into the model's input."""
+    with ProcessPoolExecutor(workers) as pool:
+        return np.stack(list(tqdm(pool.map(_pixels, paths, chunksize=4), total=len(paths), desc="pictures")))
+
+
+def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    logits = metrics.predict_logits(model, images)
+    return float((logits.argmax(1) == labels.cpu()).float().mean())
+
+
+def finetune(cfg: TrainConfig, checkpoint: str | Path, photos: str) -> dict:
+    """Fine-tune the model in checkpoint on the pictures of photos into cfg.out_dir/NAME; returns its report row
+    with "finetune": before and after on the held-out pictures and the data-set test set."""
+    checkpoint = Path(checkpoint)
+    if not (checkpoint / store.CONFIG_NAME).is_file():
+        raise FinetuneError(f"--finetune {checkpoint}: not a checkpoint folder (no {store.CONFIG_NAME})")
+    if (store.is_bundled(cfg.out_dir) or store.inside_bundled(cfg.out_dir)) and not cfg.force:
+        raise FinetuneError(
+            f"--out {cfg.out_dir} is the bundled checkpoints/: a fine-tuned model goes elsewhere; to adopt it "
+            "there, give --force"
+        )
+    dev = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model, config = store.load_folder(checkpoint, device=dev)
+    name = config["architecture"]
+    paths, labels = read_dataset(dataset_folder(photos))
+    if len(labels) < 10:
+        raise FinetuneError(f"--photos {photos}: {len(labels)} pictures; fine-tuning needs at least 10")
+    pixels = through_pipeline(paths)
+    train_idx, held_idx = stratified_split(labels, max(len(CLASS_NAMES), round(HELD_OUT * len(labels))), cfg.seed)
+    tc = config.get("train_config", {})
+    splits = load_splits(cfg.data_dir, tc.get("val_size", 6000), config.get("seed", 0), cfg.limit, device=dev)
+    held = Split(torch.from_numpy(pixels[held_idx]).to(dev), torch.from_numpy(labels[held_idx]).to(dev))
+    mine = Split(torch.from_numpy(pixels[train_idx]).to(dev), torch.from_numpy(labels[train_idx]).to(dev))
+    before = {"held_out": accuracy(model, held.images, held.labels), "test": accuracy(model, *_test(splits))}
+    log.info("before: held-out pictures %.4f, data-set test %.4f", before["held_out"], before["test"])
+
+    epochs = cfg.epochs or EPOCHS
+    lr = cfg.lr or LR
+    aug = dataclasses.replace(cfg, models=[name]).augment(name)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    per_epoch = -(-len(mine) * (1 + DATA_PER_PHOTO) // BATCH)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * per_epoch)
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed)
+    history, start = [], time.perf_counter()
+    for epoch in tqdm(range(1, epochs + 1), desc=f"fine-tuning {name}"):
+        model.train()
+        data = torch.randint(0, len(splits.train), (len(mine) * DATA_PER_PHOTO,), device=dev, generator=gen)
+        images = torch.cat([mine.images, splits.train.images[data]])
+        targets = torch.cat([mine.labels, splits.train.labels[data]])
+        order = torch.randperm(len(targets), device=dev, generator=gen)
+        seen, loss_sum, right = 0, 0.0, 0
+        for i in range(0, len(order), BATCH):
+            idx = order[i : i + BATCH]
+            x = augment(to_float(images[idx]), aug, gen)
+            logits = model(x)
+            loss = F.cross_entropy(logits, targets[idx], label_smoothing=cfg.label_smoothing)
+            seen, loss_sum = seen + len(idx), loss_sum + float(loss.detach()) * len(idx)
+            right += int((logits.argmax(1) == targets[idx]).sum())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        model.eval()
+        val_logits = metrics.predict_logits(model, splits.val.images)
+        val_loss = float(F.cross_entropy(val_logits, splits.val.labels.cpu()))
+        val_acc = float((val_logits.argmax(1) == splits.val.labels.cpu()).float().mean())
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": loss_sum / seen,
+                "train_acc": right / seen,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "lr_end": sched.get_last_lr()[0],
+                "seconds": time.perf_counter() - start - sum(h["seconds"] for h in history),
+            }
+        )
+    seconds = time.perf_counter() - start
+    run = {
+        "best_val_loss": min(h["val_loss"] for h in history),
+        "best_epoch": epochs,
+        "epoch": epochs,
+        "stopped_early": False,
+        "train_seconds": seconds,
+        "history": history,
+    }
+    cfg = dataclasses.replace(cfg, models=[name], epochs=epochs, lr=lr)
+    staged = cfg.out_dir / ".partial" / name
+    staged.mkdir(parents=True, exist_ok=True)
+    init = f"fine-tuned from {checkpoint}"
+    row = finish(name, cfg, model, config.get("model_args", {}), init, splits, run, staged, dev, resolved={})
+    saved, _ = store.load_folder(staged, device=dev)
+    after = {"held_out": accuracy(saved, held.images, held.labels), "test": row["test_acc"]}
+    report = {
+        "from": str(checkpoint),
+        "dataset": photos,
+        "pictures": len(labels),
+        "held_out": len(held_idx),
+        "trained_on": len(train_idx),
+        "data_per_picture": DATA_PER_PHOTO,
+        "seconds": seconds,
+        "before": before,
+        "after": after,
+        "test_drop": before["test"] - after["test"],
+    }
+    for file in (store.CONFIG_NAME, store.METRICS_NAME):
+        saved_json = store.read_config(staged) if file == store.CONFIG_NAME else _read(staged / file)
+        saved_json["finetune"] = report
+        if file == store.CONFIG_NAME:
+            saved_json["command"] = f"python train.py --finetune {checkpoint} --photos {photos} --out {cfg.out}"
+        store.atomic_write_json(staged / file, saved_json)
+    store.publish_folder(staged, cfg.out_dir / name)
+    record_outputs(cfg.out_dir)
+    return row | {"finetune": report}
+
+
+def _test(splits) -> tuple[torch.Tensor, torch.Tensor]:
+    return splits.test.images, splits.test.labels
+
+
+def _read(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text())
