@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -28,8 +27,16 @@ from fmnist.explain.maps import summary_table
 from fmnist.notice.rules import HINTS
 from fmnist.photo import ImageRejected, warm_up
 from fmnist.serving.answer import answer_sheet
+from fmnist.serving.outputs import OUTPUT_MAX_AGE_S, OutputFiles
 from fmnist.serving.predict import Predictor, load_models
-from fmnist.serving.uploads import MAX_PICTURE_BYTES, BatchRejected, batch_items, limits_text, too_large
+from fmnist.serving.uploads import (
+    MAX_PICTURE_BYTES,
+    BatchRejected,
+    batch_items,
+    keep_pictures,
+    limits_text,
+    too_large,
+)
 from fmnist.tag.core import CSV_HEADER, TagRow, tag, write_csv
 
 log = logging.getLogger("fmnist.app")
@@ -44,8 +51,6 @@ CSS = """
 """
 CONCURRENCY = 2  # two CPU cores on a free Space: a third request would only queue inside torch
 BATCH_WORKERS = 1  # a batch decodes in one process, leaving the other core to single pictures
-OUTPUT_MAX_AGE_S = 600
-PRUNE_EVERY_S = 10  # how often old answer files are looked for
 
 
 def load_predictor() -> tuple[Predictor, Path, str]:
@@ -58,36 +63,6 @@ def load_predictor() -> tuple[Predictor, Path, str]:
         except hub.CheckpointError as e:  # offline, unknown repo, bad files: the bundled weights still serve
             log.warning("cannot use the Hub repo %s (%s: %s); using the bundled checkpoints", repo, type(e).__name__, e)
     return Predictor(load_models(CHECKPOINTS)), CHECKPOINTS, "the bundled `checkpoints/` folder"
-
-
-class OutputFiles:
-    """Each response's images are written to files of their own.
-
-    Gradio caches returned PIL images under a hash of their bytes and writes that file in place, so
-    identical answers to concurrent requests (many people clicking one example) can be served half
-    written (shared/PITFALLS.md). A file path is instead copied into the cache under a temporary name
-    and renamed, and a unique file per response shares nothing with other requests."""
-
-    def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="fmnist-app-"))
-        self._pruned = 0.0
-
-    def save(self, image, stem: str) -> str:
-        if time.time() - self._pruned > PRUNE_EVERY_S:  # a scan of the folder, not one per file written
-            self._pruned = time.time()
-            self._prune()
-        path = self.dir / f"{stem}-{uuid.uuid4().hex}.png"
-        image.save(path, compress_level=1)  # lossless still; the default level 6 cost more than it saved here
-        return str(path)
-
-    def _prune(self) -> None:
-        cutoff = time.time() - OUTPUT_MAX_AGE_S
-        for p in self.dir.iterdir():  # images and CSVs
-            try:
-                if p.stat().st_mtime < cutoff:
-                    shutil.rmtree(p) if p.is_dir() else p.unlink()  # a batch's pictures are a folder
-            except FileNotFoundError:  # another request pruned it first
-                pass
 
 
 def about_markdown(folder: Path, source: str) -> str:
@@ -299,6 +274,7 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
         )
         with gr.Row():
             files = gr.File(
+                elem_id="batch-files",
                 label="Pictures, or one .zip",
                 file_count="multiple",
                 type="filepath",
@@ -343,25 +319,6 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
             concurrency_id="batch",
             preprocess=False,
         )
-
-
-def keep_pictures(items, folder: Path) -> None:
-    """The batch's readable pictures, under their names (a zip member's path included), for an export of its
-    checked tags: a hard link to an uploaded file where the file system allows, the bytes of a zip member."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for it in items:
-        target = folder / it.name
-        if target.resolve().parent != folder.resolve() and folder.resolve() not in target.resolve().parents:
-            continue  # a member name that climbs out of the folder is not kept
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(it.source, (str, os.PathLike)):
-            try:
-                os.link(it.source, target)
-            except OSError:
-                shutil.copyfile(it.source, target)
-        else:
-            it.source.seek(0)
-            target.write_bytes(it.source.read())
 
 
 def build_about_tab(folder: Path, source: str) -> None:

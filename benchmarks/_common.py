@@ -29,7 +29,14 @@ def command() -> str:
     return " ".join([head, *sys.argv[1:]])
 
 
-def record(name: str, rows: list[dict], dev: torch.device, extra: dict | None = None, folder: Path = RESULTS) -> Path:
+def record(
+    name: str,
+    rows: list[dict],
+    dev: torch.device,
+    extra: dict | None = None,
+    folder: Path = RESULTS,
+    row_per_line: bool = False,
+) -> Path:
     """Write rows with the hardware and the command that produced them to FOLDER/NAME-<device>.json (the
     benchmarks' results/ unless told: the lab keeps its own)."""
     folder.mkdir(exist_ok=True)
@@ -43,8 +50,15 @@ def record(name: str, rows: list[dict], dev: torch.device, extra: dict | None = 
         "rows": rows,
         **(extra or {}),
     }
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    text = json.dumps(payload, indent=2)
+    if row_per_line:  # many small rows: one line each, so that the file stays small and still reads
+        text = text.replace(json.dumps(rows, indent=2).replace("\n", "\n  "), _one_per_line(rows), 1)
+    path.write_text(text + "\n")
     return path
+
+
+def _one_per_line(rows: list[dict]) -> str:
+    return "[\n" + ",\n".join("    " + json.dumps(r) for r in rows) + "\n  ]"
 
 
 def sync(dev: torch.device) -> None:

@@ -11,5 +11,5 @@ ROOT = _common.ROOT
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def record(name: str, rows: list[dict], dev: torch.device, extra: dict | None = None) -> Path:
-    return _common.record(name, rows, dev, extra, folder=RESULTS)
+def record(name: str, rows: list[dict], dev: torch.device, extra: dict | None = None, **kwargs) -> Path:
+    return _common.record(name, rows, dev, extra, folder=RESULTS, **kwargs)

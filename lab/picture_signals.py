@@ -84,14 +84,15 @@ def main():
                 "group": group,
                 "kind": kind,
                 "found": pre.found_item,
-                **{m: float(getattr(pre, m)) for m in MEASURES},
-                "edge_reach": float(max(pre.edge_reach)),
+                **{m: round(float(getattr(pre, m)), 4) for m in MEASURES},
+                "edge_reach": round(float(max(pre.edge_reach)), 4),
                 "notice": bool(rules),
                 "rules": list(rules),
                 "top1": int(np.argmax(probs)),
             }
         )
-    path = record(args.out, rows, torch.device("cpu"), {"per_cell": args.per_cell, "seeds": args.seeds})
+    meta = {"per_cell": args.per_cell, "seeds": args.seeds}
+    path = record(args.out, rows, torch.device("cpu"), meta, row_per_line=True)
     print(f"wrote {path}")
 
 

@@ -1,4 +1,4 @@
-"""docs/explain_panel.png: the heat map panel before and after each model showed its most faithful method, on
+"""docs/explain_panel.jpg: the heat map panel before and after each model showed its most faithful method, on
 three test items and one rendered photo: Grad-CAM (what every model showed before) beside the shown map.
 
     python -m scripts.explain_figure
@@ -24,7 +24,7 @@ SIDE, PAD, HEAD = 112, 6, 34
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(ROOT / "docs" / "explain_panel.png"))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "explain_panel.jpg"))
     args = parser.parse_args()
     pictures = [ROOT / "examples" / n for n in ("0_t-shirt-top_test19.png", "4_coat_test6.png", "7_sneaker_test9.png")]
     pictures.append(next((ROOT / "examples" / "photos").glob("rendered_pattern*.jpg")))
@@ -44,7 +44,10 @@ def main() -> None:
             for i, (item, cam) in enumerate(zip(inputs, maps)):
                 sheet.paste(overlay(item, cam, size=SIDE), (left + j * SIDE, HEAD + i * (SIDE + PAD)))
     out = Path(args.out)
-    sheet.quantize(256).save(out, optimize=True)  # a palette: a third of the size, no visible change
+    if str(out).lower().endswith((".jpg", ".jpeg")):
+        sheet.convert("RGB").save(out, quality=82, optimize=True, progressive=True)
+    else:
+        sheet.quantize(256).save(out, optimize=True)  # a palette: a third of the size, no visible change
     print(out)
 
 

@@ -154,7 +154,13 @@ def photos_table(root: Path = ROOT) -> str:
         f"28x28 accuracy is {100 * raw['raw_acc']:.1f} %. In brackets: the gap to 28x28 ± its standard "
         f"error, in points, and the share of pictures that got a notice. "
         + (
-            f"Non-garment pictures flagged: {100 * flags['non_garments_flagged']:.1f} %; test items as "
+            f"Non-garment pictures flagged: {100 * flags['non_garments_flagged']:.1f} %"
+            + (
+                f" (of the new kinds, fmnist.photo.render.strays: {100 * flags['new_non_garments_flagged']:.1f} %)"
+                if flags.get("new_non_garments_flagged") is not None
+                else ""
+            )
+            + f"; test items as "
             f"28x28: {100 * flags['test_items_flagged']:.1f} %; kinds not always flagged: "
             + (
                 ", ".join(

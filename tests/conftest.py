@@ -86,6 +86,7 @@ SLOWEST_FIRST = (
     "test_gpu_plan.py",
     "test_preprocess.py",
     "test_app.py",
+    "test_finetune.py",
     "test_checkpoints.py",
     "test_search.py",
     "test_tagging.py",

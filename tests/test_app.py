@@ -458,19 +458,19 @@ def test_answer_files_older_than_their_age_are_removed_at_most_every_few_seconds
     import os
     import time
 
-    import app
+    from fmnist.serving import outputs as answers
 
-    outputs = app.OutputFiles()
+    outputs = answers.OutputFiles()
     old = outputs.dir / "gradcam-old.png"
     old.write_bytes(b"x")
-    os.utime(old, (time.time() - app.OUTPUT_MAX_AGE_S - 5,) * 2)
+    os.utime(old, (time.time() - answers.OUTPUT_MAX_AGE_S - 5,) * 2)
     outputs.save(Image.new("L", (4, 4)), "input")  # the first save looks
     assert not old.exists()
     old.write_bytes(b"x")
-    os.utime(old, (time.time() - app.OUTPUT_MAX_AGE_S - 5,) * 2)
+    os.utime(old, (time.time() - answers.OUTPUT_MAX_AGE_S - 5,) * 2)
     outputs.save(Image.new("L", (4, 4)), "input")  # the next, within PRUNE_EVERY_S, does not scan again
     assert old.exists()
-    monkeypatch.setattr(app, "PRUNE_EVERY_S", 0)
+    monkeypatch.setattr(answers, "PRUNE_EVERY_S", 0)
     outputs.save(Image.new("L", (4, 4)), "input")
     assert not old.exists() and len(list(outputs.dir.iterdir())) == 3
 

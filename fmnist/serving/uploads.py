@@ -16,6 +16,8 @@ from __future__ import annotations
 import bz2
 import io
 import lzma
+import os
+import shutil
 import stat
 import struct
 import zipfile
@@ -230,3 +232,22 @@ def batch_items(paths: list[str | Path] | None) -> list[Item]:
     return [
         Item(p.name, p, too_large(p.stat().st_size) if p.stat().st_size > MAX_PICTURE_BYTES else None) for p in paths
     ]
+
+
+def keep_pictures(items, folder: Path) -> None:
+    """The batch's readable pictures, under their names (a zip member's path included), for an export of its
+    checked tags: a hard link to an uploaded file where the file system allows, the bytes of a zip member."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for it in items:
+        target = folder / it.name
+        if target.resolve().parent != folder.resolve() and folder.resolve() not in target.resolve().parents:
+            continue  # a member name that climbs out of the folder is not kept
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(it.source, (str, os.PathLike)):
+            try:
+                os.link(it.source, target)
+            except OSError:
+                shutil.copyfile(it.source, target)
+        else:
+            it.source.seek(0)
+            target.write_bytes(it.source.read())

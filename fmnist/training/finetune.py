@@ -41,6 +41,7 @@ EPOCHS = 8  # passes over the checked training pictures
 LR = 3e-4  # AdamW, cosine to zero: a tenth of a full run's peak, so that the model moves, not restarts
 DATA_PER_PHOTO = 3  # data-set training images in each batch per checked picture: what keeps it from forgetting
 BATCH = 64
+WATCH_VAL = 1000  # validation images scored after each epoch for the curves (all of them once, at the end)
 TEST_DROP_LIMIT = 0.005  # a fall of the data-set test accuracy beyond this is said loudly and blocks --push
 
 
@@ -143,9 +144,10 @@ def finetune(cfg: TrainConfig, checkpoint: str | Path, photos: str) -> dict:
             opt.step()
             sched.step()
         model.eval()
-        val_logits = metrics.predict_logits(model, splits.val.images)
-        val_loss = float(F.cross_entropy(val_logits, splits.val.labels.cpu()))
-        val_acc = float((val_logits.argmax(1) == splits.val.labels.cpu()).float().mean())
+        val_logits = metrics.predict_logits(model, splits.val.images[:WATCH_VAL])
+        val_labels = splits.val.labels[:WATCH_VAL].cpu()
+        val_loss = float(F.cross_entropy(val_logits, val_labels))
+        val_acc = float((val_logits.argmax(1) == val_labels).float().mean())
         history.append(
             {
                 "epoch": epoch,
