@@ -106,9 +106,7 @@ def shoot_batch(folder: str, out: str, labels: list[str], width: int, height: in
             expect(page.locator("#batch-checked")).to_contain_text("labelled", timeout=60_000)
             page.wait_for_timeout(1000)
             # from the batch's summary to the check's: the table with its labels, the thumbnails, the buttons
-            where = (
-                "(el) => { const r = el.getBoundingClientRect(); return [r.top + scrollY, r.bottom + scrollY]; }"
-            )
+            where = "(el) => { const r = el.getBoundingClientRect(); return [r.top + scrollY, r.bottom + scrollY]; }"
             top, _ = page.locator("#batch-summary").evaluate(where)  # page coordinates, as full_page's clip takes
             _, bottom = page.locator("#batch-checked").evaluate(where)
             clip = {"x": 0, "y": top, "width": width, "height": bottom - top + 8}
