@@ -588,3 +588,23 @@ def test_the_heat_map_panel_names_its_method_and_its_faithfulness(client):
     assert np.array_equal(served, band(answer_sheet(p.found, p.model_input, p.overlay, p.similar, title, note)))
     other = "Where it looked: " + next(n for m, n in NAMES.items() if m != model.explanation["method"])
     assert not np.array_equal(served, band(answer_sheet(p.found, p.model_input, p.overlay, p.similar, other, note)))
+
+
+def test_a_batch_that_names_one_picture_twice_is_tagged_and_exports(client, tmp_path):
+    """Two files of one name in a batch: both rows tagged, and the export keeps the first picture of the name."""
+    import shutil
+
+    from gradio_client import handle_file
+
+    from fmnist.tag.core import CSV_HEADER
+
+    (tmp_path / "a").mkdir()
+    twin = shutil.copy(EXAMPLES[1], tmp_path / "a" / EXAMPLES[1].name)
+    _, table, _, csv_path = _tag_batch(client, [EXAMPLES[1], twin, EXAMPLES[2]])
+    rows = [list(r) for r in table["data"]]
+    assert len(rows) == 3 and rows[0][0] == rows[1][0]
+    rows[0][-1], rows[2][-1] = "Trouser", "Pullover"
+    summary, archive = client.predict(
+        {"headers": CSV_HEADER, "data": rows}, handle_file(csv_path), api_name="/export_dataset"
+    )
+    assert "Exported 2 labelled pictures" in summary

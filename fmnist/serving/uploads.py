@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bz2
 import io
+import logging
 import lzma
 import os
 import shutil
@@ -26,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+log = logging.getLogger(__name__)
 MAX_FILES = 500  # pictures in one batch
 MAX_TOTAL_BYTES = 200 * 1024 * 1024  # their total size, uncompressed
 MAX_PICTURE_BYTES = 10 * 1024 * 1024  # one picture, as for a single upload
@@ -236,18 +238,25 @@ def batch_items(paths: list[str | Path] | None) -> list[Item]:
 
 def keep_pictures(items, folder: Path) -> None:
     """The batch's readable pictures, under their names (a zip member's path included), for an export of its
-    checked tags: a hard link to an uploaded file where the file system allows, the bytes of a zip member."""
+    checked tags: a hard link to an uploaded file where the file system allows, the bytes of a zip member. The
+    first of two pictures of one name is kept (their rows share the name); a picture that cannot be kept is left
+    out of the export, never a reason to fail the batch that was tagged."""
     folder.mkdir(parents=True, exist_ok=True)
     for it in items:
         target = folder / it.name
         if target.resolve().parent != folder.resolve() and folder.resolve() not in target.resolve().parents:
             continue  # a member name that climbs out of the folder is not kept
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(it.source, (str, os.PathLike)):
-            try:
-                os.link(it.source, target)
-            except OSError:
-                shutil.copyfile(it.source, target)
-        else:
-            it.source.seek(0)
-            target.write_bytes(it.source.read())
+        if target.exists():
+            continue
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(it.source, (str, os.PathLike)):
+                try:
+                    os.link(it.source, target)
+                except OSError:  # another file system, or links not allowed
+                    shutil.copyfile(it.source, target)
+            else:
+                it.source.seek(0)
+                target.write_bytes(it.source.read())
+        except OSError as e:
+            log.warning("%s not kept for the export: %s", it.name, e)
