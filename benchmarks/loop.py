@@ -27,13 +27,12 @@ from benchmarks._common import ROOT, record
 from fmnist import CLASS_NAMES, dataset
 from fmnist.checkpoints import store
 from fmnist.data import load_raw, load_splits, stratified_split
-from fmnist.evaluation import metrics
 from fmnist.evaluation.reports import format_table
 from fmnist.photo import preprocess
 from fmnist.photo.render import render_item
 from fmnist.tag.core import CSV_HEADER
 from fmnist.training.config import TrainConfig
-from fmnist.training.finetune import finetune
+from fmnist.training.finetune import accuracy, finetune
 
 LEVELS = ("clean", "everyday", "hard")
 
@@ -54,11 +53,6 @@ def shop_pictures(renderer, images, labels, seed, folder: Path, stem: str) -> np
     ]
     with ProcessPoolExecutor(2) as pool:
         return np.stack(list(tqdm(pool.map(_draw, jobs, chunksize=4), total=len(jobs), desc=stem)))
-
-
-def read(model, pixels: np.ndarray, labels: np.ndarray) -> float:
-    logits = metrics.predict_logits(model, torch.from_numpy(pixels))
-    return float((logits.argmax(1).numpy() == labels).mean())
 
 
 def main():
@@ -96,7 +90,8 @@ def main():
     tuned.eval()
     rows = []
     for name, model in (("bundled", bundled), ("fine-tuned", tuned)):
-        photo, items = read(model, judged_px, judged_labels), read(model, judged_raw, judged_labels)
+        y = torch.from_numpy(judged_labels)
+        photo, items = accuracy(model, torch.from_numpy(judged_px), y), accuracy(model, torch.from_numpy(judged_raw), y)
         rows.append(
             {"model": f"{args.model}, {name}", "judged_photos": photo, "judged_28x28": items, "gap": items - photo}
         )

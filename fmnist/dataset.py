@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist import CLASS_NAMES
+from fmnist.data import sha256
 
 LABEL_COLUMN = "label"
 SKIP = "skip"
@@ -93,7 +93,7 @@ def read_labels(
         if not source.is_file():
             problems.append(f"row {n} ({name}): no such picture in {folder}")
             continue
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        digest = sha256(source)
         if digest in seen:
             problems.append(f"row {n} ({name}): the same picture as row {seen[digest]}; keep one of them")
             continue

@@ -13,7 +13,6 @@ whether today's notice fires. Results go to lab/results/<out>-cpu.json.
 """
 
 import argparse
-import dataclasses
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -21,6 +20,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from benchmarks.photos import _slim
 from fmnist.data import load_splits, stratified_split
 from fmnist.photo import preprocess
 from fmnist.photo.render import RENDERERS, non_garments, render_item
@@ -44,8 +44,7 @@ def _cut(job):
 
 
 def _measured(picture: Image.Image):
-    pre = preprocess(picture)
-    return dataclasses.replace(pre, view=None, mask=None)
+    return _slim(preprocess(picture))
 
 
 def main():

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -41,11 +42,12 @@ def shoot(url: str, out: str, wait_s: float, width: int, height: int) -> None:
         browser.close()
 
 
-def shoot_app(picture: str, out: str, width: int, height: int) -> None:
-    """Start the app, upload picture, click Classify, and shoot the page once the answer and its images show."""
+@contextmanager
+def app_page(width: int, height: int):
+    """The real app started on a free port, and a headless Chromium page open on it; both stopped after."""
     import tempfile
 
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     from fmnist.serving.server import running_app
 
@@ -58,62 +60,57 @@ def shoot_app(picture: str, out: str, width: int, height: int) -> None:
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(url, wait_until="networkidle")
-            page.locator("input[type=file]").first.set_input_files(picture)
-            page.get_by_role("button", name="Classify").click()
-            expect(page.locator("#top3").get_by_role("meter")).to_have_count(3, timeout=60_000)
-            for img in page.locator("#answer img").element_handles():
-                page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=img)
-            page.wait_for_timeout(1000)
-            page.screenshot(path=out, full_page=False)
+            yield page
         finally:
             browser.close()
+
+
+def shoot_app(picture: str, out: str, width: int, height: int) -> None:
+    """Start the app, upload picture, click Classify, and shoot the page once the answer and its images show."""
+    from playwright.sync_api import expect
+
+    with app_page(width, height) as page:
+        page.locator("input[type=file]").first.set_input_files(picture)
+        page.get_by_role("button", name="Classify").click()
+        expect(page.locator("#top3").get_by_role("meter")).to_have_count(3, timeout=60_000)
+        for img in page.locator("#answer img").element_handles():
+            page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=img)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=out, full_page=False)
 
 
 def shoot_batch(folder: str, out: str, labels: list[str], width: int, height: int) -> None:
     """Start the app, tag the pictures of folder in the batch tab, type labels into the first rows' label cells,
     check them ("Download the corrected CSV"), and shoot the tab."""
-    import tempfile
     from pathlib import Path
 
-    from playwright.sync_api import expect, sync_playwright
-
-    from fmnist.serving.server import running_app
+    from playwright.sync_api import expect
 
     pictures = sorted(str(p) for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        running_app(os.path.join(tmp, "app.log")) as url,
-        sync_playwright() as pw,
-    ):
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(url, wait_until="networkidle")
-            page.get_by_role("tab", name="Tag a batch").click()
-            page.locator("#batch-files input[type=file]").set_input_files(pictures)
-            page.wait_for_timeout(1500)
-            page.get_by_role("button", name="Tag all").click()
-            rows = page.locator("#batch-table div[role=row].virtual-row")  # Gradio 6's grid: one div per row
-            expect(rows).to_have_count(len(pictures), timeout=120_000)
-            last = 9  # the label column
-            for k, label in enumerate(labels):
-                cell = page.locator(f'#batch-table [data-testid="cell-{k}-{last}"]')
-                cell.dblclick()
-                page.keyboard.type(label)
-                page.keyboard.press("Enter")
-                page.wait_for_timeout(300)
-            page.get_by_role("button", name="Download the corrected CSV").click()
-            expect(page.locator("#batch-checked")).to_contain_text("labelled", timeout=60_000)
-            page.wait_for_timeout(1000)
-            # from the batch's summary to the check's: the table with its labels, the thumbnails, the buttons
-            where = "(el) => { const r = el.getBoundingClientRect(); return [r.top + scrollY, r.bottom + scrollY]; }"
-            top, _ = page.locator("#batch-summary").evaluate(where)  # page coordinates, as full_page's clip takes
-            _, bottom = page.locator("#batch-checked").evaluate(where)
-            clip = {"x": 0, "y": top, "width": width, "height": bottom - top + 8}
-            jpeg = {"type": "jpeg", "quality": 72} if out.lower().endswith((".jpg", ".jpeg")) else {}
-            page.screenshot(path=out, full_page=True, clip=clip, **jpeg)
-        finally:
-            browser.close()
+    with app_page(width, height) as page:
+        page.get_by_role("tab", name="Tag a batch").click()
+        page.locator("#batch-files input[type=file]").set_input_files(pictures)
+        page.wait_for_timeout(1500)
+        page.get_by_role("button", name="Tag all").click()
+        rows = page.locator("#batch-table div[role=row].virtual-row")  # Gradio 6's grid: one div per row
+        expect(rows).to_have_count(len(pictures), timeout=120_000)
+        last = 9  # the label column
+        for k, label in enumerate(labels):
+            cell = page.locator(f'#batch-table [data-testid="cell-{k}-{last}"]')
+            cell.dblclick()
+            page.keyboard.type(label)
+            page.keyboard.press("Enter")
+            page.wait_for_timeout(300)
+        page.get_by_role("button", name="Download the corrected CSV").click()
+        expect(page.locator("#batch-checked")).to_contain_text("labelled", timeout=60_000)
+        page.wait_for_timeout(1000)
+        # from the batch's summary to the check's: the table with its labels, the thumbnails, the buttons
+        where = "(el) => { const r = el.getBoundingClientRect(); return [r.top + scrollY, r.bottom + scrollY]; }"
+        top, _ = page.locator("#batch-summary").evaluate(where)  # page coordinates, as full_page's clip takes
+        _, bottom = page.locator("#batch-checked").evaluate(where)
+        clip = {"x": 0, "y": top, "width": width, "height": bottom - top + 8}
+        jpeg = {"type": "jpeg", "quality": 72} if out.lower().endswith((".jpg", ".jpeg")) else {}
+        page.screenshot(path=out, full_page=True, clip=clip, **jpeg)
 
 
 def main() -> int:

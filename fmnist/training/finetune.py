@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -114,7 +115,10 @@ def finetune(cfg: TrainConfig, checkpoint: str | Path, photos: str) -> dict:
     splits = load_splits(cfg.data_dir, tc.get("val_size", 6000), config.get("seed", 0), cfg.limit, device=dev)
     held = Split(torch.from_numpy(pixels[held_idx]).to(dev), torch.from_numpy(labels[held_idx]).to(dev))
     mine = Split(torch.from_numpy(pixels[train_idx]).to(dev), torch.from_numpy(labels[train_idx]).to(dev))
-    before = {"held_out": accuracy(model, held.images, held.labels), "test": accuracy(model, *_test(splits))}
+    before = {
+        "held_out": accuracy(model, held.images, held.labels),
+        "test": accuracy(model, splits.test.images, splits.test.labels),
+    }
     log.info("before: held-out pictures %.4f, data-set test %.4f", before["held_out"], before["test"])
 
     epochs = cfg.epochs or EPOCHS
@@ -187,22 +191,12 @@ def finetune(cfg: TrainConfig, checkpoint: str | Path, photos: str) -> dict:
         "after": after,
         "test_drop": before["test"] - after["test"],
     }
-    for file in (store.CONFIG_NAME, store.METRICS_NAME):
-        saved_json = store.read_config(staged) if file == store.CONFIG_NAME else _read(staged / file)
-        saved_json["finetune"] = report
-        if file == store.CONFIG_NAME:
-            saved_json["command"] = f"python train.py --finetune {checkpoint} --photos {photos} --out {cfg.out}"
-        store.atomic_write_json(staged / file, saved_json)
+    command = f"python train.py --finetune {checkpoint} --photos {photos} --out {cfg.out}"
+    store.atomic_write_json(
+        staged / store.CONFIG_NAME, store.read_config(staged) | {"finetune": report, "command": command}
+    )
+    metrics_json = json.loads((staged / store.METRICS_NAME).read_text())
+    store.atomic_write_json(staged / store.METRICS_NAME, metrics_json | {"finetune": report})
     store.publish_folder(staged, cfg.out_dir / name)
     record_outputs(cfg.out_dir)
     return row | {"finetune": report}
-
-
-def _test(splits) -> tuple[torch.Tensor, torch.Tensor]:
-    return splits.test.images, splits.test.labels
-
-
-def _read(path: Path) -> dict:
-    import json
-
-    return json.loads(path.read_text())
