@@ -152,22 +152,8 @@ def _preprocess(source, margin_frac: float, deskew: bool) -> Preprocessed:
     else:  # nothing found: keep the picture whole; the predictor says no item was found
         top, bottom, left, right = 0, intensity_r.shape[0], 0, intensity_r.shape[1]
     crop = intensity_r[top:bottom, left:right] * mask_r[top:bottom, left:right]
+    canvas = to_28(crop, margin_frac)
     ch, cw = crop.shape
-    inner = max(1, round(28 * (1 - 2 * margin_frac)))
-    fit = inner / max(ch, cw)
-    new_w, new_h = max(1, round(cw * fit)), max(1, round(ch * fit))
-    small = np.asarray(
-        Image.fromarray(crop.astype(np.float32), mode="F").resize(
-            (new_w, new_h), Image.Resampling.LANCZOS, reducing_gap=3.0
-        ),
-        dtype=np.float64,
-    ).clip(0, None)
-    peak = small.max()
-    small = small / peak if peak > 0 else small  # the data set's items use the full 0-255 range
-    canvas = np.zeros((28, 28), np.uint8)
-    # an odd spare pixel goes before the item, as the data set's centring does (test images 0-19 agree)
-    y0, x0 = (29 - new_h) // 2, (29 - new_w) // 2
-    canvas[y0 : y0 + new_h, x0 : x0 + new_w] = (small * 255).round().astype(np.uint8)
 
     if info["found"]:  # the item's visible box in the original picture's pixels (before the tilt was undone)
         seen = mask & (intensity > VISIBLE_SHARE * intensity.max())
@@ -199,6 +185,28 @@ def _preprocess(source, margin_frac: float, deskew: bool) -> Preprocessed:
         view=(rgb * 255).round().astype(np.uint8),
         mask=mask,
     )
+
+
+def to_28(crop: np.ndarray, margin_frac: float = 0.0) -> np.ndarray:
+    """The item's intensity, cropped to it -> the (28, 28) uint8 model input: longest side 28 px (less the margin),
+    centred, stretched to the full 0-255 range as the data set's items are."""
+    ch, cw = crop.shape
+    inner = max(1, round(28 * (1 - 2 * margin_frac)))
+    fit = inner / max(ch, cw)
+    new_w, new_h = max(1, round(cw * fit)), max(1, round(ch * fit))
+    small = np.asarray(
+        Image.fromarray(crop.astype(np.float32), mode="F").resize(
+            (new_w, new_h), Image.Resampling.LANCZOS, reducing_gap=3.0
+        ),
+        dtype=np.float64,
+    ).clip(0, None)
+    peak = small.max()
+    small = small / peak if peak > 0 else small  # the data set's items use the full 0-255 range
+    canvas = np.zeros((28, 28), np.uint8)
+    # an odd spare pixel goes before the item, as the data set's centring does (test images 0-19 agree)
+    y0, x0 = (29 - new_h) // 2, (29 - new_w) // 2
+    canvas[y0 : y0 + new_h, x0 : x0 + new_w] = (small * 255).round().astype(np.uint8)
+    return canvas
 
 
 def outline(pre: Preprocessed, colour=(255, 40, 40)) -> Image.Image:

@@ -1,0 +1,116 @@
+"""Which fine-tune recipe closes a shop's gap? The catalogue loop's benchmark (benchmarks.loop) judges on test
+items; this chooses the recipe on validation items only. A shop (the held-out `opaque` renderer, its clean,
+everyday and hard levels in turn) draws the same 300 corrected validation items as the benchmark (70 % train the
+model, as in the fine-tune) and 600 *other* validation items, the check set, with another seed. Each recipe
+starts from the bundled model; it is scored on the check pictures, the same items as 28x28, and the validation
+items that neither set uses (what it forgets).
+
+    python -m lab.loop_recipe [--recipes 8:3e-4:3,24:3e-4:3,...] [--out loop-recipe-val]
+
+A recipe is EPOCHS:LR:DATA_PER_PHOTO[:own][:frozen], where `own` replays the model's own training recipe in the
+data-set part (its recorded augmentation, prints included, and its share of rendered photos from its photo data)
+`frozen` keeps the batch-norm statistics the model was trained with, and `wise` averages the fine-tuned weights
+with the model's own, half and half (WiSE-FT, Wortsman et al. 2022). Results
+go to lab/results/<out>-cpu.json.
+"""
+
+import argparse
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.loop import shop_pictures
+from fmnist import CLASS_NAMES
+from fmnist.checkpoints import store
+from fmnist.data import Split, load_splits, stratified_split
+from fmnist.photo.cache import load_photo_data
+from fmnist.training.augment import AugmentConfig
+from fmnist.training.config import TrainConfig
+from fmnist.training.finetune import HELD_OUT, accuracy, averaged, tune
+from lab._common import ROOT, record
+
+RECIPES = "8:3e-4:3:own:frozen,16:1e-4:3:own:frozen,24:3e-4:1:own:frozen,8:3e-4:3:frozen"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--recipes", default=RECIPES)
+    p.add_argument("--check", type=int, default=600)
+    p.add_argument("--model", default="resnet")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="loop-recipe-val")
+    args = p.parse_args()
+    splits = load_splits(allow_download=False)
+    v_images, v_labels = splits.val.images.numpy(), splits.val.labels.numpy()
+    corrected = stratified_split(v_labels, 300, args.seed + 11)[1]
+    rest = np.setdiff1d(np.arange(len(v_labels)), corrected)
+    check = rest[stratified_split(v_labels[rest], args.check, args.seed + 21)[1]]
+    unused = np.setdiff1d(rest, check)
+    cache = Path(tempfile.gettempdir()) / f"fmnist-loop-recipe-{args.seed}-{args.check}.npz"
+    if cache.is_file():  # the shop's pictures as the pipeline turns them into 28x28s, from an earlier run
+        with np.load(cache) as z:
+            shop, check_px = z["shop"], z["check"]
+    else:
+        work = Path(tempfile.mkdtemp(prefix="fmnist-loop-recipe-"))
+        shop = shop_pictures("opaque", v_images[corrected], v_labels[corrected], 7, work / "shop", "c")
+        check_px = shop_pictures("opaque", v_images[check], v_labels[check], 9, work / "check", "k")
+        np.savez(cache, shop=shop, check=check_px)
+    labels = v_labels[corrected]
+    train_idx = stratified_split(labels, max(len(CLASS_NAMES), round(HELD_OUT * len(labels))), args.seed)[0]
+    mine = Split(torch.from_numpy(shop[train_idx]), torch.from_numpy(labels[train_idx]))
+    y_check = torch.from_numpy(v_labels[check])
+    forget = (splits.val.images[unused], splits.val.labels[unused])
+
+    def score(model, name, seconds=0.0):
+        model.eval()
+        photo, items = (
+            accuracy(model, torch.from_numpy(check_px), y_check),
+            accuracy(model, splits.val.images[check], y_check),
+        )
+        row = {
+            "recipe": name,
+            "check_photos": photo,
+            "check_28x28": items,
+            "gap": items - photo,
+            "unused_val": accuracy(model, *forget),
+            "train_seconds": seconds,
+        }
+        print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+        return row
+
+    bundled, _ = store.load_folder(ROOT / "checkpoints" / args.model)
+    rows = [score(bundled, "bundled")]
+    cfg = TrainConfig(seed=args.seed)
+    for recipe in args.recipes.split(","):
+        epochs, lr, per_photo, *flags = recipe.split(":")
+        own = "own" in flags
+        torch.manual_seed(args.seed)
+        model, config = store.load_folder(ROOT / "checkpoints" / args.model)
+        tc = config["train_config"]
+        if own:
+            aug, mix = AugmentConfig(**tc["augment"]), load_photo_data(ROOT / tc["photo_data"]).train
+        else:
+            aug, mix = dataclasses.replace(cfg, models=[args.model]).augment(args.model), None
+        start = time.perf_counter()
+        share = tc["photo_share"] if own else 0
+        tune(model, mine, splits, aug, int(epochs), float(lr), int(per_photo), cfg, mix, share, "frozen" in flags)
+        if "wise" in flags:
+            own_state = store.load_folder(ROOT / "checkpoints" / args.model)[0].state_dict()
+            model.load_state_dict(averaged(model.state_dict(), own_state, 0.5))
+        rows.append(score(model, recipe, time.perf_counter() - start))
+    meta = {
+        "renderer": "opaque",
+        "corrected": 300,
+        "trained_on": len(train_idx),
+        "check": args.check,
+        "unused_val": len(unused),
+    }
+    print("wrote", record(args.out, rows, torch.device("cpu"), meta))
+
+
+if __name__ == "__main__":
+    main()
