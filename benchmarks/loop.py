@@ -1,7 +1,7 @@
 """The catalogue loop, measured: a shop whose pictures the default model never trained on corrects 300 of them,
 fine-tunes on them, and is judged on 300 other pictures of the same shop.
 
-    python -m benchmarks.loop [--corrected 300] [--judged 300] [--renderer opaque] [--seed 0]
+    python -m benchmarks.loop [--corrected 300] [--judged 300] [--renderer opaque] [--seed 0] [--name loop]
 
 The shop is the held-out `opaque` renderer (never drawn in the photo data the bundled models train on), at its
 clean, everyday and hard levels in turn. The corrected pictures are validation items, their labels known, built
@@ -9,7 +9,8 @@ into a dataset by fmnist.dataset as a person's checked tags would be; the judged
 the bundled model and the fine-tuned one (`train.py --finetune`, into runs/loop/) read the judged pictures
 through the app's pipeline and the same items as 28x28; the gap between the two is what the loop should close.
 The fine-tune's own figures (held-out corrected pictures, the data-set test set, its time) come with it. Results
-go to benchmarks/results/loop-cpu.json.
+go to benchmarks/results/<name>-cpu.json (loop-cpu.json; loop-900-cpu.json for
+`--corrected 900 --name loop-900 --out runs/loop-900`).
 """
 
 import argparse
@@ -63,6 +64,7 @@ def main():
     p.add_argument("--model", default="resnet")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(ROOT / "runs" / "loop"))
+    p.add_argument("--name", default="loop", help="the result file's name, before -cpu.json")
     args = p.parse_args()
     torch.manual_seed(args.seed)
     val = load_splits(allow_download=False).val
@@ -121,7 +123,7 @@ def main():
     }
     print(
         f"fine-tune: {seconds:.0f} s, of which training {f['seconds']:.0f} s; wrote",
-        record("loop", rows, torch.device("cpu"), meta),
+        record(args.name, rows, torch.device("cpu"), meta),
     )
 
 

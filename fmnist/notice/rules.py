@@ -23,8 +23,6 @@ CUT_REACH = 0.02
 BUSY_CLUTTER = 0.1
 # - or this share is not the smooth backdrop the border shows (a scene), on a backdrop that is not textured
 BUSY_UNEXPLAINED = 0.25
-# - or this share even on a textured backdrop (garment photos on grout, grain or a woven sheet leave at most 30 %)
-BUSY_TEXTURED = 0.4
 # - an item that runs off the picture's edge and covers less than this share of it: a fragment of something
 #   larger, or a thing beside the frame (photos of garments cut by the frame cover 2-45 %)
 EDGE_FILL = 0.05
@@ -51,8 +49,7 @@ def picture_rules(pre: Preprocessed) -> list[str]:
         rules.append("fills the frame")
     if pre.aspect > MAX_ASPECT:
         rules.append("shape")
-    unexplained_limit = BUSY_TEXTURED if pre.textured else BUSY_UNEXPLAINED
-    if pre.clutter > BUSY_CLUTTER or pre.unexplained > unexplained_limit:
+    if pre.clutter > BUSY_CLUTTER or (pre.unexplained > BUSY_UNEXPLAINED and not pre.textured):
         rules.append("busy picture")
     if max(pre.edge_reach) > CUT_REACH and pre.fill < EDGE_FILL and not pre.touches_all_sides:
         rules.append("small, at the edge")
