@@ -1,7 +1,7 @@
 """A shop's checked tags as a Hugging Face dataset, in the image-folder layout that `datasets` reads.
 
     python -m fmnist.tag photos/ --out tags.csv              # then fill its label column where you checked
-    python -m fmnist.dataset build photos/ tags.csv OUT      # the labelled rows: pictures, metadata.csv, card
+    python -m fmnist.dataset build photos/ tags.csv OUT      # the labelled rows: train/ (pictures, metadata.csv), card
     python -m fmnist.dataset push OUT USER/NAME [--private]  # a dataset repo on the Hub, in one commit
 
 `label` holds a class name (any case: `t-shirt/top`, `Ankle boot`) or `skip` (looked at, and not a garment or
@@ -29,6 +29,9 @@ from fmnist.data import sha256
 LABEL_COLUMN = "label"
 SKIP = "skip"
 METADATA = "metadata.csv"
+# the pictures and metadata.csv go in a folder named for their split: without it, `datasets` takes a picture whose
+# name holds "test", "val" or "dev" for another split, and a split without metadata.csv loses every label
+SPLIT = "train"
 CARD = "README.md"
 FIELDS = ["file_name", "label", "model_top1", "model_p1"]
 
@@ -156,8 +159,9 @@ def build(
     command: str = "python -m fmnist.dataset build",
     first_row: int = 2,
 ) -> Path:
-    """The dataset folder out: the labelled pictures, metadata.csv and the card. Written beside out and renamed
-    into place at the end, so that nothing is left half-written; an existing non-empty out is refused."""
+    """The dataset folder out: the labelled pictures and metadata.csv in out/train/, and the card. Written beside out
+    and renamed into place at the end, so that nothing is left half-written; an existing non-empty out is
+    refused."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"{out} already exists and is not empty: name a new folder")
@@ -166,9 +170,9 @@ def build(
         raise DatasetError(f"no row of {tags_csv} carries a class in its {LABEL_COLUMN} column: nothing to build")
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    (partial / SPLIT).mkdir(parents=True)
     names: set[str] = set()
-    with open(partial / METADATA, "w", newline="") as f:
+    with open(partial / SPLIT / METADATA, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(FIELDS)
         for r in rows:
@@ -176,7 +180,7 @@ def build(
             while name.casefold() in names:  # two folders' pictures of one name
                 name, k = f"{r.source.stem}-{k}{r.source.suffix}", k + 1
             names.add(name.casefold())
-            shutil.copyfile(r.source, partial / name)
+            shutil.copyfile(r.source, partial / SPLIT / name)
             writer.writerow([name, r.label, r.model_top1, "" if r.model_p1 is None else f"{r.model_p1:.4f}"])
     (partial / CARD).write_text(dataset_card(rows, skipped, command, license_id))
     if out.exists():
@@ -188,8 +192,8 @@ def build(
 def push(out: str | os.PathLike, repo_id: str, private: bool = False, token: str | None = None, api=None) -> str:
     """Upload a built dataset folder to a dataset repo on the Hub in one commit; returns its address."""
     out = Path(out)
-    if not (out / METADATA).is_file() or not (out / CARD).is_file():
-        raise DatasetError(f"{out} is not a built dataset (no {METADATA} and {CARD}): run `build` first")
+    if not (out / SPLIT / METADATA).is_file() or not (out / CARD).is_file():
+        raise DatasetError(f"{out} is not a built dataset (no {SPLIT}/{METADATA} and {CARD}): run `build` first")
     if repo_id.count("/") != 1:
         raise DatasetError(f"the dataset repo must be USER/NAME, got {repo_id!r}")
     try:
@@ -200,9 +204,9 @@ def push(out: str | os.PathLike, repo_id: str, private: bool = False, token: str
     if not token and api is None:
         raise DatasetError("no Hugging Face token: set HF_TOKEN or run `hf auth login`, then push again")
     api = api or hf.HfApi(token=token)
-    files = sorted(p for p in out.iterdir() if p.is_file())
+    files = sorted(p for p in out.rglob("*") if p.is_file())
     url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    ops = [hf.CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p)) for p in files]
+    ops = [hf.CommitOperationAdd(path_in_repo=p.relative_to(out).as_posix(), path_or_fileobj=str(p)) for p in files]
     api.create_commit(
         repo_id, ops, commit_message=f"fmnist corrected tags: {len(files) - 2} pictures", repo_type="dataset"
     )
@@ -228,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "build":
             command = "python -m fmnist.dataset " + " ".join(sys.argv[1:] if argv is None else argv)
             out = build(args.folder, args.tags, args.out, args.license, command)
-            print(f"built {out}: {sum(1 for _ in open(out / METADATA)) - 1} pictures ({out / CARD})")
+            print(f"built {out}: {sum(1 for _ in open(out / SPLIT / METADATA)) - 1} pictures ({out / CARD})")
             return 0
         try:
             print(f"pushed {args.out} to {push(args.out, args.repo_id, args.private)}")

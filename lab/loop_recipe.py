@@ -97,7 +97,8 @@ def main():
             aug, mix = dataclasses.replace(cfg, models=[args.model]).augment(args.model), None
         start = time.perf_counter()
         share = tc["photo_share"] if own else 0
-        tune(model, mine, splits, aug, int(epochs), float(lr), int(per_photo), cfg, mix, share, "frozen" in flags)
+        frozen = "frozen" in flags
+        tune(model, mine, splits, aug, int(epochs), float(lr), int(per_photo), cfg, mix, share, freeze_norms=frozen)
         if "wise" in flags:
             own_state = store.load_folder(ROOT / "checkpoints" / args.model)[0].state_dict()
             model.load_state_dict(averaged(model.state_dict(), own_state, 0.5))

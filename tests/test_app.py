@@ -374,9 +374,9 @@ def test_checked_labels_download_as_csv_and_export_as_a_dataset_and_a_wrong_name
     assert "Exported 2 labelled pictures" in summary
     with zipfile.ZipFile(archive) as z:
         names = set(z.namelist())
-        metadata = z.read("fmnist-tags/metadata.csv").decode()
+        metadata = z.read("fmnist-tags/train/metadata.csv").decode()
         card = z.read("fmnist-tags/README.md").decode()
-    assert {"fmnist-tags/0_t-shirt-top_test19.png", "fmnist-tags/1_trouser_test2.png"} <= names
+    assert {"fmnist-tags/train/0_t-shirt-top_test19.png", "fmnist-tags/train/1_trouser_test2.png"} <= names
     import csv
 
     labels = {r["file_name"]: r["label"] for r in csv.DictReader(io.StringIO(metadata))}

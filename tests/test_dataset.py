@@ -19,7 +19,8 @@ def _pictures(folder, n=6):
     for k in range(n):
         img = Image.new("RGB", (160, 120), (220, 215, 205))
         img.paste((40 + 20 * k, 40, 60), (40 + 3 * k, 20, 110, 100))
-        names.append(f"p{k}.jpg" if k % 2 else f"p{k}.png")
+        # a name that holds "test" or "val", as shops' files do, must not send a picture to another split
+        names.append(f"p{k}_test.jpg" if k % 2 else f"p{k}-val.png")
         img.save(folder / names[-1], quality=90)
     return names
 
@@ -116,10 +117,11 @@ def test_push_creates_a_dataset_repo_and_sends_one_commit(tmp_path, monkeypatch)
     assert url == "https://huggingface.co/datasets/shop/corrected"
     (_, repo, kwargs), (_, repo2, files, commit) = api.calls
     assert repo == repo2 == "shop/corrected" and kwargs["repo_type"] == "dataset" and kwargs["private"] is True
-    assert commit["repo_type"] == "dataset" and set(files) == {*names, "metadata.csv", "README.md"}
+    assert commit["repo_type"] == "dataset"
+    assert set(files) == {*(f"train/{n}" for n in names), "train/metadata.csv", "README.md"}
     assert "image-classification" in files["README.md"].decode()
-    rows = list(csv.DictReader(io.StringIO(files["metadata.csv"].decode())))
-    assert [r["label"] for r in rows] == ["Sneaker"] * 3 and np.all([r["file_name"] in files for r in rows])
+    rows = list(csv.DictReader(io.StringIO(files["train/metadata.csv"].decode())))
+    assert [r["label"] for r in rows] == ["Sneaker"] * 3 and np.all([f"train/{r['file_name']}" in files for r in rows])
 
 
 def test_push_without_a_token_says_how_to_get_one(tmp_path, monkeypatch, capsys):

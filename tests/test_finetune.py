@@ -68,9 +68,9 @@ def test_a_finetuned_model_is_saved_reported_and_loaded_by_the_app_and_the_tagge
     from fmnist.serving.predict import Predictor
 
     predictor = Predictor.from_source(str(out))
-    assert predictor.predict(Image.open(shop / "p0.jpg")).top3[0][0] in CLASS_NAMES
+    assert predictor.predict(Image.open(shop / "train" / "p0.jpg")).top3[0][0] in CLASS_NAMES
     tagged = tmp_path / "tags.csv"
-    tag = [sys.executable, "-m", "fmnist.tag", str(shop), "--out", str(tagged), "--checkpoints", str(out)]
+    tag = [sys.executable, "-m", "fmnist.tag", str(shop / "train"), "--out", str(tagged), "--checkpoints", str(out)]
     assert subprocess.run([*tag, "--workers", "0"], capture_output=True, cwd=ROOT).returncode == 0
     assert len(list(csv.reader(open(tagged)))) == 41
 

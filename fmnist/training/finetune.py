@@ -35,6 +35,7 @@ from fmnist.training.augment import AugmentConfig, augment
 from fmnist.training.config import TrainConfig
 from fmnist.training.environment import resolve_device
 from fmnist.training.finish import finish
+from fmnist.training.loader import mixed_in
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]  # a recorded --photo-data path is relative to the repository
@@ -69,16 +70,19 @@ def dataset_folder(source: str) -> Path:
 
 
 def read_dataset(folder: Path) -> tuple[list[Path], np.ndarray]:
-    """The pictures and their class indices, from metadata.csv (file_name, label)."""
-    meta = folder / "metadata.csv"
-    if not meta.is_file():
-        raise FinetuneError(f"{folder} has no metadata.csv: build it with python -m fmnist.dataset build")
+    """The pictures and their class indices, from train/metadata.csv (file_name, label), or a metadata.csv beside
+    the pictures at the top (an image folder laid out without a split folder)."""
+    from fmnist.dataset import METADATA, SPLIT
+
+    meta = next((m for m in (folder / SPLIT / METADATA, folder / METADATA) if m.is_file()), None)
+    if meta is None:
+        raise FinetuneError(f"{folder} has no {SPLIT}/{METADATA}: build it with python -m fmnist.dataset build")
     with open(meta, newline="") as f:
         rows = list(csv.DictReader(f))
     unknown = sorted({r["label"] for r in rows} - set(CLASS_NAMES))
     if unknown:
         raise FinetuneError(f"{meta}: labels that are not classes: {', '.join(unknown)}")
-    return [folder / r["file_name"] for r in rows], np.array([CLASS_NAMES.index(r["label"]) for r in rows])
+    return [meta.parent / r["file_name"] for r in rows], np.array([CLASS_NAMES.index(r["label"]) for r in rows])
 
 
 def _pixels(path: Path) -> np.ndarray:
@@ -112,7 +116,7 @@ def tune(
     freeze_norms: bool = False,
 ) -> list[dict]:
     """Train model in place on the checked pictures, each pass mixed with data_per_photo data-set training images
-    per picture, of which a mix_share are rendered photos from mix (the photo data the model was trained with);
+    per picture, of which a mix_share are rendered photos from mix (the photo data the model was trained with).
     With freeze_norms, the batch-norm layers keep the statistics the model was trained with.
     -> the per-epoch history (losses, accuracies, validation on WATCH_VAL images)."""
     dev = mine.images.device
@@ -130,10 +134,7 @@ def tune(
         data = torch.randint(0, len(splits.train), (len(mine) * data_per_photo,), device=dev, generator=gen)
         images, targets = splits.train.images[data], splits.train.labels[data]
         if mix is not None and mix_share > 0:
-            swap = torch.rand(len(data), device=dev, generator=gen) < mix_share
-            pick = torch.randint(0, len(mix), (len(data),), device=dev, generator=gen)
-            images = torch.where(swap[:, None, None], mix.images[pick], images)
-            targets = torch.where(swap, mix.labels[pick], targets)
+            images, targets = mixed_in(images, targets, mix, mix_share, gen)
         images, targets = torch.cat([mine.images, images]), torch.cat([mine.labels, targets])
         order = torch.randperm(len(targets), device=dev, generator=gen)
         seen, loss_sum, right = 0, 0.0, 0
@@ -222,7 +223,8 @@ def finetune(cfg: TrainConfig, checkpoint: str | Path, photos: str) -> dict:
     aug, mix = own_recipe(cfg, name, tc, dev)
     start = time.perf_counter()
     started = {k: v.clone() for k, v in model.state_dict().items()}
-    history = tune(model, mine, splits, aug, epochs, lr, DATA_PER_PHOTO, cfg, mix, tc.get("photo_share", 0.0), True)
+    share = tc.get("photo_share", 0.0)
+    history = tune(model, mine, splits, aug, epochs, lr, DATA_PER_PHOTO, cfg, mix, share, freeze_norms=True)
     model.load_state_dict(averaged(model.state_dict(), started, WISE))
     seconds = time.perf_counter() - start
     run = {

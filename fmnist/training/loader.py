@@ -9,6 +9,13 @@ from fmnist.data import Split, to_float
 from fmnist.training.augment import AugmentConfig, augment
 
 
+def mixed_in(images: torch.Tensor, labels: torch.Tensor, mix: Split, share: float, gen: torch.Generator):
+    """Each image (and its label) swapped for a random one of mix with chance share, drawn from gen."""
+    swap = torch.rand(len(labels), device=labels.device, generator=gen) < share
+    pick = torch.randint(0, len(mix), (len(labels),), device=labels.device, generator=gen)
+    return torch.where(swap[:, None, None], mix.images[pick], images), torch.where(swap, mix.labels[pick], labels)
+
+
 class DeviceLoader:
     """Batches from tensors already on the device; each epoch's order and augmentation come from
     generators seeded by (seed, epoch), so a resumed run sees exactly the batches it would have.
@@ -65,10 +72,7 @@ class DeviceLoader:
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             images, labels = self.split.images[idx], self.split.labels[idx]
             if self.mix is not None:
-                swap = torch.rand(len(idx), device=dev, generator=mix_gen) < self.mix_share
-                pick = torch.randint(0, len(self.mix), (len(idx),), device=dev, generator=mix_gen)
-                images = torch.where(swap[:, None, None], self.mix.images[pick], images)
-                labels = torch.where(swap, self.mix.labels[pick], labels)
+                images, labels = mixed_in(images, labels, self.mix, self.mix_share, mix_gen)
             x = to_float(images)
             if self.augment_cfg is not None:
                 x = augment(x, self.augment_cfg, aug_gen)
