@@ -262,8 +262,7 @@ def build_batch_tab(predictor: Predictor, outputs: OutputFiles, choices: list) -
         except dataset.DatasetError as e:
             raise gr.Error(str(e).replace("\n", "; "), title="Cannot export these labels") from None
         archive = shutil.make_archive(str(out), "zip", out.parent, out.name)
-        n = sum(1 for _ in open(out / dataset.SPLIT / dataset.METADATA)) - 1
-        return f"Exported {n} labelled pictures as a dataset ([docs/loop.md](docs/loop.md)).", archive
+        return f"Exported {dataset.size(out)} labelled pictures as a dataset ([docs/loop.md](docs/loop.md)).", archive
 
     with gr.Tab("Tag a batch"):
         gr.Markdown(

@@ -189,6 +189,12 @@ def build(
     return out
 
 
+def size(out: str | os.PathLike) -> int:
+    """The pictures in a built dataset folder: the rows of its metadata.csv."""
+    with open(Path(out) / SPLIT / METADATA, newline="") as f:
+        return sum(1 for _ in csv.DictReader(f))
+
+
 def push(out: str | os.PathLike, repo_id: str, private: bool = False, token: str | None = None, api=None) -> str:
     """Upload a built dataset folder to a dataset repo on the Hub in one commit; returns its address."""
     out = Path(out)
@@ -232,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "build":
             command = "python -m fmnist.dataset " + " ".join(sys.argv[1:] if argv is None else argv)
             out = build(args.folder, args.tags, args.out, args.license, command)
-            print(f"built {out}: {sum(1 for _ in open(out / SPLIT / METADATA)) - 1} pictures ({out / CARD})")
+            print(f"built {out}: {size(out)} pictures ({out / CARD})")
             return 0
         try:
             print(f"pushed {args.out} to {push(args.out, args.repo_id, args.private)}")

@@ -13,27 +13,14 @@ import argparse
 import numpy as np
 import torch
 from PIL import Image
-from scipy.spatial import ConvexHull
 
 from fmnist.data import load_splits
-from fmnist.photo.intensity import MAX_TILT_DEG
+from fmnist.photo.intensity import box_areas
 from fmnist.photo.render import tilt_item
 from lab._common import record
 
 RULES = ((0.03, 0.0), (0.03, 0.002), (0.03, 0.004), (0.03, 0.006))  # (shrink, further shrink per degree)
 SHOES = (5, 7, 9)  # Sandal, Sneaker, Ankle boot
-
-
-def box_areas(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(angles, the area of the item's axis-aligned box when turned by each), as fmnist.photo.intensity.best_tilt."""
-    ys, xs = np.nonzero(mask)
-    pts = np.stack([xs, ys], 1).astype(float)
-    pts = pts[ConvexHull(pts).vertices]
-    angles = np.arange(-MAX_TILT_DEG, MAX_TILT_DEG + 0.5, 1.0)
-    rad = np.radians(angles)
-    rx = pts[:, 0:1] * np.cos(rad) - pts[:, 1:2] * np.sin(rad)
-    ry = pts[:, 0:1] * np.sin(rad) + pts[:, 1:2] * np.cos(rad)
-    return angles, np.ptp(rx, 0) * np.ptp(ry, 0)
 
 
 def chosen(angles: np.ndarray, area: np.ndarray, shrink: float, per_degree: float) -> float:

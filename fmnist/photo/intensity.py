@@ -36,24 +36,33 @@ def without_wires(mask: np.ndarray, intensity: np.ndarray) -> np.ndarray:
     return mask & morph.dilate(opened, disk(2 * radius))
 
 
-def best_tilt(mask: np.ndarray) -> float:
-    """The rotation (degrees, within MAX_TILT_DEG) that makes the item's axis-aligned box smallest, or 0
-    when no rotation shrinks it by more than 3 %: an upright item is left alone."""
+def box_areas(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(angles within MAX_TILT_DEG, 1 degree apart; the area of the item's axis-aligned box when turned by each),
+    or None for a mask too small or too flat to have a hull."""
     ys, xs = np.nonzero(mask)
     if len(ys) < 20:
-        return 0.0
+        return None
     from scipy.spatial import ConvexHull, QhullError
 
     pts = np.stack([xs, ys], 1).astype(float)
     try:
         pts = pts[ConvexHull(pts).vertices]
     except QhullError:
-        return 0.0
+        return None
     angles = np.arange(-MAX_TILT_DEG, MAX_TILT_DEG + 0.5, 1.0)
     rad = np.radians(angles)
     rx = pts[:, 0:1] * np.cos(rad) - pts[:, 1:2] * np.sin(rad)  # (P, A)
     ry = pts[:, 0:1] * np.sin(rad) + pts[:, 1:2] * np.cos(rad)
-    area = np.ptp(rx, 0) * np.ptp(ry, 0)
+    return angles, np.ptp(rx, 0) * np.ptp(ry, 0)
+
+
+def best_tilt(mask: np.ndarray) -> float:
+    """The rotation (degrees, within MAX_TILT_DEG) that makes the item's axis-aligned box smallest, or 0
+    when no rotation shrinks it by more than 3 %: an upright item is left alone."""
+    measured = box_areas(mask)
+    if measured is None:
+        return 0.0
+    angles, area = measured
     best = int(np.argmin(area))
     upright = area[len(angles) // 2]
     return float(angles[best]) if area[best] < 0.97 * upright else 0.0

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from fmnist import CLASS_NAMES
 from fmnist.checkpoints import store
 from fmnist.data import Split, load_splits, stratified_split, to_float
+from fmnist.dataset import METADATA, SPLIT
 from fmnist.evaluation import metrics
 from fmnist.evaluation.reports import record_outputs
 from fmnist.photo.cache import load_photo_data
@@ -72,8 +73,6 @@ def dataset_folder(source: str) -> Path:
 def read_dataset(folder: Path) -> tuple[list[Path], np.ndarray]:
     """The pictures and their class indices, from train/metadata.csv (file_name, label), or a metadata.csv beside
     the pictures at the top (an image folder laid out without a split folder)."""
-    from fmnist.dataset import METADATA, SPLIT
-
     meta = next((m for m in (folder / SPLIT / METADATA, folder / METADATA) if m.is_file()), None)
     if meta is None:
         raise FinetuneError(f"{folder} has no {SPLIT}/{METADATA}: build it with python -m fmnist.dataset build")
