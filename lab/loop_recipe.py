@@ -10,8 +10,8 @@ items that neither set uses (what it forgets).
 A recipe is EPOCHS:LR:DATA_PER_PHOTO[:own][:frozen], where `own` replays the model's own training recipe in the
 data-set part (its recorded augmentation, prints included, and its share of rendered photos from its photo data)
 `frozen` keeps the batch-norm statistics the model was trained with, and `wise` averages the fine-tuned weights
-with the model's own, half and half (WiSE-FT, Wortsman et al. 2022). Results
-go to lab/results/<out>-cpu.json.
+with the model's own (WiSE-FT, Wortsman et al. 2022): one row per share of the fine-tuned weights in
+--wise-shares (default 0.5, the fine-tune's). Results go to lab/results/<out>-cpu.json.
 """
 
 import argparse
@@ -43,6 +43,7 @@ def main():
     p.add_argument("--model", default="resnet")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="loop-recipe-val")
+    p.add_argument("--wise-shares", default="0.5", help="comma-separated shares of the fine-tuned weights")
     args = p.parse_args()
     splits = load_splits(allow_download=False)
     v_images, v_labels = splits.val.images.numpy(), splits.val.labels.numpy()
@@ -99,10 +100,15 @@ def main():
         share = tc["photo_share"] if own else 0
         frozen = "frozen" in flags
         tune(model, mine, splits, aug, int(epochs), float(lr), int(per_photo), cfg, mix, share, freeze_norms=frozen)
-        if "wise" in flags:
-            own_state = store.load_folder(ROOT / "checkpoints" / args.model)[0].state_dict()
-            model.load_state_dict(averaged(model.state_dict(), own_state, 0.5))
-        rows.append(score(model, recipe, time.perf_counter() - start))
+        seconds = time.perf_counter() - start
+        if "wise" not in flags:
+            rows.append(score(model, recipe, seconds))
+            continue
+        own_state = store.load_folder(ROOT / "checkpoints" / args.model)[0].state_dict()
+        tuned = {k: v.clone() for k, v in model.state_dict().items()}
+        for w in args.wise_shares.split(","):
+            model.load_state_dict(averaged(tuned, own_state, float(w)))
+            rows.append(score(model, f"{recipe}{w}" if "," in args.wise_shares else recipe, seconds))
     meta = {
         "renderer": "opaque",
         "corrected": 300,
