@@ -2,14 +2,14 @@
 validation picture (garment photos of every renderer and level, and non-garments of the old and the new kinds),
 with the default model's notice as it is, to choose the picture rule's limits on validation only.
 
-    python -m lab.picture_signals [--per-cell 40] [--seeds 1 2] [--out picture-signals-val]
+    python -m lab.picture_signals [--per-cell 40] [--seeds 1 2] [--checkpoints checkpoints] [--out picture-signals-val]
 
 Garments: validation items drawn by every renderer at every level (`opaque` is measured, never used to choose),
 and the same items photographed with a tenth or a fifth cut off by the frame (fmnist.photo.render.cut).
 Non-garments: fmnist.photo.render.non_garments and fmnist.photo.render.strays at the validation seeds (1 and 2;
 the photo benchmark draws seed 0, the detector learns from seeds 3-20). Each row: the kind, the measures the
-pipeline records (fill, clutter, unexplained, items, touches all sides, the largest edge reach, aspect) and
-whether today's notice fires. Results go to lab/results/<out>-cpu.json.
+pipeline records (fill, clutter, unexplained, items, touches all sides, the edge reaches, aspect), the detector's
+two scores against their limits, and whether today's notice fires. Results go to lab/results/<out>-cpu.json.
 """
 
 import argparse
@@ -26,7 +26,7 @@ from fmnist.photo import preprocess
 from fmnist.photo.render import RENDERERS, non_garments, render_item
 from fmnist.photo.render.cut import cut_photo
 from fmnist.photo.render.strays import strays
-from fmnist.serving.predict import Predictor
+from fmnist.serving.predict import Predictor, detector_scores
 from fmnist.tag.core import classify_batch
 from lab._common import ROOT, record
 
@@ -52,10 +52,11 @@ def main():
     p.add_argument("--per-cell", type=int, default=40)
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     p.add_argument("--model", default="resnet")
+    p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
     p.add_argument("--out", default="picture-signals-val")
     args = p.parse_args()
     torch.set_grad_enabled(False)
-    predictor = Predictor.from_source(str(ROOT / "checkpoints"), only=args.model)
+    predictor = Predictor.from_source(args.checkpoints, only=args.model)
     val = load_splits(allow_download=False).val
     images, labels = val.images.numpy(), val.labels.numpy()
     items = stratified_split(labels, args.per_cell, 1)[1]
@@ -76,8 +77,12 @@ def main():
         )
     kinds += [("other", kind) for kind, _ in pictures]
     rows = []
+    entry = predictor.models[args.model]
+    limits = entry.config["notice_threshold"]
     for (group, kind), pre in zip(kinds, pres):
         ((probs, rules),) = classify_batch(predictor, [pre], args.model)
+        x = torch.from_numpy(pre.pixels[None, None].astype(np.float32) / 255)
+        (maha,), (thing,) = detector_scores(entry, entry.model.penultimate(x))
         rows.append(
             {
                 "group": group,
@@ -85,6 +90,9 @@ def main():
                 "found": pre.found_item,
                 **{m: round(float(getattr(pre, m)), 4) for m in MEASURES},
                 "edge_reach": round(float(max(pre.edge_reach)), 4),
+                "edge_reaches": [round(float(r), 4) for r in pre.edge_reach],
+                "mahalanobis_over_limit": round(maha / limits["mahalanobis"], 4),
+                "outlier_minus_limit": round(thing - limits["outlier"], 4),
                 "notice": bool(rules),
                 "rules": list(rules),
                 "top1": int(np.argmax(probs)),

@@ -195,6 +195,24 @@ def test_a_busy_picture_is_judged_with_the_whole_picture(predictor):
     assert all(p.notice for p in fired if "busy picture" in p.rules)
 
 
+def test_a_band_across_the_picture_is_judged_with_the_whole_picture(predictor):
+    """Hills that run out of the picture on the left and the right: part of a landscape. The same hill, whole
+    inside the picture, is left to the other rules."""
+
+    def hills(left, right):
+        def draw(d):
+            xs = np.linspace(left, right, 60)
+            ridge = [(float(x), 330 + 40 * np.sin(x / 70)) for x in xs]
+            d.polygon(ridge + [(right, 470), (left, 470)], fill=(60, 110, 50))
+
+        return draw
+
+    across = predictor.predict(_surface_with(hills(0, 800)))
+    assert "across the picture" in across.rules and "two opposite sides" in across.notice
+    inside = predictor.predict(_surface_with(hills(120, 680)))
+    assert "across the picture" not in inside.rules
+
+
 @pytest.mark.parametrize("share", [0.1, 0.2])
 def test_garment_photos_whole_or_cut_by_the_frame_pass_the_picture_rules(share):
     """The rules that judge the whole picture leave garment photos alone: every renderer's, and garments cut by
@@ -207,16 +225,16 @@ def test_garment_photos_whole_or_cut_by_the_frame_pass_the_picture_rules(share):
     items = load_raw(allow_download=False).test_images[:6]
     for k, item in enumerate(items):
         cut = preprocess(cut_photo(item, share, 11 + k))
-        assert not {"busy picture", "small, at the edge"} & set(picture_rules(cut)), k
+        assert not {"busy picture", "small, at the edge", "across the picture"} & set(picture_rules(cut)), k
     for renderer, (_, levels) in RENDERERS.items():
         pre = preprocess(render_item(renderer, levels[-1], items[int(share * 10)], 5, 0))
-        assert not {"busy picture", "small, at the edge"} & set(picture_rules(pre)), renderer
+        assert not {"busy picture", "small, at the edge", "across the picture"} & set(picture_rules(pre)), renderer
 
 
 def test_the_picture_rules_read_the_measures_of_the_whole_picture():
     import dataclasses
 
-    from fmnist.notice.rules import BUSY_CLUTTER, BUSY_UNEXPLAINED, EDGE_FILL, picture_rules
+    from fmnist.notice.rules import ACROSS_REACH, BUSY_CLUTTER, BUSY_UNEXPLAINED, EDGE_FILL, picture_rules
     from fmnist.photo import Preprocessed
 
     plain = Preprocessed(np.zeros((28, 28), np.uint8), True, (0, 0, 10, 10), fill=0.2)
@@ -228,3 +246,6 @@ def test_the_picture_rules_read_the_measures_of_the_whole_picture():
     edge = dataclasses.replace(plain, edge_reach=(0.3, 0.0, 0.0, 0.0), fill=EDGE_FILL - 0.01)
     assert picture_rules(edge) == ["small, at the edge"]
     assert picture_rules(dataclasses.replace(edge, fill=EDGE_FILL + 0.05)) == []  # a garment cut by the frame
+    band = dataclasses.replace(plain, edge_reach=(0.0, 0.0, ACROSS_REACH + 0.01, 0.3))
+    assert picture_rules(band) == ["across the picture"]
+    assert picture_rules(dataclasses.replace(band, edge_reach=(0.3, 0.0, 0.0, 0.3))) == []  # cut at a corner

@@ -323,9 +323,11 @@ What each model was initialised from:
 - The models expect 28x28 grayscale items like the data set's: a single product, centred, light on a black
   background. A photo must be turned into that first (fmnist's `preprocess` does it: grayscale, inversion of
   light backgrounds, crop, pad, resize); anything else (several items, people wearing clothes, scenes) is
-  outside what they were trained on. The app shows a notice when the picture's features lie farther from
-  every class than those of 95 % of the validation items (Mahalanobis distance on the penultimate layer), or
-  when the photo's segmentation finds no item, several items, or a shape no garment has.
+  outside what they were trained on. The app shows a notice when the picture looks unlike every garment to
+  the model (the Mahalanobis distance of its penultimate features to every class, and a head that learnt
+  garments against pictures of things that are not garments; each limit set on validation pictures), or when
+  the picture itself says so: no item, an item that fills the frame, a shape no garment has, a busy picture,
+  a small thing at the edge, a thing across the picture, or several items.
 - Shirt, T-shirt/top, Pullover and Coat are the classes most often confused.
 """
     return hf.ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")

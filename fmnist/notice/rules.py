@@ -1,6 +1,7 @@
 """The notice's rules that need no model, read from what the segmentation found (no item, an "item" that fills
 the frame, a shape no garment has, several items), the rules that judge the whole picture rather than the region
-found in it (a busy picture, a small thing at the edge), and the hints about how a picture was taken."""
+found in it (a busy picture, a small thing at the edge, a thing across the picture), and the hints about how a
+picture was taken."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ BUSY_UNEXPLAINED = 0.25
 # - an item that runs off the picture's edge and covers less than this share of it: a fragment of something
 #   larger, or a thing beside the frame (photos of garments cut by the frame cover 2-45 %)
 EDGE_FILL = 0.05
+# - an item that lies along two opposite sides (more than this share of each): a band running out of the picture
+#   on both sides, like hills, a street or a grain, is part of something larger. No validation garment photo,
+#   whole or cut by the frame, lies along two opposite sides; 26 of 296 validation non-garments do
+#   (python -m lab.picture_signals; lab/results/picture-signals-v3-val-cpu.json).
+ACROSS_REACH = 0.02
 HINTS = {
     "cut off": "Part of the item seems to be outside the picture: it runs along the picture's edge, and what "
     "is cut off is not seen, so the answer may be wrong. A photo with the whole garment in it, a "
@@ -53,6 +59,9 @@ def picture_rules(pre: Preprocessed) -> list[str]:
         rules.append("busy picture")
     if max(pre.edge_reach) > CUT_REACH and pre.fill < EDGE_FILL and not pre.touches_all_sides:
         rules.append("small, at the edge")
+    top, bottom, left, right = pre.edge_reach
+    if min(top, bottom) > ACROSS_REACH or min(left, right) > ACROSS_REACH:
+        rules.append("across the picture")
     if pre.items > 1:
         rules.append("several items")
     return rules

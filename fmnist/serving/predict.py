@@ -211,6 +211,8 @@ class Predictor:
             "things, and what was found may be only a part of one.",
             "small, at the edge": f"What was found is small ({100 * pre.fill:.1f} % of the picture) and runs off "
             "its edge: it may be part of something larger outside the frame rather than a garment.",
+            "across the picture": "What was found runs out of the picture on two opposite sides: this looks like "
+            "part of a landscape, a street or a surface, not one garment laid on a backdrop.",
             "several items": f"The picture shows {pre.items} separate items; only the largest (outlined) was "
             "classified.",
         }
