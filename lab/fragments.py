@@ -13,7 +13,7 @@ Every picture draws its own size, colours, light, noise and JPEG quality.
     python -m lab.fragments [--out data/outliers-v3.npz]   # the things of fmnist.photo.outliers and these, seeds
                                                            # 3-20, those the picture rules let through (9 minutes)
 
-Then, at the commit that tried it, fmnist.photo.outliers.DEFAULT_PATH pointed at that file and `python -m
+Then, with fmnist.photo.outliers.DEFAULT_PATH pointed at that file (a one-line change, never committed), `python -m
 fmnist.checkpoints refit-detector` refitted every bundled detector; `python -m lab.picture_signals --out
 picture-signals-v3-val` measured it on validation, and `python -m benchmarks.photos --per-class 30` on test
 (lab/results/photos-fragments-cpu.json). Not adopted: see lab/README.md.
