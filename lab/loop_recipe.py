@@ -11,28 +11,22 @@ A recipe is EPOCHS:LR:DATA_PER_PHOTO[:own][:frozen], where `own` replays the mod
 data-set part (its recorded augmentation, prints included, and its share of rendered photos from its photo data)
 `frozen` keeps the batch-norm statistics the model was trained with, and `wise` averages the fine-tuned weights
 with the model's own (WiSE-FT, Wortsman et al. 2022): one row per share of the fine-tuned weights in
---wise-shares (default 0.5, the fine-tune's); `viewsK` adds K photo-level versions of each checked photo (cropped,
-turned, exposed, blurred and stored again as the photo might have been taken), each through the app's pipeline,
-and every pass trains on one of the photo and its versions. Results go to lab/results/<out>-cpu.json.
+--wise-shares (default 0.5, the fine-tune's). Results go to lab/results/<out>-cpu.json.
 """
 
 import argparse
 import dataclasses
-import io
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter
 
 from benchmarks.loop import shop_pictures
 from fmnist import CLASS_NAMES
 from fmnist.checkpoints import store
 from fmnist.data import Split, load_splits, stratified_split
-from fmnist.photo import preprocess
 from fmnist.photo.cache import load_photo_data
 from fmnist.training.augment import AugmentConfig
 from fmnist.training.config import TrainConfig
@@ -40,31 +34,6 @@ from fmnist.training.finetune import HELD_OUT, accuracy, averaged, tune
 from lab._common import ROOT, record
 
 RECIPES = "8:3e-4:3:own:frozen,16:1e-4:3:own:frozen,24:3e-4:1:own:frozen,8:3e-4:3:frozen"
-
-
-def photo_view(picture: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """Another way the same photo might have been taken: cropped by up to 6 % a side, turned by up to 8 degrees
-    (the border's colour fills the corners), exposed 0.8-1.2 times with a gamma of 0.8-1.25, a little
-    defocused, stored again as JPEG."""
-    w, h = picture.size
-    crop = rng.uniform(0, 0.06, 4) * (w, h, w, h)
-    picture = picture.crop((crop[0], crop[1], w - crop[2], h - crop[3]))
-    arr = np.asarray(picture, np.float32)
-    border = np.median(np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]]), 0)
-    picture = picture.rotate(rng.uniform(-8, 8), Image.Resampling.BILINEAR, fillcolor=tuple(int(v) for v in border))
-    arr = np.asarray(picture, np.float32) / 255
-    arr = np.clip(rng.uniform(0.8, 1.2) * arr, 0, 1) ** rng.uniform(0.8, 1.25)
-    picture = Image.fromarray((255 * arr).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.5)))
-    out = io.BytesIO()
-    picture.save(out, "JPEG", quality=int(rng.integers(60, 95)))
-    return Image.open(io.BytesIO(out.getvalue()))
-
-
-def _views(job) -> np.ndarray:
-    path, k, seed = job
-    picture = Image.open(path).convert("RGB")
-    rng = np.random.default_rng(seed)
-    return np.stack([preprocess(photo_view(picture, rng)).pixels for _ in range(k)])
 
 
 def main():
@@ -94,17 +63,6 @@ def main():
     labels = v_labels[corrected]
     train_idx = stratified_split(labels, max(len(CLASS_NAMES), round(HELD_OUT * len(labels))), args.seed)[0]
     mine = Split(torch.from_numpy(shop[train_idx]), torch.from_numpy(labels[train_idx]))
-    most_views = max(
-        [int(f[5:]) for r in args.recipes.split(",") for f in r.split(":") if f.startswith("views")] or [0]
-    )
-    all_views = None
-    if most_views:
-        work = Path(tempfile.mkdtemp(prefix="fmnist-loop-views-"))
-        again = shop_pictures("opaque", v_images[corrected], v_labels[corrected], 7, work, "c")
-        assert np.array_equal(again, shop), "the shop's photos were drawn differently from the cache"
-        jobs = [(work / f"c{n:04d}.jpg", most_views, 1000 + n) for n in train_idx]
-        with ProcessPoolExecutor(2) as pool:
-            all_views = torch.from_numpy(np.stack(list(pool.map(_views, jobs, chunksize=4))))
     y_check = torch.from_numpy(v_labels[check])
     forget = (splits.val.images[unused], splits.val.labels[unused])
 
@@ -141,22 +99,7 @@ def main():
         start = time.perf_counter()
         share = tc["photo_share"] if own else 0
         frozen = "frozen" in flags
-        k = max([int(f[5:]) for f in flags if f.startswith("views")] or [0])
-        views = all_views[:, :k] if k else None
-        tune(
-            model,
-            mine,
-            splits,
-            aug,
-            int(epochs),
-            float(lr),
-            int(per_photo),
-            cfg,
-            mix,
-            share,
-            freeze_norms=frozen,
-            views=views,
-        )
+        tune(model, mine, splits, aug, int(epochs), float(lr), int(per_photo), cfg, mix, share, freeze_norms=frozen)
         seconds = time.perf_counter() - start
         if "wise" not in flags:
             rows.append(score(model, recipe, seconds))

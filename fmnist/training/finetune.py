@@ -113,12 +113,10 @@ def tune(
     mix: Split | None = None,
     mix_share: float = 0.0,
     freeze_norms: bool = False,
-    views: torch.Tensor | None = None,
 ) -> list[dict]:
     """Train model in place on the checked pictures, each pass mixed with data_per_photo data-set training images
     per picture, of which a mix_share are rendered photos from mix (the photo data the model was trained with).
-    With freeze_norms, the batch-norm layers keep the statistics the model was trained with. With views ((N, K,
-    28, 28), other versions of each checked picture), each pass takes one of the picture and its views at random.
+    With freeze_norms, the batch-norm layers keep the statistics the model was trained with.
     -> the per-epoch history (losses, accuracies, validation on WATCH_VAL images)."""
     dev = mine.images.device
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
@@ -136,12 +134,7 @@ def tune(
         images, targets = splits.train.images[data], splits.train.labels[data]
         if mix is not None and mix_share > 0:
             images, targets = mixed_in(images, targets, mix, mix_share, gen)
-        own = mine.images
-        if views is not None:
-            every = torch.cat([mine.images[:, None], views], 1)
-            pick = torch.randint(0, every.shape[1], (len(mine),), device=dev, generator=gen)
-            own = every[torch.arange(len(mine), device=dev), pick]
-        images, targets = torch.cat([own, images]), torch.cat([mine.labels, targets])
+        images, targets = torch.cat([mine.images, images]), torch.cat([mine.labels, targets])
         order = torch.randperm(len(targets), device=dev, generator=gen)
         seen, loss_sum, right = 0, 0.0, 0
         for i in range(0, len(order), BATCH):
