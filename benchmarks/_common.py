@@ -38,7 +38,8 @@ def record(
     row_per_line: bool = False,
 ) -> Path:
     """Write rows with the hardware and the command that produced them to FOLDER/NAME-<device>.json (the
-    benchmarks' results/ unless told: the lab keeps its own)."""
+    benchmarks' results/ unless told: the lab keeps its own). With row_per_line, the rows' keys are written once
+    under "columns" and each row as one line of values."""
     folder.mkdir(exist_ok=True)
     path = folder / f"{name}-{dev.type}.json"
     payload = {
@@ -51,14 +52,17 @@ def record(
         **(extra or {}),
     }
     text = json.dumps(payload, indent=2)
-    if row_per_line:  # many small rows: one line each, so that the file stays small and still reads
-        text = text.replace(json.dumps(rows, indent=2).replace("\n", "\n  "), _one_per_line(rows), 1)
+    if row_per_line:  # many small rows of the same keys: "columns" once, then one line of values per row
+        payload["columns"] = list(rows[0]) if rows else []
+        payload["rows"] = [list(r.values()) for r in rows]
+        text = json.dumps(payload, indent=2)
+        text = text.replace(json.dumps(payload["rows"], indent=2).replace("\n", "\n  "), _one_per_line(rows), 1)
     path.write_text(text + "\n")
     return path
 
 
 def _one_per_line(rows: list[dict]) -> str:
-    return "[\n" + ",\n".join("    " + json.dumps(r) for r in rows) + "\n  ]"
+    return "[\n" + ",\n".join("    " + json.dumps(list(r.values()), separators=(",", ":")) for r in rows) + "\n  ]"
 
 
 def sync(dev: torch.device) -> None:

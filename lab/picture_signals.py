@@ -8,8 +8,9 @@ Garments: validation items drawn by every renderer at every level (`opaque` is m
 and the same items photographed with a tenth or a fifth cut off by the frame (fmnist.photo.render.cut).
 Non-garments: fmnist.photo.render.non_garments and fmnist.photo.render.strays at the validation seeds (1 and 2;
 the photo benchmark draws seed 0, the detector learns from seeds 3-20). Each row: the kind, the measures the
-pipeline records (fill, clutter, unexplained, items, touches all sides, the edge reaches, aspect), the detector's
-two scores against their limits, and whether today's notice fires. Results go to lab/results/<out>-cpu.json.
+pipeline records (fill, clutter, unexplained, items, touches all sides, the reach along each side, aspect), the
+detector's two scores against their limits, and the notice's rules as they fire today (none: no notice). Results
+go to lab/results/<out>-cpu.json, the row's keys once under "columns".
 """
 
 import argparse
@@ -88,12 +89,12 @@ def main():
                 "group": group,
                 "kind": kind,
                 "found": pre.found_item,
-                **{m: round(float(getattr(pre, m)), 4) for m in MEASURES},
-                "edge_reach": round(float(max(pre.edge_reach)), 4),
+                **{
+                    m: int(v) if isinstance(v := getattr(pre, m), (bool, int)) else round(float(v), 4) for m in MEASURES
+                },
                 "edge_reaches": [round(float(r), 4) for r in pre.edge_reach],
                 "mahalanobis_over_limit": round(maha / limits["mahalanobis"], 4),
                 "outlier_minus_limit": round(thing - limits["outlier"], 4),
-                "notice": bool(rules),
                 "rules": list(rules),
                 "top1": int(np.argmax(probs)),
             }
