@@ -51,18 +51,18 @@ def record(
         "rows": rows,
         **(extra or {}),
     }
-    text = json.dumps(payload, indent=2)
     if row_per_line:  # many small rows of the same keys: "columns" once, then one line of values per row
-        payload["columns"] = list(rows[0]) if rows else []
-        payload["rows"] = [list(r.values()) for r in rows]
-        text = json.dumps(payload, indent=2)
-        text = text.replace(json.dumps(payload["rows"], indent=2).replace("\n", "\n  "), _one_per_line(rows), 1)
+        payload |= {"rows": [list(r.values()) for r in rows], "columns": list(rows[0]) if rows else []}
+    text = json.dumps(payload, indent=2)
+    if row_per_line:
+        values = payload["rows"]
+        text = text.replace(json.dumps(values, indent=2).replace("\n", "\n  "), _one_per_line(values), 1)
     path.write_text(text + "\n")
     return path
 
 
-def _one_per_line(rows: list[dict]) -> str:
-    return "[\n" + ",\n".join("    " + json.dumps(list(r.values()), separators=(",", ":")) for r in rows) + "\n  ]"
+def _one_per_line(values: list[list]) -> str:
+    return "[\n" + ",\n".join("    " + json.dumps(v, separators=(",", ":")) for v in values) + "\n  ]"
 
 
 def sync(dev: torch.device) -> None:
