@@ -112,6 +112,30 @@ def test_two_workers_on_one_storage_finish_the_agreed_number_together(tmp_path):
     assert len({t.user_attrs["pid"] for t in ran}) == 2  # both workers ran trials
 
 
+TAKE_QUEUED = """
+import os, sys, optuna
+from fmnist.training.search import open_storage
+study = optuna.load_study(study_name="queue", storage=open_storage(optuna, sys.argv[1]))
+while (trial_id := study._pop_waiting_trial_id()) is not None:
+    study._storage.set_trial_user_attr(trial_id, f"taken by {os.getpid()}", True)
+"""
+
+
+def test_two_workers_never_take_the_same_queued_trial(tmp_path):
+    """The race behind a trial run twice: both workers read the queued trial as waiting before either marks it
+    running. Without the write lock at BEGIN a few of 150 queued trials are taken by both."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    study = optuna.create_study(study_name="queue", storage=url)
+    for x in range(150):
+        study.enqueue_trial({"x": x})
+    procs = [subprocess.Popen([sys.executable, "-c", TAKE_QUEUED, url], cwd=ROOT) for _ in range(2)]
+    assert all(p.wait(timeout=300) == 0 for p in procs)
+    takers = [len(t.user_attrs) for t in optuna.load_study(study_name="queue", storage=url).trials]
+    assert takers == [1] * 150
+
+
 def test_a_trial_asked_past_the_agreed_number_is_surplus_whoever_asks_first():
     """The race the two workers above can run into: both see four of five trials and both ask. The one with the
     higher number is surplus and the earlier one is not, whichever of them looks first."""

@@ -151,6 +151,19 @@ def _surplus(study, trial, wanted: int, optuna) -> bool:
     return sum(t.number < trial.number for t in before) >= wanted
 
 
+def open_storage(optuna, url: str):
+    """The study's storage. On SQLite every transaction takes the write lock when it begins: pysqlite otherwise
+    begins one only at the first write, so two workers could both read the queued trial as waiting and both
+    run it."""
+    if not url.startswith("sqlite"):
+        return url
+    from sqlalchemy import event
+
+    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"isolation_level": None, "timeout": 60}})
+    event.listen(storage.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return storage
+
+
 def _open_study(optuna, search: SearchConfig, cfg: TrainConfig, attempts: int = 5):
     """Create or load the study. Workers that start together on a fresh database race to create its tables
     (sqlalchemy IntegrityError / OperationalError); the loser waits a moment and loads what the winner made."""
@@ -160,7 +173,7 @@ def _open_study(optuna, search: SearchConfig, cfg: TrainConfig, attempts: int = 
         try:
             return optuna.create_study(
                 study_name=search.study_name,
-                storage=search.storage_url,
+                storage=open_storage(optuna, search.storage_url),
                 load_if_exists=True,
                 direction="minimize",
                 sampler=optuna.samplers.TPESampler(seed=cfg.seed + os.getpid(), constant_liar=True),
