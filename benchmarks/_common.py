@@ -38,8 +38,8 @@ def record(
     row_per_line: bool = False,
 ) -> Path:
     """Write rows with the hardware and the command that produced them to FOLDER/NAME-<device>.json (the
-    benchmarks' results/ unless told: the lab keeps its own). With row_per_line, the rows' keys are written once
-    under "columns" and each row as one line of values."""
+    benchmarks' results/ unless told: the lab keeps its own), each float to six significant digits. With
+    row_per_line, the rows' keys are written once under "columns" and each row as one line of values."""
     folder.mkdir(exist_ok=True)
     path = folder / f"{name}-{dev.type}.json"
     payload = {
@@ -51,6 +51,7 @@ def record(
         "rows": rows,
         **(extra or {}),
     }
+    payload = _six_digits(payload)
     if row_per_line:  # many small rows of the same keys: "columns" once, then one line of values per row
         payload |= {"rows": [list(r.values()) for r in rows], "columns": list(rows[0]) if rows else []}
     text = json.dumps(payload, indent=2)
@@ -59,6 +60,17 @@ def record(
         text = text.replace(json.dumps(values, indent=2).replace("\n", "\n  "), _one_per_line(values), 1)
     path.write_text(text + "\n")
     return path
+
+
+def _six_digits(value):
+    """value with every float in it to six significant digits: what a measure of 300 or 10,000 items can say."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {k: _six_digits(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_six_digits(v) for v in value]
+    return value
 
 
 def _one_per_line(values: list[list]) -> str:

@@ -36,6 +36,29 @@ from lab._common import ROOT, record
 RECIPES = "8:3e-4:3:own:frozen,16:1e-4:3:own:frozen,24:3e-4:1:own:frozen,8:3e-4:3:frozen"
 
 
+def shop(splits, seed: int, n_check: int):
+    """The shop on validation items -> (the corrected pictures the model trains on, as a Split; the check items'
+    indices into the validation split; their pictures as the pipeline's 28x28s; the indices of the unused ones)."""
+    v_images, v_labels = splits.val.images.numpy(), splits.val.labels.numpy()
+    corrected = stratified_split(v_labels, 300, seed + 11)[1]
+    rest = np.setdiff1d(np.arange(len(v_labels)), corrected)
+    check = rest[stratified_split(v_labels[rest], n_check, seed + 21)[1]]
+    unused = np.setdiff1d(rest, check)
+    cache = Path(tempfile.gettempdir()) / f"fmnist-loop-recipe-{seed}-{n_check}.npz"
+    if cache.is_file():  # the shop's pictures as the pipeline turns them into 28x28s, from an earlier run
+        with np.load(cache) as z:
+            shop_px, check_px = z["shop"], z["check"]
+    else:
+        work = Path(tempfile.mkdtemp(prefix="fmnist-loop-recipe-"))
+        shop_px = shop_pictures("opaque", v_images[corrected], v_labels[corrected], 7, work / "shop", "c")
+        check_px = shop_pictures("opaque", v_images[check], v_labels[check], 9, work / "check", "k")
+        np.savez(cache, shop=shop_px, check=check_px)
+    labels = v_labels[corrected]
+    train_idx = stratified_split(labels, max(len(CLASS_NAMES), round(HELD_OUT * len(labels))), seed)[0]
+    mine = Split(torch.from_numpy(shop_px[train_idx]), torch.from_numpy(labels[train_idx]))
+    return mine, check, check_px, unused
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipes", default=RECIPES)
@@ -46,24 +69,8 @@ def main():
     p.add_argument("--wise-shares", default="0.5", help="comma-separated shares of the fine-tuned weights")
     args = p.parse_args()
     splits = load_splits(allow_download=False)
-    v_images, v_labels = splits.val.images.numpy(), splits.val.labels.numpy()
-    corrected = stratified_split(v_labels, 300, args.seed + 11)[1]
-    rest = np.setdiff1d(np.arange(len(v_labels)), corrected)
-    check = rest[stratified_split(v_labels[rest], args.check, args.seed + 21)[1]]
-    unused = np.setdiff1d(rest, check)
-    cache = Path(tempfile.gettempdir()) / f"fmnist-loop-recipe-{args.seed}-{args.check}.npz"
-    if cache.is_file():  # the shop's pictures as the pipeline turns them into 28x28s, from an earlier run
-        with np.load(cache) as z:
-            shop, check_px = z["shop"], z["check"]
-    else:
-        work = Path(tempfile.mkdtemp(prefix="fmnist-loop-recipe-"))
-        shop = shop_pictures("opaque", v_images[corrected], v_labels[corrected], 7, work / "shop", "c")
-        check_px = shop_pictures("opaque", v_images[check], v_labels[check], 9, work / "check", "k")
-        np.savez(cache, shop=shop, check=check_px)
-    labels = v_labels[corrected]
-    train_idx = stratified_split(labels, max(len(CLASS_NAMES), round(HELD_OUT * len(labels))), args.seed)[0]
-    mine = Split(torch.from_numpy(shop[train_idx]), torch.from_numpy(labels[train_idx]))
-    y_check = torch.from_numpy(v_labels[check])
+    mine, check, check_px, unused = shop(splits, args.seed, args.check)
+    y_check = torch.from_numpy(splits.val.labels.numpy()[check])
     forget = (splits.val.images[unused], splits.val.labels[unused])
 
     def score(model, name, seconds=0.0):
@@ -112,7 +119,7 @@ def main():
     meta = {
         "renderer": "opaque",
         "corrected": 300,
-        "trained_on": len(train_idx),
+        "trained_on": len(mine),
         "check": args.check,
         "unused_val": len(unused),
     }
