@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from fmnist import CLASS_NAMES
+from fmnist import CLASS_NAMES, publish
 from fmnist.data import sha256
 
 LABEL_COLUMN = "label"
@@ -202,20 +202,14 @@ def push(out: str | os.PathLike, repo_id: str, private: bool = False, token: str
         raise DatasetError(f"{out} is not a built dataset (no {SPLIT}/{METADATA} and {CARD}): run `build` first")
     if repo_id.count("/") != 1:
         raise DatasetError(f"the dataset repo must be USER/NAME, got {repo_id!r}")
-    try:
-        import huggingface_hub as hf
-    except ImportError:
-        raise DatasetError("pushing needs huggingface_hub: pip install huggingface_hub") from None
-    token = token or hf.get_token()
-    if not token and api is None:
-        raise DatasetError("no Hugging Face token: set HF_TOKEN or run `hf auth login`, then push again")
-    api = api or hf.HfApi(token=token)
+    api, token = publish.client(token, api, DatasetError, "push again")
+    hf = publish.hub()
     files = sorted(p for p in out.rglob("*") if p.is_file())
-    url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    ops = [hf.CommitOperationAdd(path_in_repo=p.relative_to(out).as_posix(), path_or_fileobj=str(p)) for p in files]
-    api.create_commit(
-        repo_id, ops, commit_message=f"fmnist corrected tags: {len(files) - 2} pictures", repo_type="dataset"
-    )
+    with publish.told(DatasetError, f"pushing {out} to {repo_id}", token, "run the same command again"):
+        url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        ops = [hf.CommitOperationAdd(path_in_repo=p.relative_to(out).as_posix(), path_or_fileobj=str(p)) for p in files]
+        message = f"fmnist corrected tags: {len(files) - 2} pictures"
+        api.create_commit(repo_id, ops, commit_message=message, repo_type="dataset")
     return str(url)
 
 
@@ -240,13 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             out = build(args.folder, args.tags, args.out, args.license, command)
             print(f"built {out}: {size(out)} pictures ({out / CARD})")
             return 0
-        try:
-            print(f"pushed {args.out} to {push(args.out, args.repo_id, args.private)}")
-        except DatasetError:
-            raise
-        except Exception as e:  # network or Hub errors: the local folder is as it was
-            print(f"error: pushing failed ({type(e).__name__}: {e}); nothing local was changed", file=sys.stderr)
-            return 3
+        print(f"pushed {args.out} to {push(args.out, args.repo_id, args.private)}")
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

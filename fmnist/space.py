@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from fmnist import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 # What a Space needs to run app.py: the app, the package, its requirements, the examples it offers and, unless
 # the weights come from a model repo, the bundled checkpoints. Patterns are relative to the repository root.
@@ -113,23 +115,12 @@ def deploy(
     root: Path = ROOT,
 ) -> str:
     """Create (or update) the Space and upload the app; returns the Space's address."""
-    import huggingface_hub as hf
-
     if space_id.count("/") != 1 or not all(space_id.split("/")):
         raise DeployError(f"{space_id!r} is not a Space id: give USER/NAME")
-    token = token or hf.get_token()
-    if api is None:
-        if not token:
-            raise DeployError("no Hugging Face token: set HF_TOKEN or run `hf auth login`, then deploy again")
-        api = hf.HfApi(token=token)
-
-    def hide(e: Exception) -> str:
-        text = f"{type(e).__name__}: {e}"
-        return text.replace(token, "***") if token else text
-
+    api, token = publish.client(token, api, DeployError, "deploy again")
     with tempfile.TemporaryDirectory(prefix="fmnist-space-") as tmp:
         staged = stage(Path(tmp), weights, root)
-        try:
+        with publish.told(DeployError, f"deploying {space_id}", token, "run the same command again"):
             api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
             if weights:
                 api.add_space_variable(
@@ -141,10 +132,6 @@ def deploy(
                 folder_path=tmp,
                 commit_message=f"Deploy fmnist ({len(staged)} files)",
             )
-        except Exception as e:  # the client's HTTP errors (httpx) and OS errors alike; the token never shown
-            raise DeployError(
-                f"deploying {space_id} failed ({hide(e)}); nothing local changed, run the same command again"
-            ) from None
     return f"https://huggingface.co/spaces/{space_id}"
 
 

@@ -124,6 +124,23 @@ def test_push_creates_a_dataset_repo_and_sends_one_commit(tmp_path, monkeypatch)
     assert [r["label"] for r in rows] == ["Sneaker"] * 3 and np.all([f"train/{r['file_name']}" in files for r in rows])
 
 
+def test_a_failed_push_says_so_in_a_sentence_without_the_token(tmp_path, monkeypatch, capsys):
+    names = _pictures(tmp_path / "photos", 1)
+    out = dataset.build(tmp_path / "photos", _tags(tmp_path / "t.csv", [(names[0], "Bag")]), tmp_path / "d")
+    secret = "hf_SeCrEt0123456789"
+
+    class Refusing(RecordingDatasetApi):
+        def create_commit(self, repo_id, operations, **kwargs):
+            raise ConnectionError(f"refused: Authorization: Bearer {secret}")
+
+    monkeypatch.setattr("huggingface_hub.HfApi", lambda token=None: Refusing())
+    monkeypatch.setenv("HF_TOKEN", secret)
+    assert dataset.main(["push", str(out), "shop/tags"]) == 2
+    err = capsys.readouterr().err
+    assert "pushing" in err and "failed (ConnectionError: refused" in err and "nothing local was changed" in err
+    assert secret not in err and "***" in err and "Traceback" not in err
+
+
 def test_push_without_a_token_says_how_to_get_one(tmp_path, monkeypatch, capsys):
     names = _pictures(tmp_path / "photos", 1)
     out = dataset.build(tmp_path / "photos", _tags(tmp_path / "t.csv", [(names[0], "Bag")]), tmp_path / "d")

@@ -233,7 +233,7 @@ def test_push_without_a_token_says_how_to_get_one(trained_root, monkeypatch, tmp
     monkeypatch.setattr(c, "HF_TOKEN_PATH", str(tmp_path / "token"))
     monkeypatch.setattr(c, "HF_STORED_TOKENS_PATH", str(tmp_path / "stored_tokens"))
     with pytest.raises(PushError, match="HF_TOKEN.*hf auth login"):
-        hub.push_to_hub(trained_root, "alice/fmnist", api=RecordingHubApi())
+        hub.push_to_hub(trained_root, "alice/fmnist")
 
 
 def test_push_without_a_repo_id_is_clear(tmp_path, monkeypatch):

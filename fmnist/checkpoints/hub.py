@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from fmnist import publish
 from fmnist.checkpoints.store import (
     METRICS_NAME,
     RESULTS_NAME,
@@ -40,14 +41,6 @@ DATASET_ID = DATASET_IDS["fashion-mnist"]
 
 class PushError(RuntimeError):
     """The upload did not happen; the local folder is untouched and the push can be retried."""
-
-
-def _require_hub():
-    try:
-        import huggingface_hub
-    except ImportError as e:  # pragma: no cover - it is in requirements.txt
-        raise ImportError("fmnist's Hub features need huggingface_hub: pip install huggingface_hub") from e
-    return huggingface_hub
 
 
 def upload_plan(root: str | Path) -> list[tuple[str, Path]]:
@@ -77,7 +70,7 @@ def push_to_hub(
 
     The token comes from the argument, $HF_TOKEN or `hf auth login`, and appears in no message.
     Returns the repo URL. Raises PushError, leaving every local file as it was."""
-    hf = _require_hub()
+    hf = publish.hub()
     root = Path(root)
     repo_id = repo_id or os.environ.get(DEFAULT_REPO_ENV)
     if not repo_id:
@@ -85,26 +78,13 @@ def push_to_hub(
     plan = upload_plan(root)
     if not any(path.endswith(WEIGHTS_NAME) for path, _ in plan):
         raise PushError(f"{root} holds no checkpoint to push (train first, or point --out at one)")
-    token = token or hf.get_token()
-    if not token:
-        raise PushError(
-            "no Hugging Face token: set HF_TOKEN or run `hf auth login`, then push again "
-            f"(python -m fmnist.checkpoints push --out {root})"
-        )
-    api = api or hf.HfApi(token=token)
-
-    def scrub(e: Exception) -> str:
-        return f"{type(e).__name__}: {e}".replace(token, "***")
-
-    try:
+    again = f"push again (python -m fmnist.checkpoints push --out {root})"
+    api, token = publish.client(token, api, PushError, again)
+    retry = f"retry with: python -m fmnist.checkpoints push --out {root} --repo-id {repo_id}"
+    with publish.told(PushError, f"pushing {root} to {repo_id}", token, retry):
         url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         ops = [hf.CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(local)) for path, local in plan]
         api.create_commit(repo_id, ops, commit_message=commit_message, repo_type="model")
-    except Exception as e:  # httpx errors, HfHubHTTPError, OSError: all end the same way for a user
-        raise PushError(
-            f"pushing {root} to {repo_id} failed ({scrub(e)}); nothing local was changed, "
-            f"retry with: python -m fmnist.checkpoints push --out {root} --repo-id {repo_id}"
-        ) from None
     log.info("pushed %d files to %s in one commit", len(plan), repo_id)
     return str(url)
 
@@ -115,7 +95,7 @@ def checkpoint_folder(source: str | Path, model_name: str | None = None, revisio
     local = Path(source)
     if local.is_dir():
         return local
-    hf = _require_hub()
+    hf = publish.hub()
     what = f"{model_name} from the Hub repo {source}" if model_name else f"the Hub repo {source}"
     try:
         return Path(
@@ -173,7 +153,7 @@ def results_table(entries: list[tuple[str, dict, dict]]) -> str:
 
 def model_card(root: str | Path, repo_id: str | None = None):
     """Build the repo's model card (a huggingface_hub ModelCard) from the checkpoints' own files."""
-    hf = _require_hub()
+    hf = publish.hub()
     repo_id = repo_id or os.environ.get(DEFAULT_REPO_ENV) or "USER/fmnist"
     entries = checkpoint_entries(root)
     datasets = {cfg.get("dataset", "fashion-mnist") for _, cfg, _ in entries}
