@@ -3,15 +3,16 @@ items; this chooses the recipe on validation items only. A shop (the held-out `o
 everyday and hard levels in turn) draws the same 300 corrected validation items as the benchmark (70 % train the
 model, as in the fine-tune) and 600 *other* validation items, the check set, with another seed. Each recipe
 starts from the bundled model; it is scored on the check pictures, the same items as 28x28, and the validation
-items that neither set uses (what it forgets).
+items that neither set uses (what it forgets), and on the 210 pictures it trained on (how well it fits them).
 
     python -m lab.loop_recipe [--recipes 8:3e-4:3,24:3e-4:3,...] [--out loop-recipe-val]
 
-A recipe is EPOCHS:LR:DATA_PER_PHOTO[:own][:frozen], where `own` replays the model's own training recipe in the
-data-set part (its recorded augmentation, prints included, and its share of rendered photos from its photo data)
-`frozen` keeps the batch-norm statistics the model was trained with, and `wise` averages the fine-tuned weights
-with the model's own (WiSE-FT, Wortsman et al. 2022): one row per share of the fine-tuned weights in
---wise-shares (default 0.5, the fine-tune's). Results go to lab/results/<out>-cpu.json.
+A recipe is EPOCHS:LR:DATA_PER_PHOTO[:own][:frozen][:plain][:wise], where `own` replays the model's own training
+recipe in the data-set part (its recorded augmentation, prints included, and its share of rendered photos from
+its photo data), `frozen` keeps the batch-norm statistics the model was trained with, `plain` trains on the
+pictures as they are (no augmentation), and `wise` averages the fine-tuned weights with the model's own (WiSE-FT,
+Wortsman et al. 2022): one row per share of the fine-tuned weights in --wise-shares (default 0.5, the
+fine-tune's). Results go to lab/results/<out>-cpu.json.
 """
 
 import argparse
@@ -85,6 +86,7 @@ def main():
             "check_28x28": items,
             "gap": items - photo,
             "unused_val": accuracy(model, *forget),
+            "own_pictures": accuracy(model, mine.images, mine.labels),
             "train_seconds": seconds,
         }
         print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
@@ -103,6 +105,8 @@ def main():
             aug, mix = AugmentConfig(**tc["augment"]), load_photo_data(ROOT / tc["photo_data"]).train
         else:
             aug, mix = dataclasses.replace(cfg, models=[args.model]).augment(args.model), None
+        if "plain" in flags:
+            aug = AugmentConfig(shift_px=0, hflip=False)
         start = time.perf_counter()
         share = tc["photo_share"] if own else 0
         frozen = "frozen" in flags
