@@ -48,6 +48,35 @@ def _measured(picture: Image.Image):
     return _slim(preprocess(picture))
 
 
+def validation_pictures(per_cell: int, seeds) -> tuple[list[tuple[str, str]], np.ndarray, list]:
+    """The validation pictures, preprocessed (their view and mask dropped): ((group, kind) of each, the class of
+    each garment and -1 for a non-garment, the preprocessed pictures). per_cell validation items for every renderer
+    and level and for each cut, and the non-garments of the old and new kinds at each of seeds."""
+    val = load_splits(allow_download=False).val
+    images, labels = val.images.numpy(), val.labels.numpy()
+    items = stratified_split(labels, per_cell, 1)[1]
+    jobs, kinds, classes = [], [], []
+    for renderer, (_, levels) in RENDERERS.items():
+        for level in levels:
+            for n, i in enumerate(items):
+                jobs.append((renderer, level, images[i], 1 * 100003 + int(i), n))
+                kinds.append(("garment", f"{renderer}/{level}"))
+                classes.append(labels[i])
+    cuts = [(images[i], share, 7 * 100003 + int(i)) for i in items for share in (0.1, 0.2)]
+    kinds += [("garment", f"cut {share}") for i in items for share in (0.1, 0.2)]
+    classes += [labels[i] for i in items for share in (0.1, 0.2)]
+    pictures = [(kind, pic) for seed in seeds for kind, pic in non_garments(seed) + strays(seed)]
+    with ProcessPoolExecutor(2) as pool:
+        pres = list(tqdm(pool.map(_garment, jobs, chunksize=4), total=len(jobs), desc="garments"))
+        pres += list(tqdm(pool.map(_cut, cuts, chunksize=4), total=len(cuts), desc="cut garments"))
+        pres += list(
+            tqdm(pool.map(_measured, [pic for _, pic in pictures], chunksize=2), total=len(pictures), desc="others")
+        )
+    kinds += [("other", kind) for kind, _ in pictures]
+    classes += [-1] * len(pictures)
+    return kinds, np.asarray(classes), pres
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--per-cell", type=int, default=40)
@@ -58,25 +87,7 @@ def main():
     args = p.parse_args()
     torch.set_grad_enabled(False)
     predictor = Predictor.from_source(args.checkpoints, only=args.model)
-    val = load_splits(allow_download=False).val
-    images, labels = val.images.numpy(), val.labels.numpy()
-    items = stratified_split(labels, args.per_cell, 1)[1]
-    jobs, kinds = [], []
-    for renderer, (_, levels) in RENDERERS.items():
-        for level in levels:
-            for n, i in enumerate(items):
-                jobs.append((renderer, level, images[i], 1 * 100003 + int(i), n))
-                kinds.append(("garment", f"{renderer}/{level}"))
-    cuts = [(images[i], share, 7 * 100003 + int(i)) for i in items for share in (0.1, 0.2)]
-    kinds += [("garment", f"cut {share}") for i in items for share in (0.1, 0.2)]
-    pictures = [(kind, pic) for seed in args.seeds for kind, pic in non_garments(seed) + strays(seed)]
-    with ProcessPoolExecutor(2) as pool:
-        pres = list(tqdm(pool.map(_garment, jobs, chunksize=4), total=len(jobs), desc="garments"))
-        pres += list(tqdm(pool.map(_cut, cuts, chunksize=4), total=len(cuts), desc="cut garments"))
-        pres += list(
-            tqdm(pool.map(_measured, [pic for _, pic in pictures], chunksize=2), total=len(pictures), desc="others")
-        )
-    kinds += [("other", kind) for kind, _ in pictures]
+    kinds, _, pres = validation_pictures(args.per_cell, args.seeds)
     rows = []
     entry = predictor.models[args.model]
     limits = entry.config["notice_threshold"]
