@@ -4,13 +4,16 @@ fine-tunes on them, and is judged on 300 other pictures of the same shop.
     python -m benchmarks.loop [--corrected 300] [--judged 300] [--renderer opaque] [--seed 0] [--name loop]
 
 The shop is the held-out `opaque` renderer (never drawn in the photo data the bundled models train on), at its
-clean, everyday and hard levels in turn. The corrected pictures are validation items, their labels known, built
-into a dataset by fmnist.dataset as a person's checked tags would be; the judged pictures are test items. Both
+clean, everyday and hard levels in turn; or, with `--renderer studio`, one studio that photographs every garment
+the same way (benchmarks/studio.py, written for this benchmark alone). The corrected pictures are validation
+items, their labels known, built into a dataset by fmnist.dataset as a person's checked tags would be; the judged
+pictures are test items. Both
 the bundled model and the fine-tuned one (`train.py --finetune`, into runs/loop/) read the judged pictures
 through the app's pipeline and the same items as 28x28; the gap between the two is what the loop should close.
 The fine-tune's own figures (held-out corrected pictures, the data-set test set, its time) come with it. Results
 go to benchmarks/results/<name>-cpu.json (loop-cpu.json; loop-900-cpu.json for
-`--corrected 900 --name loop-900 --out runs/loop-900`).
+`--corrected 900 --name loop-900 --out runs/loop-900`; loop-studio-cpu.json for `--renderer studio --name
+loop-studio --out runs/loop-studio`).
 """
 
 import argparse
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from benchmarks import studio
 from benchmarks._common import ROOT, record
 from fmnist import CLASS_NAMES, dataset
 from fmnist.checkpoints import store
@@ -40,7 +44,10 @@ LEVELS = ("clean", "everyday", "hard")
 
 def _draw(job):
     renderer, level, item, seed, index, path = job
-    picture = render_item(renderer, level, item, seed, index).convert("RGB")
+    if renderer == "studio":  # one look for the whole shop: no levels
+        picture = studio.render(item, np.random.default_rng([seed, index])).convert("RGB")
+    else:
+        picture = render_item(renderer, level, item, seed, index).convert("RGB")
     picture.save(path, quality=90)
     return preprocess(path).pixels
 
@@ -115,7 +122,7 @@ def main():
     )
     meta = {
         "renderer": args.renderer,
-        "levels": list(LEVELS),
+        "levels": [] if args.renderer == "studio" else list(LEVELS),
         "corrected": args.corrected,
         "judged": args.judged,
         "finetune_seconds": seconds,

@@ -1,11 +1,12 @@
 """Which fine-tune recipe closes a shop's gap? The catalogue loop's benchmark (benchmarks.loop) judges on test
 items; this chooses the recipe on validation items only. A shop (the held-out `opaque` renderer, its clean,
-everyday and hard levels in turn) draws the same 300 corrected validation items as the benchmark (70 % train the
+everyday and hard levels in turn; or with --renderer studio the benchmark's second shop, benchmarks/studio.py)
+draws the same 300 corrected validation items as the benchmark (70 % train the
 model, as in the fine-tune) and 600 *other* validation items, the check set, with another seed. Each recipe
 starts from the bundled model; it is scored on the check pictures, the same items as 28x28, and the validation
 items that neither set uses (what it forgets), and on the 210 pictures it trained on (how well it fits them).
 
-    python -m lab.loop_recipe [--recipes 8:3e-4:3,24:3e-4:3,...] [--out loop-recipe-val]
+    python -m lab.loop_recipe [--recipes 8:3e-4:3,24:3e-4:3,...] [--renderer opaque] [--out loop-recipe-val]
 
 A recipe is EPOCHS:LR:DATA_PER_PHOTO[:own][:frozen][:plain][:wise], where `own` replays the model's own training
 recipe in the data-set part (its recorded augmentation, prints included, and its share of rendered photos from
@@ -37,7 +38,7 @@ from lab._common import ROOT, record
 RECIPES = "8:3e-4:3:own:frozen,16:1e-4:3:own:frozen,24:3e-4:1:own:frozen,8:3e-4:3:frozen"
 
 
-def shop(splits, seed: int, n_check: int):
+def shop(splits, seed: int, n_check: int, renderer: str = "opaque"):
     """The shop on validation items -> (the corrected pictures the model trains on, as a Split; the check items'
     indices into the validation split; their pictures as the pipeline's 28x28s; the indices of the unused ones)."""
     v_images, v_labels = splits.val.images.numpy(), splits.val.labels.numpy()
@@ -45,14 +46,15 @@ def shop(splits, seed: int, n_check: int):
     rest = np.setdiff1d(np.arange(len(v_labels)), corrected)
     check = rest[stratified_split(v_labels[rest], n_check, seed + 21)[1]]
     unused = np.setdiff1d(rest, check)
-    cache = Path(tempfile.gettempdir()) / f"fmnist-loop-recipe-{seed}-{n_check}.npz"
+    name = "" if renderer == "opaque" else f"-{renderer}"
+    cache = Path(tempfile.gettempdir()) / f"fmnist-loop-recipe{name}-{seed}-{n_check}.npz"
     if cache.is_file():  # the shop's pictures as the pipeline turns them into 28x28s, from an earlier run
         with np.load(cache) as z:
             shop_px, check_px = z["shop"], z["check"]
     else:
         work = Path(tempfile.mkdtemp(prefix="fmnist-loop-recipe-"))
-        shop_px = shop_pictures("opaque", v_images[corrected], v_labels[corrected], 7, work / "shop", "c")
-        check_px = shop_pictures("opaque", v_images[check], v_labels[check], 9, work / "check", "k")
+        shop_px = shop_pictures(renderer, v_images[corrected], v_labels[corrected], 7, work / "shop", "c")
+        check_px = shop_pictures(renderer, v_images[check], v_labels[check], 9, work / "check", "k")
         np.savez(cache, shop=shop_px, check=check_px)
     labels = v_labels[corrected]
     train_idx = stratified_split(labels, max(len(CLASS_NAMES), round(HELD_OUT * len(labels))), seed)[0]
@@ -67,10 +69,11 @@ def main():
     p.add_argument("--model", default="resnet")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="loop-recipe-val")
+    p.add_argument("--renderer", default="opaque", help="the shop: opaque, or studio (benchmarks/studio.py)")
     p.add_argument("--wise-shares", default="0.5", help="comma-separated shares of the fine-tuned weights")
     args = p.parse_args()
     splits = load_splits(allow_download=False)
-    mine, check, check_px, unused = shop(splits, args.seed, args.check)
+    mine, check, check_px, unused = shop(splits, args.seed, args.check, args.renderer)
     y_check = torch.from_numpy(splits.val.labels.numpy()[check])
     forget = (splits.val.images[unused], splits.val.labels[unused])
 
@@ -121,7 +124,7 @@ def main():
             model.load_state_dict(averaged(tuned, own_state, float(w)))
             rows.append(score(model, f"{recipe}{w}" if "," in args.wise_shares else recipe, seconds))
     meta = {
-        "renderer": "opaque",
+        "renderer": args.renderer,
         "corrected": 300,
         "trained_on": len(mine),
         "check": args.check,
