@@ -7,9 +7,9 @@ The shop is the held-out `opaque` renderer (never drawn in the photo data the bu
 clean, everyday and hard levels in turn; or, with `--renderer studio`, one studio that photographs every garment
 the same way (benchmarks/studio.py, written for this benchmark alone). The corrected pictures are validation
 items, their labels known, built into a dataset by fmnist.dataset as a person's checked tags would be; the judged
-pictures are test items. Both
-the bundled model and the fine-tuned one (`train.py --finetune`, into runs/loop/) read the judged pictures
-through the app's pipeline and the same items as 28x28; the gap between the two is what the loop should close.
+pictures are test items. Both the bundled model and the fine-tuned one (`train.py --finetune`, into runs/loop/)
+read the judged pictures through the app's pipeline and the same items as 28x28; the gap between the two is what
+the loop should close.
 The fine-tune's own figures (held-out corrected pictures, the data-set test set, its time) come with it. Results
 go to benchmarks/results/<name>-cpu.json (loop-cpu.json; loop-900-cpu.json for
 `--corrected 900 --name loop-900 --out runs/loop-900`; loop-studio-cpu.json for `--renderer studio --name
