@@ -53,7 +53,8 @@ def record(
     }
     payload = _six_digits(payload)
     if row_per_line:  # many small rows of the same keys: "columns" once, then one line of values per row
-        payload |= {"rows": [list(r.values()) for r in rows], "columns": list(rows[0]) if rows else []}
+        rounded = payload["rows"]
+        payload |= {"rows": [list(r.values()) for r in rounded], "columns": list(rounded[0]) if rounded else []}
     text = json.dumps(payload, indent=2)
     if row_per_line:
         values = payload["rows"]
