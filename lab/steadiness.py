@@ -16,8 +16,8 @@ from collections import Counter
 import numpy as np
 import torch
 
-from fmnist.notice.rules import picture_rules
-from fmnist.serving.predict import Predictor, detector_scores
+from fmnist.serving.predict import Predictor
+from fmnist.tag.core import classify_batch
 from lab._common import ROOT, record
 from lab.picture_signals import validation_pictures
 
@@ -29,17 +29,16 @@ def main():
     p.add_argument("--out", default="steadiness-val")
     args = p.parse_args()
     torch.set_grad_enabled(False)
-    entry = Predictor.from_source(ROOT / "checkpoints", only="resnet").models["resnet"]
-    model, limits = entry.model.eval(), entry.config["notice_threshold"]
+    predictor = Predictor.from_source(ROOT / "checkpoints", only="resnet")
+    model = predictor.models["resnet"].model.eval()
     kinds, classes, pres = validation_pictures(args.per_cell, args.seeds)
+    answers = classify_batch(predictor, pres, "resnet")  # the app's answer and notice for each picture
+    flagged = np.array([bool(rules) for _, rules in answers])
+    top_p = np.array([probs.max() for probs, _ in answers])
     x = torch.from_numpy(np.stack([pre.pixels for pre in pres])[:, None].astype(np.float32) / 255)
-    maha, thing = (np.asarray(s) for s in detector_scores(entry, model.penultimate(x)))
-    flagged = np.array([bool(picture_rules(pre)) for pre in pres])
-    flagged |= (maha > limits["mahalanobis"]) | (thing > limits["outlier"])
     views = [x, torch.flip(x, [3])] + [torch.roll(x, s, d) for s in (-2, 2) for d in (2, 3)]
     tops = np.stack([model(v).argmax(1).numpy() for v in views], 1)
     steady = (tops == tops[:, :1]).mean(1)  # the share of the six views whose answer is the picture's own
-    top_p = torch.softmax(model(x) / entry.config.get("temperature", 1.0), 1).max(1).values.numpy()
     garment = classes >= 0
     rows = [
         {
