@@ -33,6 +33,7 @@ from fmnist.notice.rules import picture_rules
 from fmnist.photo import outliers, preprocess
 from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
 from fmnist.photo.render import RENDERERS, non_garments
+from fmnist.photo.render.strays import strays
 from lab._common import record
 
 # (Mahalanobis photo pass rate, outlier-head photo pass rate); None: the Mahalanobis limit from the items alone,
@@ -47,6 +48,7 @@ VARIANTS = (
     (0.995, 0.97),
     (0.99, 0.975),
     (0.995, 0.975),
+    (0.995, 0.9775),
     (0.995, 0.98),
     (0.995, 0.985),
     (0.998, 0.98),
@@ -92,6 +94,7 @@ def main():
     by_rules = {}
     for seed in VAL_SEEDS:
         by_rules[seed], feats[seed] = _seen(model, [preprocess(picture) for _, picture in non_garments(seed=seed)])
+        by_rules[f"new{seed}"], feats[f"new{seed}"] = _seen(model, [preprocess(picture) for _, picture in strays(seed)])
     if args.pale_per_class:
         items = stratified_split(splits.val.labels.numpy(), 10 * args.pale_per_class, PALE_SEED)[1]
         with ProcessPoolExecutor(2) as pool:
@@ -114,12 +117,14 @@ def main():
         {
             "model": args.model,
             "non_garments": {s: len(by_rules[s]) for s in VAL_SEEDS},
+            "new_non_garments": {s: len(by_rules[f"new{s}"]) for s in VAL_SEEDS},
             "pale_per_renderer": 10 * args.pale_per_class,
             "pale_seed": PALE_SEED,
             "held_out": photo.meta["held_out"],
             "things": len(things),
             "things_files": args.things,
         },
+        row_per_line=True,
     )
     print(f"({path})")
 
@@ -158,6 +163,8 @@ def sweep(scores, feats, flagged, val, found, used, by_rules, head_c) -> list[di
             row[f"photos_flagged_{r}"] = 100 * float(flags["photos"][found & (val["renderer"] == r)].mean())
         for seed in VAL_SEEDS:
             row[f"non_garments_flagged_seed{seed}"] = 100 * float((flags[seed] | by_rules[seed]).mean())
+            new = flags[f"new{seed}"] | by_rules[f"new{seed}"]
+            row[f"new_non_garments_flagged_seed{seed}"] = 100 * float(new.mean())
         for key in (k for k in flags if str(k).startswith("pale_")):
             row[f"{key}_flagged"] = 100 * float((flags[key] | by_rules[key]).mean())
         rows.append(row)

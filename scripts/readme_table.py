@@ -155,6 +155,7 @@ def photos_table(root: Path = ROOT) -> str:
         f"error, in points, and the share of pictures that got a notice. "
         + (
             f"Non-garment pictures flagged: {100 * flags['non_garments_flagged']:.1f} %"
+            + (f" of {flags['non_garments']}" if "non_garments" in flags else "")
             + (
                 f" (of the new kinds, fmnist.photo.render.strays: {100 * flags['new_non_garments_flagged']:.1f} %)"
                 if flags.get("new_non_garments_flagged") is not None

@@ -213,6 +213,23 @@ def test_a_band_across_the_picture_is_judged_with_the_whole_picture(predictor):
     assert "across the picture" not in inside.rules
 
 
+def test_a_thing_mostly_outside_the_picture_is_judged_with_the_whole_picture(predictor):
+    """A dark plate whose centre lies beyond the picture's left edge (8 % of the picture inside it): the cut is
+    longer than the part inside allows for a thing seen mostly whole. The same plate with a third outside is left
+    to the other rules."""
+
+    def plate(centre_x):
+        return lambda d: d.ellipse((centre_x - 200, 100, centre_x + 200, 500), fill=(70, 40, 40))
+
+    outside = predictor.predict(_surface_with(plate(-60)))
+    assert "mostly outside the picture" in outside.rules and "outside the frame" in outside.notice
+    third = predictor.predict(_surface_with(plate(67)))
+    assert "mostly outside the picture" not in third.rules
+
+
+PICTURE_RULES = {"busy picture", "small, at the edge", "mostly outside the picture", "across the picture"}
+
+
 @pytest.mark.parametrize("share", [0.1, 0.2])
 def test_garment_photos_whole_or_cut_by_the_frame_pass_the_picture_rules(share):
     """The rules that judge the whole picture leave garment photos alone: every renderer's, and garments cut by
@@ -225,16 +242,16 @@ def test_garment_photos_whole_or_cut_by_the_frame_pass_the_picture_rules(share):
     items = load_raw(allow_download=False).test_images[:6]
     for k, item in enumerate(items):
         cut = preprocess(cut_photo(item, share, 11 + k))
-        assert not {"busy picture", "small, at the edge", "across the picture"} & set(picture_rules(cut)), k
+        assert not PICTURE_RULES & set(picture_rules(cut)), k
     for renderer, (_, levels) in RENDERERS.items():
         pre = preprocess(render_item(renderer, levels[-1], items[int(share * 10)], 5, 0))
-        assert not {"busy picture", "small, at the edge", "across the picture"} & set(picture_rules(pre)), renderer
+        assert not PICTURE_RULES & set(picture_rules(pre)), renderer
 
 
 def test_the_picture_rules_read_the_measures_of_the_whole_picture():
     import dataclasses
 
-    from fmnist.notice.rules import ACROSS_REACH, BUSY_CLUTTER, BUSY_UNEXPLAINED, EDGE_FILL, picture_rules
+    from fmnist.notice.rules import ACROSS_REACH, BUSY_CLUTTER, BUSY_UNEXPLAINED, CUT_OUT, EDGE_FILL, picture_rules
     from fmnist.photo import Preprocessed
 
     plain = Preprocessed(np.zeros((28, 28), np.uint8), True, (0, 0, 10, 10), fill=0.2)
@@ -246,6 +263,10 @@ def test_the_picture_rules_read_the_measures_of_the_whole_picture():
     edge = dataclasses.replace(plain, edge_reach=(0.3, 0.0, 0.0, 0.0), fill=EDGE_FILL - 0.01)
     assert picture_rules(edge) == ["small, at the edge"]
     assert picture_rules(dataclasses.replace(edge, fill=EDGE_FILL + 0.05)) == []  # a garment cut by the frame
+    # a cut along 40 % of a side: over CUT_OUT for a thing covering 5 % of the picture, not for one covering 10 %
+    beyond = dataclasses.replace(plain, edge_reach=(0.0, 0.0, 0.4, 0.0), fill=(0.4 / (CUT_OUT + 0.1)) ** 2)
+    assert picture_rules(beyond) == ["mostly outside the picture"]
+    assert picture_rules(dataclasses.replace(beyond, fill=(0.4 / (CUT_OUT - 0.1)) ** 2)) == []
     band = dataclasses.replace(plain, edge_reach=(0.0, 0.0, ACROSS_REACH + 0.01, 0.3))
     assert picture_rules(band) == ["across the picture"]
     assert picture_rules(dataclasses.replace(band, edge_reach=(0.3, 0.0, 0.0, 0.3))) == []  # cut at a corner

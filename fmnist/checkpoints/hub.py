@@ -307,7 +307,7 @@ What each model was initialised from:
   the model (the Mahalanobis distance of its penultimate features to every class, and a head that learnt
   garments against pictures of things that are not garments; each limit set on validation pictures), or when
   the picture itself says so: no item, an item that fills the frame, a shape no garment has, a busy picture,
-  a small thing at the edge, a thing across the picture, or several items.
+  a small thing at the edge, a thing mostly outside the picture, a thing across the picture, or several items.
 - Shirt, T-shirt/top, Pullover and Coat are the classes most often confused.
 """
     return hf.ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")

@@ -26,16 +26,18 @@ log = logging.getLogger(__name__)
 NOTICE_PASS_RATE = 0.96
 # With rendered photos and pictures of things (fmnist.photo.outliers), two rules, each set on validation
 # (benchmarks.notice_sweep: validation items, the photo data's validation photos, non-garments of seeds 1 and 2):
-# - the outlier head's limit lets through 98 % of the rendered validation photos (held-out renderers left out;
-#   97.5 % until resnet was retrained on photo data v4, where it flagged 5.3 % of validation pale garments on
-#   `scenes` and 5.5 % of `pattern` photos; notice-sweep-val-cpu.json);
+# - the outlier head's limit lets through 97.5 % of the rendered validation photos (held-out renderers left out);
 # - the Mahalanobis limit, only for what is far from everything, lets through 99.5 % of them;
-# each limit also lets through at least ITEM_PASS_RATE of the validation items. The next looser pair (0.995, 0.985)
-# flags under 90 % of the validation non-garments (88.9 / 86.1 %), so this is the loosest that keeps that target.
-# With the Mahalanobis rule alone no limit met both targets (0.97 of photos: 5-6 % of pale garments flagged but
-# about 65 % of non-garments).
+# each limit also lets through at least ITEM_PASS_RATE of the validation items. With the Mahalanobis rule alone no
+# limit met both targets (0.97 of photos: 5-6 % of pale garments flagged but about 65 % of non-garments).
+# The outlier head's rate was 0.98, the loosest that flagged 90 % of the old validation non-garments. Against the
+# target of 97 %, old and new kinds alike (python -m lab.notice_sweep --out notice-sweep-v2-val), 0.98 flags
+# 97.2 / 94.4 % of the old kinds and 82.5 / 82.5 % of the new at seeds 1 / 2; 0.975 flags 100 / 97.2 % and
+# 87.5 / 87.5 %, for 1.1 -> 1.4 % of validation items and 4.1 -> 6.1 % of the photo data's pale validation photos
+# (on the photo benchmark's pale level, drawn on validation items: scenes 3.0, tint 1.0, pattern 1.7 -> 2.0 %).
+# 0.97 flags one more of the 80 new non-garments, and pale photos 7.7 %.
 ITEM_PASS_RATE = 0.98
-OUTLIER_PHOTO_PASS_RATE = 0.98
+OUTLIER_PHOTO_PASS_RATE = 0.975
 MAHALANOBIS_PHOTO_PASS_RATE = 0.995
 
 

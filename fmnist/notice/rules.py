@@ -1,7 +1,7 @@
 """The notice's rules that need no model, read from what the segmentation found (no item, an "item" that fills
 the frame, a shape no garment has, several items), the rules that judge the whole picture rather than the region
-found in it (a busy picture, a small thing at the edge, a thing across the picture), and the hints about how a
-picture was taken."""
+found in it (a busy picture, a small thing at the edge, a thing mostly outside the picture, a thing across the
+picture), and the hints about how a picture was taken."""
 
 from __future__ import annotations
 
@@ -32,11 +32,27 @@ EDGE_FILL = 0.05
 #   whole or cut by the frame, lies along two opposite sides; 26 of 296 validation non-garments do
 #   (python -m lab.picture_signals; lab/results/picture-signals-v3-val-cpu.json).
 ACROSS_REACH = 0.02
+# - an item cut by the picture's edge along more than its size allows for a thing seen mostly whole (cut_ratio):
+#   most of it is outside, so it may be part of something larger. A round thing cut through its middle reaches
+#   sqrt(8 / pi) = 1.6. On validation (python -m lab.edge_cut; lab/results/edge-cut-val-cpu.json), garment photos
+#   cut by a tenth or a fifth of the item stay at or under 1.55, and half the things beside the frame (edge
+#   objects) pass 1.6; garments cut by 30-50 % pass it in 4-8 %.
+CUT_OUT = 1.6
 HINTS = {
     "cut off": "Part of the item seems to be outside the picture: it runs along the picture's edge, and what "
     "is cut off is not seen, so the answer may be wrong. A photo with the whole garment in it, a "
     "margin all round, reads better."
 }
+
+
+def cut_ratio(pre: Preprocessed) -> float:
+    """How long the item's cut by the picture's edge is against the item's size: its longest reach along one side
+    over the square root of the share of the picture it covers. A round thing cut through its middle reaches
+    sqrt(8 / pi) = 1.6, less where less of it is outside. 0 for an item that does not run off an edge, or that
+    touches all four sides."""
+    if not pre.found_item or pre.touches_all_sides or pre.fill <= 0:
+        return 0.0
+    return max(pre.edge_reach) / pre.fill**0.5
 
 
 def picture_hints(pre: Preprocessed, cut_reach: float = CUT_REACH) -> list[str]:
@@ -59,6 +75,8 @@ def picture_rules(pre: Preprocessed) -> list[str]:
         rules.append("busy picture")
     if max(pre.edge_reach) > CUT_REACH and pre.fill < EDGE_FILL and not pre.touches_all_sides:
         rules.append("small, at the edge")
+    if cut_ratio(pre) > CUT_OUT:
+        rules.append("mostly outside the picture")
     top, bottom, left, right = pre.edge_reach
     if min(top, bottom) > ACROSS_REACH or min(left, right) > ACROSS_REACH:
         rules.append("across the picture")

@@ -1,7 +1,7 @@
 """Pictures of things that are not garments, as the app's pipeline turns them into 28x28: what the not-a-garment
 detector learns "not a garment" from (outlier exposure, Hendrycks et al. 2019). Drawn here by
-fmnist.photo.render.non_garments with seeds of their own: seed 0 is the photo benchmark's test set and seeds 1 and
-2 the validation sets the detector's rules are chosen on, so none of those pictures is ever learnt from.
+fmnist.photo.render.non_garments with seeds of their own: seeds 0 and 21-24 are the photo benchmark's test set and
+seeds 1 and 2 the validation sets the detector's rules are chosen on, so none of those pictures is ever learnt from.
 
     python -m fmnist.photo.outliers              # writes data/outliers-v2.npz (about 10 minutes on 2 cores)
 

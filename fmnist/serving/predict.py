@@ -211,6 +211,9 @@ class Predictor:
             "things, and what was found may be only a part of one.",
             "small, at the edge": f"What was found is small ({100 * pre.fill:.1f} % of the picture) and runs off "
             "its edge: it may be part of something larger outside the frame rather than a garment.",
+            "mostly outside the picture": "What was found runs off the picture's edge along a cut longer than the "
+            "part inside would allow if most of it were in the picture: most of it is outside the frame, so it may "
+            "be part of something larger. A photo with the whole garment in it, a margin all round, reads better.",
             "across the picture": "What was found runs out of the picture on two opposite sides: this looks like "
             "part of a landscape, a street or a surface, not one garment laid on a backdrop.",
             "several items": f"The picture shows {pre.items} separate items; only the largest (outlined) was "
