@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from benchmarks.photos import render_job
 from fmnist.data import load_splits, stratified_split
 from fmnist.notice.rules import cut_ratio
 from fmnist.photo import preprocess
@@ -27,13 +26,10 @@ from fmnist.photo.render.cut import cut_photo
 from fmnist.photo.render.strays import strays
 from lab._common import record
 from lab._probe import _drawn
+from lab.cut_hint import _rendered
 
 CUTS = (0.1, 0.2, 0.3, 0.4, 0.5)
 LIMITS = (1.2, 1.4, 1.6, 1.8)
-
-
-def _rendered(args):
-    return render_job(args)[0]
 
 
 def _ratio(picture):

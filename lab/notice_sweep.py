@@ -4,10 +4,11 @@ Each rule's limit lets through at least ITEM_PASS_RATE of the validation items (
 the given share of the photo data's rendered validation photos (held-out renderers left out); "-" means the
 limit comes from the items alone (at fmnist.notice.fitting's NOTICE_PASS_RATE for the Mahalanobis rule alone). For
 each variant: the share of validation photos flagged, by renderer and for pale garments, of validation items,
-and of two validation sets of non-garments (seeds 1 and 2; the photo benchmark's test set is seed 0), the
-picture rules included; and of pale garments, the level the photo data's validation part holds fewest of: the
-photo benchmark's `pale` level of every renderer, drawn on validation items (--pale-per-class a class and
-renderer, seed 6; the held-out renderer is reported, never used to choose).
+and of two validation sets of non-garments (seeds 1 and 2; the photo benchmark's test sets are seeds 0 and 21-24),
+the old kinds and the new (fmnist.photo.render.strays) apart, the picture rules included; and of pale garments,
+the level the photo data's validation part holds fewest of: the photo benchmark's `pale` level of every renderer,
+drawn on validation items (--pale-per-class a class and renderer, seed 6; the held-out renderer is reported,
+never used to choose).
 
     python -m lab.notice_sweep [--model resnet] [--things data/outliers-v2.npz ...] [--head-c 3 ...]
                                       [--pale-per-class 30] [--out notice-sweep-val]
