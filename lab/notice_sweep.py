@@ -13,7 +13,8 @@ never used to choose).
     python -m lab.notice_sweep [--model resnet] [--things data/outliers-v2.npz ...] [--head-c 3 ...]
                                       [--pale-per-class 30] [--out notice-sweep-val]
 
---things names the outlier files the head learns from (several are joined): to compare sets of things.
+--things names the outlier files the head learns from; each argument is one set to compare, and files joined
+with "+" are learnt together.
 --head-c gives the outlier head's inverse regularisation strengths to try (the shipped one:
 fmnist.notice.detector.OUTLIER_HEAD_C).
 """
@@ -57,6 +58,7 @@ VARIANTS = (
     (0.995, 0.99),
 )
 VAL_SEEDS = (1, 2)
+DIGITS_PER_STYLE = 40
 PALE_SEED = 6  # the photo benchmark draws its test pictures with seed 0, its validation runs with 1
 
 
@@ -83,7 +85,6 @@ def main():
     model, _ = store.load_folder(f"checkpoints/{args.model}")
     splits = load_splits(allow_download=False)
     photo = load_photo_data(DEFAULT_PATH)
-    things = np.concatenate([outliers.load(path)[0] for path in args.things])
     seen, flagged = val_through_pipeline(splits)
     val = photo.val
     found = val["images"].reshape(len(val["images"]), -1).max(1) > 0
@@ -96,6 +97,7 @@ def main():
     for seed in VAL_SEEDS:
         by_rules[seed], feats[seed] = _seen(model, [preprocess(picture) for _, picture in non_garments(seed=seed)])
         by_rules[f"new{seed}"], feats[f"new{seed}"] = _seen(model, [preprocess(picture) for _, picture in strays(seed)])
+        by_rules[f"digits{seed}"], feats[f"digits{seed}"] = _seen(model, [preprocess(p) for p in _digits(seed)])
     if args.pale_per_class:
         items = stratified_split(splits.val.labels.numpy(), 10 * args.pale_per_class, PALE_SEED)[1]
         with ProcessPoolExecutor(2) as pool:
@@ -104,13 +106,16 @@ def main():
                 pres = [pre for pre, _ in pool.map(render_job, jobs, chunksize=4)]
                 by_rules[f"pale_{r}"], feats[f"pale_{r}"] = _seen(model, pres)
     rows = []
-    for head_c in args.head_c:
-        stats, _ = fit_statistics(model, splits, 10, photo, things, head_c)
-        scores = {
-            rule: {k: fn(f, stats).numpy() for k, f in feats.items()}
-            for rule, fn in (("mahalanobis", detector.mahalanobis_scores), ("outlier", detector.outlier_scores))
-        }
-        rows += sweep(scores, feats, flagged, val, found, used, by_rules, head_c)
+    for things_set in args.things:
+        things = np.concatenate([outliers.load(path)[0] for path in things_set.split("+")])
+        for head_c in args.head_c:
+            stats, _ = fit_statistics(model, splits, 10, photo, things, head_c)
+            scores = {
+                rule: {k: fn(f, stats).numpy() for k, f in feats.items()}
+                for rule, fn in (("mahalanobis", detector.mahalanobis_scores), ("outlier", detector.outlier_scores))
+            }
+            for row in sweep(scores, feats, flagged, val, found, used, by_rules, head_c):
+                rows.append({"things": things_set, "n_things": len(things), **row})
     path = record(
         args.out,
         rows,
@@ -122,12 +127,25 @@ def main():
             "pale_per_renderer": 10 * args.pale_per_class,
             "pale_seed": PALE_SEED,
             "held_out": photo.meta["held_out"],
-            "things": len(things),
-            "things_files": args.things,
+            "digits": {s: len(by_rules[f"digits{s}"]) for s in VAL_SEEDS},
+            "things_sets": args.things,
         },
         row_per_line=True,
     )
     print(f"({path})")
+
+
+def _digits(seed: int, n: int = DIGITS_PER_STYLE) -> list:
+    """Digits of the probe pool drawn both ways the photo benchmark draws them (enlarged and sharp, and blurred on
+    paper), n each: a larger validation set of the kind the notice misses most."""
+    from fmnist.photo.render.non_garments import _digit
+    from fmnist.photo.render.strays import blurred_digit
+
+    return [
+        draw(np.random.default_rng([seed, 7919, k, i]))
+        for k, draw in enumerate((_digit, blurred_digit))
+        for i in range(n)
+    ]
 
 
 def _seen(model, pres) -> tuple[np.ndarray, torch.Tensor]:
@@ -166,6 +184,7 @@ def sweep(scores, feats, flagged, val, found, used, by_rules, head_c) -> list[di
             row[f"non_garments_flagged_seed{seed}"] = 100 * float((flags[seed] | by_rules[seed]).mean())
             new = flags[f"new{seed}"] | by_rules[f"new{seed}"]
             row[f"new_non_garments_flagged_seed{seed}"] = 100 * float(new.mean())
+            row[f"digits_flagged_seed{seed}"] = 100 * float((flags[f"digits{seed}"] | by_rules[f"digits{seed}"]).mean())
         for key in (k for k in flags if str(k).startswith("pale_")):
             row[f"{key}_flagged"] = 100 * float((flags[key] | by_rules[key]).mean())
         rows.append(row)

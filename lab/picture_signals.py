@@ -94,7 +94,7 @@ def main():
     for (group, kind), pre in zip(kinds, pres):
         ((probs, rules),) = classify_batch(predictor, [pre], args.model)
         x = torch.from_numpy(pre.pixels[None, None].astype(np.float32) / 255)
-        (maha,), (thing,) = detector_scores(entry, entry.model.penultimate(x))
+        (maha,), (thing,), _ = detector_scores(entry, entry.model.penultimate(x))
         rows.append(
             {
                 "group": group,

@@ -80,13 +80,22 @@ def test_the_notice_names_the_rule_that_fired(predictor):
     assert predictor.notice_rules(entry, pre, limit * 0.9, thing_limit + 0.5) == ["unlike any garment"]
     text = predictor.notice_text(["unlike any garment"], pre, entry, limit * 0.9, thing_limit + 0.5)
     assert "pictures of things" in text and "farther from every class" not in text
+    # the third: the digit head's score alone, past its limit
+    digit_limit = entry.config["notice_threshold"]["digit"]
+    low = (limit * 0.9, thing_limit - 0.5)
+    assert predictor.notice_rules(entry, pre, *low, digit_limit - 0.5) == []
+    assert predictor.notice_rules(entry, pre, *low, digit_limit + 0.5) == ["unlike any garment"]
+    text = predictor.notice_text(["unlike any garment"], pre, entry, *low, digit_limit + 0.5)
+    assert "handwritten digits" in text and "pictures of things" not in text
 
 
-def test_the_bundled_detectors_have_both_signals(predictor):
+def test_the_bundled_detectors_have_all_three_signals(predictor):
     for entry in predictor.models.values():
         assert {"oe_weight", "oe_bias", "oe_mean", "oe_scale", "means", "precision"} <= set(entry.detector)
+        assert {"digit_weight", "digit_bias", "digit_mean", "digit_scale"} <= set(entry.detector)
         limits = entry.config["notice_threshold"]
         assert limits["fit_things"] > 500 and limits["fit_photos"] > 3000 and limits["pass_rate"] >= 0.95
+        assert limits["fit_digits"] > 300 and "digit" in limits
 
 
 def test_several_items_are_counted_and_the_largest_classified(predictor):
@@ -270,3 +279,33 @@ def test_the_picture_rules_read_the_measures_of_the_whole_picture():
     band = dataclasses.replace(plain, edge_reach=(0.0, 0.0, ACROSS_REACH + 0.01, 0.3))
     assert picture_rules(band) == ["across the picture"]
     assert picture_rules(dataclasses.replace(band, edge_reach=(0.3, 0.0, 0.0, 0.3))) == []  # cut at a corner
+
+
+def test_the_detector_never_learns_a_digit_that_tests_it(monkeypatch):
+    """The MNIST digits are split: every fifth is a probe (the benchmark's and validation's digit pictures draw
+    from those), and the digit head learns from the rest."""
+    import importlib
+
+    from fmnist.photo.render import strays, written
+
+    non_garments = importlib.import_module("fmnist.photo.render.non_garments")
+    probe, learnt = written.mnist_digits(True), written.mnist_digits(False)
+    assert len(probe) == 1000 and len(learnt) == 4000
+    assert not {d.tobytes() for d in probe} & {d.tobytes() for d in learnt}
+    asked = []
+    monkeypatch.setattr(written, "mnist_digits", lambda probe: asked.append(probe) or learnt[:5])
+    non_garments._digit(np.random.default_rng(0))
+    strays.blurred_digit(np.random.default_rng(0))
+    written.written(0, 0)
+    assert asked == [True, True, False]
+
+
+def test_a_photographed_digit_gets_the_notice_from_the_digit_head(predictor):
+    """A handwritten 28x28 digit of the probe pool, drawn large on paper and out of focus (a validation picture):
+    the model reads it as a Trouser, which the outlier head lets through; the digit head does not."""
+    from fmnist.photo.render.strays import blurred_digit
+
+    p = predictor.predict(blurred_digit(np.random.default_rng([1, 7919, 1, 4])))
+    limits = predictor.models[predictor.default].config["notice_threshold"]
+    assert p.thing_score < limits["outlier"] and p.digit_score > limits["digit"]
+    assert p.rules == ["unlike any garment"] and "handwritten digits" in p.notice

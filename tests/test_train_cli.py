@@ -363,7 +363,7 @@ def test_a_conversion_that_costs_accuracy_leaves_the_folder_as_it_was(tmp_path, 
     assert json.loads((tmp_path / "mlp" / "config.json").read_text())["weights_dtype"] == "float32"
 
 
-def test_the_notice_is_fitted_on_rendered_photos_and_things_and_set_on_validation(tmp_path):
+def test_the_notice_is_fitted_on_rendered_photos_things_and_digits_and_set_on_validation(tmp_path):
     """The not-a-garment detector of a run sees what the model sees of photographed garments: its statistics
     include the rendered training photos, and an outlier head learns them against pictures of things. Each limit
     lets through its share of the rendered validation photos (the held-out renderer plays no part) and at least
@@ -394,8 +394,10 @@ def test_the_notice_is_fitted_on_rendered_photos_and_things_and_set_on_validatio
     model, config = store.load_folder(tmp_path / "photos" / "mlp")
     entry = config["notice_threshold"]
     photo, (things, digest) = load_photo_data(DEFAULT_PATH), outliers.load()
+    digits, digits_digest = outliers.load(outliers.DIGITS_PATH)
     assert entry["fit_photos"] == len(photo.train) and entry["photo_data"] == photo.digest
     assert entry["fit_things"] == len(things) and entry["things"] == digest
+    assert entry["fit_digits"] == len(digits) and entry["digits"] == digits_digest
     stats = detector.load_detector(tmp_path / "photos" / "mlp")
     used = ~np.isin(photo.val["renderer"], photo.meta["held_out"]) & (photo.val["images"].max(axis=(1, 2)) > 0)
     assert entry["val_photos"] == int(used.sum())
@@ -403,11 +405,11 @@ def test_the_notice_is_fitted_on_rendered_photos_and_things_and_set_on_validatio
     for rule, score, rate in (
         ("mahalanobis", detector.mahalanobis_scores, fitting.MAHALANOBIS_PHOTO_PASS_RATE),
         ("outlier", detector.outlier_scores, fitting.OUTLIER_PHOTO_PASS_RATE),
+        ("digit", detector.digit_scores, fitting.DIGIT_PHOTO_PASS_RATE),
     ):
         assert (score(feats, stats).numpy() <= entry[rule]).mean() >= rate - 0.002, rule
-    # the things it learnt from score higher than the garments, on the whole
-    thing_scores = detector.outlier_scores(
-        detector.penultimate_features(model, torch.from_numpy(things)), stats
-    ).numpy()
-    assert np.median(thing_scores) > np.median(detector.outlier_scores(feats, stats).numpy())
+    # the things (and digits) each head learnt from score higher than the garments, on the whole
+    for score, pixels in ((detector.outlier_scores, things), (detector.digit_scores, digits)):
+        learnt = score(detector.penultimate_features(model, torch.from_numpy(pixels)), stats).numpy()
+        assert np.median(learnt) > np.median(score(feats, stats).numpy())
     assert 0.9 <= entry["pass_rate"] <= 1.0

@@ -304,8 +304,9 @@ What each model was initialised from:
   background. A photo must be turned into that first (fmnist's `preprocess` does it: grayscale, inversion of
   light backgrounds, crop, pad, resize); anything else (several items, people wearing clothes, scenes) is
   outside what they were trained on. The app shows a notice when the picture looks unlike every garment to
-  the model (the Mahalanobis distance of its penultimate features to every class, and a head that learnt
-  garments against pictures of things that are not garments; each limit set on validation pictures), or when
+  the model (the Mahalanobis distance of its penultimate features to every class, a head that learnt
+  garments against pictures of things that are not garments, and one that learnt them against photographed
+  handwritten digits; each limit set on validation pictures), or when
   the picture itself says so: no item, an item that fills the frame, a shape no garment has, a busy picture,
   a small thing at the edge, a thing mostly outside the picture, a thing across the picture, or several items.
 - Shirt, T-shirt/top, Pullover and Coat are the classes most often confused.

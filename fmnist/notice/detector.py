@@ -12,12 +12,18 @@ logistic regression on the same features, garments (training items and rendered 
 pictures of things that are not garments (fmnist.photo.outliers). Photographed garments sit far from the data
 set's class means, as do most things; the regression learns the directions in which things differ, so that the
 Mahalanobis limit can let photographed garments through.
+
+A second head of the same kind learns garments against handwritten digits photographed on paper
+(fmnist.photo.render.written): digits drawn large pass for trousers, bags and sandals in the 28x28, and a head of
+their own catches them without moving the first head's line between garments and other things
+(lab/README.md, `digit_head`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from fmnist.data import to_float
@@ -65,9 +71,10 @@ def mahalanobis_scores(feats: torch.Tensor, stats: dict[str, torch.Tensor]) -> t
 
 
 def fit_outlier_head(
-    garments: torch.Tensor, things: torch.Tensor, c: float = OUTLIER_HEAD_C
+    garments: torch.Tensor, things: torch.Tensor, c: float = OUTLIER_HEAD_C, head: str = "oe"
 ) -> dict[str, torch.Tensor]:
-    """Standardisation and logistic-regression weights: a positive score says "a thing, not a garment"."""
+    """Standardisation and logistic-regression weights, named head_*: a positive score says "a thing, not a
+    garment" ("oe": the things of fmnist.photo.outliers; "digit": the photographed digits)."""
     from sklearn.linear_model import LogisticRegression
 
     x = torch.cat([garments, things]).double()
@@ -75,24 +82,40 @@ def fit_outlier_head(
     mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
     clf = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(((x - mean) / scale).numpy(), y)
     return {
-        "oe_mean": mean,
-        "oe_scale": scale,
-        "oe_weight": torch.from_numpy(clf.coef_[0]),
-        "oe_bias": torch.tensor([clf.intercept_[0]], dtype=torch.float64),
+        f"{head}_mean": mean,
+        f"{head}_scale": scale,
+        f"{head}_weight": torch.from_numpy(clf.coef_[0]),
+        f"{head}_bias": torch.tensor([clf.intercept_[0]], dtype=torch.float64),
     }
 
 
-def outlier_scores(feats: torch.Tensor, stats: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    """(N,) the outlier head's logit of "not a garment", or None for a detector without the head."""
-    if "oe_weight" not in stats:
+def outlier_scores(feats: torch.Tensor, stats: dict[str, torch.Tensor], head: str = "oe") -> torch.Tensor | None:
+    """(N,) the named outlier head's logit of "not a garment", or None for a detector without that head."""
+    if f"{head}_weight" not in stats:
         return None
-    return ((feats.double() - stats["oe_mean"]) / stats["oe_scale"]) @ stats["oe_weight"] + stats["oe_bias"][0]
+    z = (feats.double() - stats[f"{head}_mean"]) / stats[f"{head}_scale"]
+    return z @ stats[f"{head}_weight"] + stats[f"{head}_bias"][0]
+
+
+def digit_scores(feats: torch.Tensor, stats: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """(N,) the digit head's logit of "a handwritten digit, not a garment", or None without that head."""
+    return outlier_scores(feats, stats, "digit")
 
 
 def as_stored(stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The statistics as the file keeps them (bfloat16, float32.s range: the MobileNet.s 1024x1024 precision is 2 MB
-    instead of 4), back in float64. Thresholds are set with these, so they match what the app loads."""
-    return {k: v.to(torch.bfloat16).double() for k, v in stats.items()}
+    """The statistics as the file keeps them, back in float64: bfloat16 (float32's range), and of the symmetric
+    precision matrix only its upper triangle (the MobileNet's 1024x1024 is 1 MB instead of 4). Thresholds are set
+    with these, so they match what the app loads."""
+    stored = {k: v.to(torch.bfloat16).double() for k, v in stats.items()}
+    if "precision" in stored:
+        stored["precision"] = _symmetric(stored["precision"])
+    return stored
+
+
+def _symmetric(matrix: torch.Tensor) -> torch.Tensor:
+    """The symmetric matrix its upper triangle gives."""
+    upper = matrix.triu()
+    return upper + upper.triu(1).T
 
 
 def save_detector(folder: Path, stats: dict[str, torch.Tensor]) -> None:
@@ -100,15 +123,31 @@ def save_detector(folder: Path, stats: dict[str, torch.Tensor]) -> None:
 
     from fmnist.checkpoints.store import atomic_write_bytes
 
+    stored = dict(stats)
+    if "precision" in stored:
+        p = stored.pop("precision")
+        rows, cols = torch.triu_indices(len(p), len(p))
+        stored["precision_upper"] = p[rows, cols]
     atomic_write_bytes(
         Path(folder) / DETECTOR_NAME,
-        save({k: v.to(torch.bfloat16).contiguous() for k, v in stats.items()}, metadata={"detector": "mahalanobis"}),
+        save({k: v.to(torch.bfloat16).contiguous() for k, v in stored.items()}, metadata={"detector": "mahalanobis"}),
     )
 
 
 def load_detector(folder: Path) -> dict[str, torch.Tensor] | None:
-    """The stored statistics, or None for a checkpoint made before the detector existed."""
+    """The stored statistics, or None for a checkpoint made before the detector existed. The precision matrix is
+    stored as its upper triangle (files of before 2026-12-07 hold it whole)."""
     from safetensors.torch import load_file
 
     path = Path(folder) / DETECTOR_NAME
-    return {k: v.double() for k, v in load_file(path).items()} if path.is_file() else None
+    if not path.is_file():
+        return None
+    stats = {k: v.double() for k, v in load_file(path).items()}
+    if "precision_upper" in stats:
+        upper = stats.pop("precision_upper")
+        d = int((np.sqrt(8 * len(upper) + 1) - 1) / 2)
+        rows, cols = torch.triu_indices(d, d)
+        p = torch.zeros(d, d, dtype=upper.dtype)
+        p[rows, cols] = upper
+        stats["precision"] = _symmetric(p)
+    return stats

