@@ -8,7 +8,10 @@ Mahalanobis and outlier-head rules (their photo pass rates 0.995 and, unless nam
 - kind-balanced: the same, each kind of thing weighing as much in the head as every other;
 - a digit head: a second head, garments against the digits alone, with a limit of its own (its photo pass rate).
 
-    python -m lab.digit_head [--digits data/digits-v1.npz FILE ...] [--out digit-head-val]
+    python -m lab.digit_head [--digits data/digits-v1.npz FILE ...] [--third FILE ...] [--out digit-head-val]
+
+--third adds, beside the shipped digit head (the first --digits file at 0.995), a third head of the same kind
+that learns the garments against FILE's pictures (e.g. `python -m lab.fragments --only-fragments --out FILE`).
 
 Measured on validation only: the validation items and the photo data's rendered validation photos (as
 lab.notice_sweep), the non-garments of seeds 1 and 2 (old and new kinds, 296 pictures), and 160 more digits of the
@@ -45,6 +48,7 @@ def _seen(kind_picture):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--digits", nargs="+", default=[str(outliers.DIGITS_PATH.relative_to(ROOT))])
+    p.add_argument("--third", nargs="*", default=[], help="things files for a third head beside the digit head")
     p.add_argument("--out", default="digit-head-val")
     args = p.parse_args()
     torch.set_grad_enabled(False)
@@ -142,6 +146,16 @@ def main():
         shipped = (lambda f: detector.outlier_scores(f, base), 0.975)
         for rate in (0.99, 0.995):
             judge(f"digit head {rate}", path, [maha, shipped, (lambda f, s=own: detector.digit_scores(f, s), rate)])
+    digit_head = head(garments, outliers.load(args.digits[0])[0], name="digit")
+    with_digits = [maha, shipped, (lambda f: detector.digit_scores(f, digit_head), 0.995)]
+    for path in args.third:
+        third = head(garments, outliers.load(path)[0], name="third")
+        for rate in (0.99, 0.995):
+            judge(
+                f"digit head 0.995, third head {rate}",
+                path,
+                [*with_digits, (lambda f, s=third: detector.outlier_scores(f, s, "third"), rate)],
+            )
     path = record(
         args.out,
         rows,

@@ -12,6 +12,7 @@ Every picture draws its own size, colours, light, noise and JPEG quality.
 
     python -m lab.fragments [--out data/outliers-v3.npz]   # the things of fmnist.photo.outliers and these, seeds
                                                            # 3-20, those the picture rules let through (9 minutes)
+    python -m lab.fragments --only-fragments --out FILE    # these alone (for lab.digit_head --third FILE)
 
 Then, with fmnist.photo.outliers.DEFAULT_PATH pointed at that file (a one-line change, never committed), `python -m
 fmnist.checkpoints refit-detector` refitted every bundled detector; `python -m lab.picture_signals --out
@@ -219,14 +220,16 @@ def fragments(seed: int = 0, per_kind: int = 6) -> list[tuple[str, Image.Image]]
     ]
 
 
-def _seed_things(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """One seed's things (fmnist.photo.outliers's and these) that the picture rules let through: pixels, kinds."""
+def _seed_things(seed: int, only_fragments: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """One seed's things (fmnist.photo.outliers's and these, or these alone) that the picture rules let through:
+    pixels, kinds."""
     from fmnist.notice.rules import picture_rules
     from fmnist.photo import preprocess
     from fmnist.photo.render import non_garments
 
     pixels, kinds = [], []
-    for kind, picture in non_garments(seed=seed) + fragments(seed=seed):
+    things = [] if only_fragments else non_garments(seed=seed, probe_digits=False)
+    for kind, picture in things + fragments(seed=seed):
         pre = preprocess(picture)
         if not picture_rules(pre):
             pixels.append(pre.pixels)
@@ -239,9 +242,10 @@ def main():
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="data/outliers-v3.npz")
+    p.add_argument("--only-fragments", action="store_true", help="these kinds alone, not the outliers' things too")
     args = p.parse_args()
     with ProcessPoolExecutor(2) as pool:
-        done = list(pool.map(_seed_things, SEEDS))
+        done = list(pool.map(_seed_things, SEEDS, [args.only_fragments] * len(SEEDS)))
     pixels, kinds = np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, pixels=pixels, kinds=kinds, seeds=np.asarray(list(SEEDS)))
