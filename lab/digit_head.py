@@ -26,17 +26,15 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import torch
 
-from fmnist.checkpoints import store
-from fmnist.data import load_splits
 from fmnist.notice import detector
-from fmnist.notice.fitting import ITEM_PASS_RATE, MAHALANOBIS_PHOTO_PASS_RATE, item_limit, val_through_pipeline
+from fmnist.notice.fitting import ITEM_PASS_RATE, MAHALANOBIS_PHOTO_PASS_RATE, item_limit
 from fmnist.notice.rules import picture_rules
 from fmnist.photo import outliers, preprocess
-from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
+from fmnist.photo.cache import DEFAULT_PATH
 from fmnist.photo.render import non_garments
 from fmnist.photo.render.strays import strays
 from lab._common import ROOT, record
-from lab.notice_sweep import VAL_SEEDS, _digits
+from lab.notice_sweep import VAL_SEEDS, _digits, validation
 
 
 def _seen(kind_picture):
@@ -51,14 +49,8 @@ def main():
     p.add_argument("--third", nargs="*", default=[], help="things files for a third head beside the digit head")
     p.add_argument("--out", default="digit-head-val")
     args = p.parse_args()
-    torch.set_grad_enabled(False)
-    model, _ = store.load_folder("checkpoints/resnet")
-    splits = load_splits(allow_download=False)
-    photo = load_photo_data(DEFAULT_PATH)
-    seen, flagged = val_through_pipeline(splits)
+    model, splits, photo, seen, flagged, found, used = validation("resnet")
     val = photo.val
-    found = val["images"].reshape(len(val["images"]), -1).max(1) > 0
-    used = found & ~np.isin(val["renderer"], photo.meta["held_out"])
     pale = found & (val["level"] == "pale")
     pictures = []
     for seed in VAL_SEEDS:

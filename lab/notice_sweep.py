@@ -81,14 +81,8 @@ def main():
     )
     p.add_argument("--out", default="notice-sweep-val")
     args = p.parse_args()
-    torch.set_grad_enabled(False)
-    model, _ = store.load_folder(f"checkpoints/{args.model}")
-    splits = load_splits(allow_download=False)
-    photo = load_photo_data(DEFAULT_PATH)
-    seen, flagged = val_through_pipeline(splits)
+    model, splits, photo, seen, flagged, found, used = validation(args.model)
     val = photo.val
-    found = val["images"].reshape(len(val["images"]), -1).max(1) > 0
-    used = found & ~np.isin(val["renderer"], photo.meta["held_out"])
     feats = {
         "items": detector.penultimate_features(model, seen),
         "photos": detector.penultimate_features(model, torch.from_numpy(val["images"].astype(np.uint8))),
@@ -133,6 +127,20 @@ def main():
         row_per_line=True,
     )
     print(f"({path})")
+
+
+def validation(model_name: str):
+    """What the notice's sweeps judge on: the bundled model, the splits, the photo data, the validation items
+    through the pipeline and whether the picture rules flag each, which rendered validation photos have an item,
+    and which of those come from the renderers the photo data trained on (its held-out ones left out)."""
+    torch.set_grad_enabled(False)
+    model, _ = store.load_folder(f"checkpoints/{model_name}")
+    splits = load_splits(allow_download=False)
+    photo = load_photo_data(DEFAULT_PATH)
+    seen, flagged = val_through_pipeline(splits)
+    found = photo.val["images"].reshape(len(photo.val["images"]), -1).max(1) > 0
+    used = found & ~np.isin(photo.val["renderer"], photo.meta["held_out"])
+    return model, splits, photo, seen, flagged, found, used
 
 
 def _digits(seed: int, n: int = DIGITS_PER_STYLE) -> list:

@@ -1,6 +1,7 @@
 """The not-a-garment detector of a trained model: a Mahalanobis rule on its penultimate features and, when it is
-fitted with rendered photos and pictures of things, an outlier head beside it; their limits set on validation as
-the app sees it (items and photos through the photo pipeline, with the picture rules)."""
+fitted with rendered photos and pictures of things, an outlier head beside it (and a digit head, with the
+photographed digits); their limits set on validation as the app sees it (items and photos through the photo
+pipeline, with the picture rules)."""
 
 from __future__ import annotations
 
