@@ -10,13 +10,14 @@ the level the photo data's validation part holds fewest of: the photo benchmark'
 drawn on validation items (--pale-per-class a class and renderer, seed 6; the held-out renderer is reported,
 never used to choose).
 
-    python -m lab.notice_sweep [--model resnet] [--things data/outliers-v2.npz ...] [--head-c 3 ...]
+    python -m lab.notice_sweep [--model resnet] [--things data/outliers-v2.npz ...] [--hidden 32 ...]
                                       [--pale-per-class 30] [--out notice-sweep-val]
 
 --things names the outlier files the head learns from; each argument is one set to compare, and files joined
 with "+" are learnt together.
---head-c gives the outlier head's inverse regularisation strengths to try (the shipped one:
-fmnist.notice.detector.OUTLIER_HEAD_C).
+--hidden gives the outlier head's hidden units to try (the shipped number: fmnist.notice.detector.OUTLIER_HEAD_HIDDEN).
+Until commit dea1aae the head was a logistic regression and --head-c swept its C; the recorded results of before
+(notice-sweep-val*, notice-sweep-v2-val) come from that head.
 """
 
 import argparse
@@ -29,7 +30,7 @@ from benchmarks.photos import render_job
 from fmnist.checkpoints import store
 from fmnist.data import load_splits, stratified_split
 from fmnist.notice import detector
-from fmnist.notice.detector import OUTLIER_HEAD_C
+from fmnist.notice.detector import OUTLIER_HEAD_HIDDEN
 from fmnist.notice.fitting import ITEM_PASS_RATE, NOTICE_PASS_RATE, fit_statistics, item_limit, val_through_pipeline
 from fmnist.notice.rules import picture_rules
 from fmnist.photo import outliers, preprocess
@@ -67,11 +68,11 @@ def main():
     p.add_argument("--model", default="resnet")
     p.add_argument("--things", nargs="+", default=["data/outliers-v2.npz"])
     p.add_argument(
-        "--head-c",
+        "--hidden",
         nargs="+",
-        type=float,
-        default=[OUTLIER_HEAD_C],
-        help="the outlier head's C values to try (default: the shipped %(default)s)",
+        type=int,
+        default=[OUTLIER_HEAD_HIDDEN],
+        help="the outlier head's hidden units to try (default: the shipped %(default)s)",
     )
     p.add_argument(
         "--pale-per-class",
@@ -102,13 +103,14 @@ def main():
     rows = []
     for things_set in args.things:
         things = np.concatenate([outliers.load(path)[0] for path in things_set.split("+")])
-        for head_c in args.head_c:
-            stats, _ = fit_statistics(model, splits, 10, photo, things, head_c)
+        for hidden in args.hidden:
+            detector.OUTLIER_HEAD_HIDDEN = hidden  # fit_outlier_head's default, read when it is called
+            stats, _ = fit_statistics(model, splits, 10, photo, things)
             scores = {
                 rule: {k: fn(f, stats).numpy() for k, f in feats.items()}
                 for rule, fn in (("mahalanobis", detector.mahalanobis_scores), ("outlier", detector.outlier_scores))
             }
-            for row in sweep(scores, feats, flagged, val, found, used, by_rules, head_c):
+            for row in sweep(scores, feats, flagged, val, found, used, by_rules, hidden):
                 rows.append({"things": things_set, "n_things": len(things), **row})
     path = record(
         args.out,
@@ -162,7 +164,7 @@ def _seen(model, pres) -> tuple[np.ndarray, torch.Tensor]:
     return np.array([bool(picture_rules(pre)) for pre in pres]), detector.penultimate_features(model, pixels)
 
 
-def sweep(scores, feats, flagged, val, found, used, by_rules, head_c) -> list[dict]:
+def sweep(scores, feats, flagged, val, found, used, by_rules, hidden) -> list[dict]:
     """One row per VARIANTS entry: the limits it sets and what they flag."""
     rows = []
     for rates in VARIANTS:
@@ -179,7 +181,7 @@ def sweep(scores, feats, flagged, val, found, used, by_rules, head_c) -> list[di
             for k in flags:
                 flags[k] |= s[k] > limits[rule]
         row = {
-            "head_c": head_c,
+            "hidden": hidden,
             "mahalanobis_photo_pass": rates[0],
             "outlier_photo_pass": rates[1],
             "limits": limits,

@@ -140,8 +140,8 @@ def fit_detector(
             "fit_things": int(len(things_pixels)),
         }
         how = (
-            f" and {len(photo.train):,} rendered training photos; an outlier head (logistic regression on the "
-            f"same features) learns {counts['head_garments']:,} of those items and photos against "
+            f" and {len(photo.train):,} rendered training photos; an outlier head (a network of one hidden layer "
+            f"on the same features) learns {counts['head_garments']:,} of those items and photos against "
             f"{len(things_pixels):,} pictures of things that are not garments ({outliers.COMMAND}). A "
             f"picture gets the notice when any score is above its limit: the outlier head's lets "
             f"{100 * OUTLIER_PHOTO_PASS_RATE:.1f} % and the distance's {100 * MAHALANOBIS_PHOTO_PASS_RATE:.1f} % "
@@ -173,7 +173,6 @@ def fit_statistics(
     n_classes: int,
     photo=None,
     things_pixels: np.ndarray | None = None,
-    head_c: float = detector.OUTLIER_HEAD_C,
     digits_pixels: np.ndarray | None = None,
 ) -> tuple[dict, dict]:
     """The detector's stored statistics, and how many pictures each part learnt from.
@@ -198,10 +197,10 @@ def fit_statistics(
         items = feats[:: max(1, len(feats) // len(photo_feats))][: len(photo_feats)]
         garments = torch.cat([items, photo_feats])
         things = detector.penultimate_features(model, torch.from_numpy(things_pixels))
-        stats |= detector.as_stored(detector.fit_outlier_head(garments, things, head_c))
+        stats |= detector.as_stored(detector.fit_outlier_head(garments, things))
         if digits_pixels is not None:
             digits = detector.penultimate_features(model, torch.from_numpy(digits_pixels))
-            stats |= detector.as_stored(detector.fit_outlier_head(garments, digits, head_c, "digit"))
+            stats |= detector.as_stored(detector.fit_outlier_head(garments, digits, "digit"))
         counts["head_garments"] = len(garments)
     return stats, counts
 
