@@ -104,7 +104,7 @@ def main():
     for things_set in args.things:
         things = np.concatenate([outliers.load(path)[0] for path in things_set.split("+")])
         for hidden in args.hidden:
-            detector.OUTLIER_HEAD_HIDDEN = hidden  # fit_outlier_head's default, read when it is called
+            detector.OUTLIER_HEAD_HIDDEN = hidden  # read by fit_outlier_head when it is called
             stats, _ = fit_statistics(model, splits, 10, photo, things)
             scores = {
                 rule: {k: fn(f, stats).numpy() for k, f in feats.items()}

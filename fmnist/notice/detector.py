@@ -8,9 +8,9 @@ chosen share of validation items stays under, so that share of real items passes
 stored beside the checkpoint as safetensors, never pickled.
 
 A second signal, outlier exposure (Hendrycks et al. 2019, "Deep Anomaly Detection with Outlier Exposure"): a
-small network (one hidden layer) on the same features, garments (training items and rendered training photos) against
-pictures of things that are not garments (fmnist.photo.outliers). Photographed garments sit far from the data
-set's class means, as do most things; the head learns where things differ, so that the
+small network (one hidden layer) on the same features learns garments (training items and rendered training
+photos) against pictures of things that are not garments (fmnist.photo.outliers). Photographed garments sit far
+from the data set's class means, as do most things; the head learns where things differ, so that the
 Mahalanobis limit can let photographed garments through.
 
 A second head of the same kind learns garments against handwritten digits photographed on paper
@@ -75,25 +75,18 @@ def mahalanobis_scores(feats: torch.Tensor, stats: dict[str, torch.Tensor]) -> t
     return d2.min(1).values
 
 
-def fit_outlier_head(
-    garments: torch.Tensor,
-    things: torch.Tensor,
-    head: str = "oe",
-    hidden: int | None = None,
-    alpha: float | None = None,
-) -> dict[str, torch.Tensor]:
-    """Standardisation and the weights of a small network, named head_*: one hidden layer of `hidden` ReLU units
-    (default OUTLIER_HEAD_HIDDEN) with an L2 penalty of alpha (OUTLIER_HEAD_ALPHA), seeded so that a refit gives the
-    same head. A positive score says "a thing, not a
-    garment" ("oe": the things of fmnist.photo.outliers; "digit": the photographed digits)."""
+def fit_outlier_head(garments: torch.Tensor, things: torch.Tensor, head: str = "oe") -> dict[str, torch.Tensor]:
+    """Standardisation and the weights of a small network, named head_*: one hidden layer of OUTLIER_HEAD_HIDDEN
+    ReLU units with an L2 penalty of OUTLIER_HEAD_ALPHA, seeded so that a refit gives the same head. A positive
+    score says "a thing, not a garment" ("oe": the things of fmnist.photo.outliers; "digit": the photographed
+    digits)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
     x = torch.cat([garments, things]).double()
     y = torch.cat([torch.zeros(len(garments)), torch.ones(len(things))]).numpy()
     mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
-    hidden, alpha = hidden or OUTLIER_HEAD_HIDDEN, OUTLIER_HEAD_ALPHA if alpha is None else alpha
-    clf = MLPClassifier((hidden,), alpha=alpha, max_iter=OUTLIER_HEAD_EPOCHS, random_state=0)
+    clf = MLPClassifier((OUTLIER_HEAD_HIDDEN,), alpha=OUTLIER_HEAD_ALPHA, max_iter=OUTLIER_HEAD_EPOCHS, random_state=0)
     with warnings.catch_warnings():  # OUTLIER_HEAD_EPOCHS is a cap by choice: a head that has not settled by then stops
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(((x - mean) / scale).numpy(), y)
