@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from benchmarks.photos import _slim
 from fmnist.data import load_splits, stratified_split
+from fmnist.notice.rules import cut_ratio
 from fmnist.photo import preprocess
 from fmnist.photo.render import RENDERERS, non_garments, render_item
 from fmnist.photo.render.cut import cut_photo
@@ -104,6 +105,7 @@ def main():
                     m: int(v) if isinstance(v := getattr(pre, m), (bool, int)) else round(float(v), 4) for m in MEASURES
                 },
                 "edge_reaches": [round(float(r), 4) for r in pre.edge_reach],
+                "cut_ratio": round(cut_ratio(pre), 4),
                 "mahalanobis_over_limit": round(maha / limits["mahalanobis"], 4),
                 "outlier_minus_limit": round(thing - limits["outlier"], 4),
                 "rules": list(rules),

@@ -221,6 +221,15 @@ def test_a_small_thing_running_off_the_edge_is_judged_with_the_whole_picture(pre
     assert "cut off" in p.hints  # and the hint says so, as for any item at the edge
 
 
+def test_half_a_box_beside_the_frame_is_judged_with_the_whole_picture(predictor):
+    """A dark box whose lower half is beyond the picture's bottom edge (6 % of the picture inside it) is cut along
+    more than it reaches in: a part of something outside. The whole box inside the picture is left alone."""
+    box = predictor.predict(_surface_with(lambda d: d.rectangle((280, 480, 520, 720), fill=(60, 45, 40))))
+    assert "small, at the edge" in box.rules and "runs off its edge" in box.notice
+    whole = predictor.predict(_surface_with(lambda d: d.rectangle((280, 200, 520, 440), fill=(60, 45, 40))))
+    assert "small, at the edge" not in whole.rules
+
+
 def test_a_busy_picture_is_judged_with_the_whole_picture(predictor):
     """A street: sky, buildings with windows, a tower; whatever part is found, most of the rest is no surface."""
     from fmnist.photo.render.strays import scene
@@ -287,7 +296,16 @@ def test_garment_photos_whole_or_cut_by_the_frame_pass_the_picture_rules(share):
 def test_the_picture_rules_read_the_measures_of_the_whole_picture():
     import dataclasses
 
-    from fmnist.notice.rules import ACROSS_REACH, BUSY_CLUTTER, BUSY_UNEXPLAINED, CUT_OUT, EDGE_FILL, picture_rules
+    from fmnist.notice.rules import (
+        ACROSS_REACH,
+        BUSY_CLUTTER,
+        BUSY_UNEXPLAINED,
+        CUT_OUT,
+        EDGE_FILL,
+        SMALL_CUT_FILL,
+        SMALL_CUT_RATIO,
+        picture_rules,
+    )
     from fmnist.photo import Preprocessed
 
     plain = Preprocessed(np.zeros((28, 28), np.uint8), True, (0, 0, 10, 10), fill=0.2)
@@ -299,13 +317,41 @@ def test_the_picture_rules_read_the_measures_of_the_whole_picture():
     edge = dataclasses.replace(plain, edge_reach=(0.3, 0.0, 0.0, 0.0), fill=EDGE_FILL - 0.01)
     assert picture_rules(edge) == ["small, at the edge"]
     assert picture_rules(dataclasses.replace(edge, fill=EDGE_FILL + 0.05)) == []  # a garment cut by the frame
-    # a cut along 40 % of a side: over CUT_OUT for a thing covering 5 % of the picture, not for one covering 10 %
-    beyond = dataclasses.replace(plain, edge_reach=(0.0, 0.0, 0.4, 0.0), fill=(0.4 / (CUT_OUT + 0.1)) ** 2)
+    # a small thing cut along more than it reaches in (the half of a box beside the frame), not a small garment
+    # cut by the frame, which reaches in further than the cut is long
+    half = dataclasses.replace(plain, edge_reach=(0.3, 0.0, 0.0, 0.0), fill=(0.3 / (SMALL_CUT_RATIO + 0.1)) ** 2)
+    assert half.fill < SMALL_CUT_FILL and picture_rules(half) == ["small, at the edge"]
+    assert picture_rules(dataclasses.replace(half, edge_reach=(0.25, 0.0, 0.0, 0.0))) == []
+    assert picture_rules(dataclasses.replace(half, edge_reach=(0.4, 0.0, 0.0, 0.0), fill=SMALL_CUT_FILL + 0.01)) == []
+    # a cut along 60 % of a side: over CUT_OUT for a thing covering 12 % of the picture, not for one covering 16 %
+    beyond = dataclasses.replace(plain, edge_reach=(0.0, 0.0, 0.6, 0.0), fill=(0.6 / (CUT_OUT + 0.1)) ** 2)
     assert picture_rules(beyond) == ["mostly outside the picture"]
-    assert picture_rules(dataclasses.replace(beyond, fill=(0.4 / (CUT_OUT - 0.1)) ** 2)) == []
+    assert picture_rules(dataclasses.replace(beyond, fill=(0.6 / (CUT_OUT - 0.1)) ** 2)) == []
     band = dataclasses.replace(plain, edge_reach=(0.0, 0.0, ACROSS_REACH + 0.01, 0.3))
     assert picture_rules(band) == ["across the picture"]
     assert picture_rules(dataclasses.replace(band, edge_reach=(0.3, 0.0, 0.0, 0.3))) == []  # cut at a corner
+
+
+def test_in_a_picture_that_is_not_a_plain_surface_the_item_must_look_clearly_like_a_garment(predictor):
+    """Where the rest of the picture is not the plain backdrop (over BUSY_UNEXPLAINED_WEAK of it, too little for
+    `busy picture`), an outlier-head score within BUSY_OUTLIER_MARGIN of its limit is a notice: `part of a scene`.
+    On a plain or a textured backdrop the same score is not."""
+    import dataclasses
+
+    from fmnist.notice.rules import BUSY_OUTLIER_MARGIN, BUSY_UNEXPLAINED, BUSY_UNEXPLAINED_WEAK
+
+    entry = predictor.models[predictor.default]
+    maha, thing = entry.config["notice_threshold"]["mahalanobis"] * 0.5, entry.config["notice_threshold"]["outlier"]
+    plain = preprocess(EXAMPLES[1])
+    assert plain.unexplained < BUSY_UNEXPLAINED_WEAK
+    street = dataclasses.replace(plain, unexplained=(BUSY_UNEXPLAINED_WEAK + BUSY_UNEXPLAINED) / 2)
+    loose, clear = thing - BUSY_OUTLIER_MARGIN + 0.5, thing - BUSY_OUTLIER_MARGIN - 0.5
+    assert predictor.notice_rules(entry, street, maha, loose) == ["part of a scene"]
+    assert predictor.notice_rules(entry, street, maha, clear) == []
+    assert predictor.notice_rules(entry, plain, maha, loose) == []
+    assert predictor.notice_rules(entry, dataclasses.replace(street, textured=True), maha, loose) == []
+    text = predictor.notice_text(["part of a scene"], street, entry, maha, loose)
+    assert "**part of a scene**" in text and f"{100 * street.unexplained:.0f} % of the picture" in text
 
 
 def test_the_detector_never_learns_a_digit_that_tests_it(monkeypatch):

@@ -20,7 +20,7 @@ from fmnist.checkpoints import hub, store
 from fmnist.explain.gradcam import overlay
 from fmnist.explain.maps import explain, map_note, map_title
 from fmnist.notice import detector
-from fmnist.notice.rules import picture_hints, picture_rules
+from fmnist.notice.rules import BUSY_OUTLIER_MARGIN, busy_around, picture_hints, picture_rules
 from fmnist.photo import ImageRejected, Preprocessed, outline, preprocess
 from fmnist.serving.answer import PANEL
 from fmnist.serving.gallery import SimilarItems
@@ -113,9 +113,10 @@ def detector_scores(entry: LoadedModel, feats: torch.Tensor) -> tuple[list, list
     )
 
 
-def _beyond(entry: LoadedModel, rule: str, score: float | None) -> bool:
+def _beyond(entry: LoadedModel, rule: str, score: float | None, margin: float = 0.0) -> bool:
+    """Whether score passes the checkpoint's limit for rule, lowered by margin."""
     limit = entry.config.get("notice_threshold", {}).get(rule)
-    return score is not None and limit is not None and score > limit
+    return score is not None and limit is not None and score > limit - margin
 
 
 class Predictor:
@@ -187,6 +188,8 @@ class Predictor:
             return rules
         if _beyond(entry, "mahalanobis", score) or _beyond(entry, "outlier", thing) or _beyond(entry, "digit", digit):
             rules.insert(len([r for r in rules if r != "several items"]), "unlike any garment")
+        elif busy_around(pre) and _beyond(entry, "outlier", thing, BUSY_OUTLIER_MARGIN):
+            rules.insert(len([r for r in rules if r != "several items"]), "part of a scene")
         return rules
 
     @staticmethod
@@ -235,6 +238,11 @@ class Predictor:
             "mostly outside the picture": "What was found runs off the picture's edge along a cut longer than the "
             "part inside would allow if most of it were in the picture: most of it is outside the frame, so it may "
             "be part of something larger. A photo with the whole garment in it, a margin all round, reads better.",
+            "part of a scene": f"Around what was found, {100 * pre.unexplained:.0f} % of the picture is not a "
+            "plain surface, and what was found is only loosely like a garment (its score "
+            f"{thing if thing is not None else float('nan'):.1f}, within {BUSY_OUTLIER_MARGIN:.0f} of the limit "
+            f"of {limits.get('outlier', float('nan')):.1f} for things that are not garments): it may be one part "
+            "of a scene, like a building in a street.",
             "across the picture": "What was found runs out of the picture on two opposite sides: this looks like "
             "part of a landscape, a street or a surface, not one garment laid on a backdrop.",
             "several items": f"The picture shows {pre.items} separate items; only the largest (outlined) was "
