@@ -37,10 +37,8 @@ from fmnist.photo import outliers, preprocess
 from fmnist.photo.cache import DEFAULT_PATH
 from fmnist.photo.render import non_garments
 from fmnist.photo.render.strays import strays
-from lab._common import ROOT, record
+from lab._common import ROOT, record, weighted_linear_head
 from lab.notice_sweep import VAL_SEEDS, _digits, validation
-
-LINEAR_C = 3.0  # the kind-balanced head is a logistic regression, as every head was when this ran
 
 
 def _seen(kind_picture):
@@ -80,14 +78,7 @@ def main():
         x_things = detector.penultimate_features(model, torch.from_numpy(pixels))
         if weights is None:
             return detector.as_stored(detector.fit_outlier_head(garment_feats, x_things, head=name))
-        from sklearn.linear_model import LogisticRegression
-
-        x = torch.cat([garment_feats, x_things]).double()
-        y = np.r_[np.zeros(len(garment_feats)), np.ones(len(x_things))]
-        mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
-        w = np.r_[np.full(len(garment_feats), 1 / len(garment_feats)), weights / weights.sum()] * len(x) / 2
-        clf = LogisticRegression(C=LINEAR_C, max_iter=5000)
-        clf.fit(((x - mean) / scale).numpy(), y, sample_weight=w)
+        mean, scale, clf = weighted_linear_head(garment_feats, x_things, thing_weights=weights)
         return detector.as_stored(
             {
                 f"{name}_mean": mean,

@@ -46,30 +46,26 @@ from fmnist.photo.render import non_garments
 from fmnist.photo.render.strays import strays
 from fmnist.serving.predict import Predictor
 from fmnist.tag.core import classify_batch
-from lab._common import record
+from lab._common import record, weighted_linear_head
 from lab.notice_sweep import VAL_SEEDS, _digits, validation
 
 CELLS = [(r, "pale") for r in ("scenes", "tint", "opaque", "pattern")] + [
     (r, "everyday") for r in ("scenes", "tint", "opaque")
 ]
 PALE_WEIGHT = 3.0
-LINEAR_C = 3.0  # the shipped heads' inverse regularisation strength
 
 
 def _head(garments, things, weights, kind, seed=0):
     """A score function of features: garments (weighted) against things, "linear" or "mlp"."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 
-    x = torch.cat([garments, things]).double()
-    y = np.r_[np.zeros(len(garments)), np.ones(len(things))]
-    mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
-    z = ((x - mean) / scale).numpy()
-    if kind == "linear":  # each side weighs half, as class_weight="balanced" does
-        w = np.r_[weights / weights.sum(), np.full(len(things), 1 / len(things))] * len(x) / 2
-        clf = LogisticRegression(C=LINEAR_C, max_iter=5000).fit(z, y, sample_weight=w)
+    if kind == "linear":
+        mean, scale, clf = weighted_linear_head(garments, things, garment_weights=weights)
     else:
-        clf = MLPClassifier((32,), alpha=1e-2, max_iter=300, random_state=seed).fit(z, y)
+        x = torch.cat([garments, things]).double()
+        y = np.r_[np.zeros(len(garments)), np.ones(len(things))]
+        mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
+        clf = MLPClassifier((32,), alpha=1e-2, max_iter=300, random_state=seed).fit(((x - mean) / scale).numpy(), y)
 
     def score(f):
         p = clf.predict_proba(((f.double() - mean) / scale).numpy())[:, 1].clip(1e-12, 1 - 1e-12)
