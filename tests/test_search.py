@@ -44,6 +44,19 @@ def trial_states(folder) -> list[str]:
     return [t.state.name for t in study.trials]
 
 
+def claimed_running(folder) -> bool:
+    """Whether a running trial has its worker's pid recorded (so the kill below interrupts one mid-training)."""
+    import optuna
+
+    try:
+        study = optuna.load_study(
+            study_name="fmnist-basic_cnn", storage=f"sqlite:///{folder / 'basic_cnn' / 'study.db'}"
+        )
+        return any(t.state.name == "RUNNING" and "pid" in t.user_attrs for t in study.trials)
+    except (KeyError, sqlalchemy.exc.SQLAlchemyError):
+        return False
+
+
 def finished(states) -> int:
     return sum(s in ("COMPLETE", "PRUNED") for s in states)
 
@@ -69,7 +82,7 @@ def test_a_killed_search_resumes_from_its_sqlite_study(tmp_path):
     db = tmp_path / "basic_cnn" / "study.db"
     deadline = time.time() + 300
     while proc.poll() is None and time.time() < deadline:
-        if db.exists() and finished(trial_states(tmp_path)) >= 1 and "RUNNING" in trial_states(tmp_path):
+        if db.exists() and finished(trial_states(tmp_path)) >= 1 and claimed_running(tmp_path):
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
@@ -85,6 +98,22 @@ def test_a_killed_search_resumes_from_its_sqlite_study(tmp_path):
     after = trial_states(tmp_path)
     assert all(after[i] == "FAIL" for i in orphans)  # marked failed on resume, not waited for
     assert finished(after) == 4 and "RUNNING" not in after  # the study holds exactly the agreed number
+
+
+def test_a_trial_no_worker_ever_claimed_is_failed_once_it_is_old(monkeypatch):
+    """A search killed between asking for a trial and recording its host and pid leaves a running trial without
+    them: a resumed search fails it once it is older than UNCLAIMED_S, and leaves a fresh one to its worker."""
+    import optuna
+
+    from fmnist.training import search
+
+    study = optuna.create_study()
+    unclaimed = study.ask()
+    search._fail_orphans(study, optuna)
+    assert study.trials[unclaimed.number].state == optuna.trial.TrialState.RUNNING  # a worker may be about to claim it
+    monkeypatch.setattr(search, "UNCLAIMED_S", -1.0)
+    search._fail_orphans(study, optuna)
+    assert study.trials[unclaimed.number].state == optuna.trial.TrialState.FAIL
 
 
 def test_two_workers_on_one_storage_finish_the_agreed_number_together(tmp_path):

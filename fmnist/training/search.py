@@ -23,6 +23,7 @@ import shutil
 import socket
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from fmnist.checkpoints.store import atomic_write_json
@@ -31,6 +32,9 @@ from fmnist.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 MAX_FAILURES_IN_A_ROW = 3  # then something is broken for every trial, and the search stops with the error
+# A worker records its host and pid a moment after asking for a trial; a trial left without them for this long
+# belongs to a worker that died in between (killed right after asking), and is marked failed like any orphan.
+UNCLAIMED_S = 60
 
 
 def _require_optuna():
@@ -117,14 +121,20 @@ def _defaults(cfg: TrainConfig, model: str) -> dict:
 
 
 def _fail_orphans(study, optuna) -> None:
-    """Mark as failed the running trials of this host whose process is gone (a search killed mid-trial), so
-    that a resumed search does not wait for them. Trials of other hosts are left to their own workers."""
+    """Mark as failed the running trials of this host whose process is gone (a search killed mid-trial), and
+    those no worker claimed for UNCLAIMED_S (one killed between asking for a trial and recording itself), so that a
+    resumed search does not wait for them. Trials of other hosts are left to their own workers."""
     host = socket.gethostname()
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if "host" not in t.user_attrs or "pid" not in t.user_attrs:
+            # just asked by a worker that has not yet recorded itself, unless that was long ago
+            started = t.datetime_start
+            if started is not None and (datetime.now() - started).total_seconds() > UNCLAIMED_S:
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+                log.info("trial #%d was never claimed by a worker: marked failed", t.number)
+            continue
         if t.user_attrs.get("host") != host or t.user_attrs.get("pid") == os.getpid():
             continue
-        if "pid" not in t.user_attrs:
-            continue  # just asked by a worker that has not yet written its pid
         try:
             os.kill(int(t.user_attrs["pid"]), 0)
         except (ProcessLookupError, ValueError):
