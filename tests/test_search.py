@@ -111,9 +111,12 @@ def test_a_trial_no_worker_ever_claimed_is_failed_once_it_is_old(monkeypatch):
     unclaimed = study.ask()
     search._fail_orphans(study, optuna)
     assert study.trials[unclaimed.number].state == optuna.trial.TrialState.RUNNING  # a worker may be about to claim it
+    elsewhere = study.ask()
+    elsewhere.set_user_attr("host", "another-machine")  # its worker has not written its pid yet
     monkeypatch.setattr(search, "UNCLAIMED_S", -1.0)
     search._fail_orphans(study, optuna)
     assert study.trials[unclaimed.number].state == optuna.trial.TrialState.FAIL
+    assert study.trials[elsewhere.number].state == optuna.trial.TrialState.RUNNING  # left to its own host
 
 
 def test_two_workers_on_one_storage_finish_the_agreed_number_together(tmp_path):

@@ -126,14 +126,17 @@ def _fail_orphans(study, optuna) -> None:
     resumed search does not wait for them. Trials of other hosts are left to their own workers."""
     host = socket.gethostname()
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if "host" not in t.user_attrs or "pid" not in t.user_attrs:
-            # just asked by a worker that has not yet recorded itself, unless that was long ago
+        owner = t.user_attrs.get("host")
+        if owner is None or "pid" not in t.user_attrs:
+            # just asked by a worker that has not yet recorded itself, unless that was long ago (and not on
+            # another host, whose worker may still write its pid)
             started = t.datetime_start
-            if started is not None and (datetime.now() - started).total_seconds() > UNCLAIMED_S:
+            old = started is not None and (datetime.now() - started).total_seconds() > UNCLAIMED_S
+            if old and owner in (None, host):
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL)
                 log.info("trial #%d was never claimed by a worker: marked failed", t.number)
             continue
-        if t.user_attrs.get("host") != host or t.user_attrs.get("pid") == os.getpid():
+        if owner != host or t.user_attrs.get("pid") == os.getpid():
             continue
         try:
             os.kill(int(t.user_attrs["pid"]), 0)
