@@ -15,12 +15,9 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import torch
 
-from fmnist.data import load_splits, stratified_split
 from fmnist.notice import rules
-from fmnist.photo.render.cut import cut_photo
 from lab._common import record
-from lab._probe import _drawn
-from lab.edge_cut import CUTS
+from lab.edge_cut import cut_garments, validation_items
 
 
 def _small_before(pre) -> bool:
@@ -35,14 +32,10 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="cut-rules-val")
     args = p.parse_args()
-    val = load_splits(allow_download=False).val
-    items = stratified_split(val.labels.numpy(), 10 * args.per_class, args.seed)[1]
-    images = [val.images[i].numpy() for i in items]
+    images, items = validation_items(args.per_class, args.seed)
     rows = []
     with ProcessPoolExecutor(2) as pool:
-        for share in CUTS:
-            jobs = [(cut_photo, img, share, args.seed * 100003 + int(i)) for img, i in zip(images, items)]
-            pres = list(pool.map(_drawn, jobs, chunksize=4))
+        for share, pres in cut_garments(pool, images, items, args.seed):
             fired = [rules.picture_rules(pre) for pre in pres]
             rows.append(
                 {

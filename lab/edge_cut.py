@@ -48,20 +48,31 @@ def row(pictures: str, kind: str, ratios: list[float]) -> dict:
     }
 
 
+def validation_items(per_class: int, seed: int) -> tuple[list, np.ndarray]:
+    """per_class validation items of every class (their images, their indices), drawn with seed."""
+    val = load_splits(allow_download=False).val
+    items = stratified_split(val.labels.numpy(), 10 * per_class, seed)[1]
+    return [val.images[i].numpy() for i in items], items
+
+
+def cut_garments(pool, images, items, seed: int):
+    """(share, the preprocessed pictures) for each of CUTS: the items photographed with that share of each outside
+    the frame (fmnist.photo.render.cut), in pool's workers."""
+    for share in CUTS:
+        jobs = [(cut_photo, img, share, seed * 100003 + int(i)) for img, i in zip(images, items)]
+        yield share, list(tqdm(pool.map(_drawn, jobs, chunksize=4), total=len(jobs), desc=f"cut {share}"))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--per-class", type=int, default=10)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="edge-cut-val")
     args = p.parse_args()
-    val = load_splits(allow_download=False).val
-    items = stratified_split(val.labels.numpy(), 10 * args.per_class, args.seed)[1]
-    images = [val.images[i].numpy() for i in items]
+    images, items = validation_items(args.per_class, args.seed)
     rows = []
     with ProcessPoolExecutor(2) as pool:
-        for share in CUTS:
-            jobs = [(cut_photo, img, share, args.seed * 100003 + int(i)) for img, i in zip(images, items)]
-            pres = tqdm(pool.map(_drawn, jobs, chunksize=4), total=len(jobs), desc=f"cut {share}")
+        for share, pres in cut_garments(pool, images, items, args.seed):
             rows.append(row("garments", f"cut {share:g}", [cut_ratio(pre) for pre in pres]))
         for renderer, (_, levels) in RENDERERS.items():
             for level in levels:

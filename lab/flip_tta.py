@@ -37,32 +37,27 @@ def answers(model: torch.nn.Module, pixels: torch.Tensor) -> dict[str, np.ndarra
 def row(group: str, value, got: dict, labels, held_out: bool = False) -> dict:
     """One group's accuracy each way, from its answers (answers(), the group's part) and labels."""
     r = {"group": group, "value": value, "n": len(labels), "held_out": held_out}
-    r |= {way: 100 * float((got[way] == labels).mean()) for way in WAYS}
+    r |= {way: 100 * float((a == labels).mean()) for way, a in got.items()}
     print(
         f"{group:>9} {str(value):>9} {'(held out)' if held_out else '':>10} n={len(labels):5d} "
-        + "  ".join(f"{way} {r[way]:.2f} %" for way in WAYS),
+        + "  ".join(f"{way} {r[way]:.2f} %" for way in got),
         flush=True,
     )
     return r
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="resnet")
-    p.add_argument("--photo-data", nargs="+", default=[str(DEFAULT_PATH)])
-    p.add_argument("--out", default="flip-tta-val")
-    args = p.parse_args()
-    torch.set_grad_enabled(False)
-    model, config = store.load_folder(f"checkpoints/{args.model}")
-    if not config.get("train_config", {}).get("augment", {}).get("hflip", False):
-        p.error(f"{args.model} was trained without flips: a mirror image is not a picture it knows")
+def compare(model: torch.nn.Module, answers_of, photo_data: list[str]) -> list[dict]:
+    """Each way's accuracy (answers_of(model, pixels) -> {way: predicted classes}) on the validation items as
+    28x28, and on each photo data file's validation photos: by renderer, level and print, all of them, and those of
+    the renderers the file was tuned on."""
     splits = load_splits(allow_download=False)
-    rows = [row("items", "28x28", answers(model, splits.val.images), splits.val.labels.numpy()) | {"photo_data": None}]
-    for path in args.photo_data:
+    images, labels = splits.val.images, splits.val.labels.numpy()
+    rows = [row("items", "28x28", answers_of(model, images), labels) | {"photo_data": None}]
+    for path in photo_data:
         photo = load_photo_data(path)
         v, held_out = photo.val, set(photo.meta.get("held_out", []))
         found = v["images"].reshape(len(v["images"]), -1).max(1) > 0
-        got, labels = answers(model, torch.from_numpy(v["images"].astype(np.uint8))), np.asarray(v["labels"])
+        got, labels = answers_of(model, torch.from_numpy(v["images"].astype(np.uint8))), np.asarray(v["labels"])
         print(path)
 
         def part(keep, got=got, labels=labels):  # each way's answers and the labels of the pictures kept
@@ -76,6 +71,20 @@ def main():
                 )
         for name, keep in (("all", found), ("tuned on", found & ~np.isin(v["renderer"], list(held_out)))):
             rows.append(row(name, "", *part(keep)) | {"photo_data": path})
+    return rows
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="resnet")
+    p.add_argument("--photo-data", nargs="+", default=[str(DEFAULT_PATH)])
+    p.add_argument("--out", default="flip-tta-val")
+    args = p.parse_args()
+    torch.set_grad_enabled(False)
+    model, config = store.load_folder(f"checkpoints/{args.model}")
+    if not config.get("train_config", {}).get("augment", {}).get("hflip", False):
+        p.error(f"{args.model} was trained without flips: a mirror image is not a picture it knows")
+    rows = compare(model, answers, args.photo_data)
     path = record(args.out, rows, torch.device("cpu"), {"model": args.model})
     print(f"({path})")
 

@@ -3,9 +3,9 @@ smaller item) read photos better than the one view the pipeline makes?
 
     python -m lab.view_tta [--model resnet] [--photo-data data/photo-data-v4.npz] [--out view-tta-val]
 
-Like lab.flip_tta: the photo data's rendered validation photos (the 28x28 each file stores, so nothing is rendered
-again) and the validation items as 28x28 images, classified once as the app does and once with the logits of
-several views averaged. Validation only; the photo data's held-out renderers are marked. Results go to
+Like lab.flip_tta (its comparison): the photo data's rendered validation photos (the 28x28 each file stores, so
+nothing is rendered again) and the validation items as 28x28 images, classified once as the app does and once with
+the logits of several views averaged. Validation only; the photo data's held-out renderers are marked. Results go to
 lab/results/<out>-cpu.json.
 """
 
@@ -16,10 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from fmnist.checkpoints import store
-from fmnist.data import load_splits
-from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
+from fmnist.photo.cache import DEFAULT_PATH
 from lab._common import record
-from lab.flip_tta import row
+from lab.flip_tta import compare
 
 SHIFTS = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]
 SCALES = [1.0, 0.93, 0.86]
@@ -61,31 +60,15 @@ def answers(model: torch.nn.Module, pixels: torch.Tensor) -> dict[str, np.ndarra
 
 
 def main():
-    import lab.flip_tta as flip
-
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="resnet")
     p.add_argument("--photo-data", nargs="+", default=[str(DEFAULT_PATH)])
     p.add_argument("--out", default="view-tta-val")
     args = p.parse_args()
     torch.set_grad_enabled(False)
-    flip.WAYS = WAYS  # lab.flip_tta's row() reads its module's WAYS
     model, _ = store.load_folder(f"checkpoints/{args.model}")
     model.eval()
-    splits = load_splits(allow_download=False)
-    rows = [row("items", "28x28", answers(model, splits.val.images), splits.val.labels.numpy()) | {"photo_data": None}]
-    for path in args.photo_data:
-        photo = load_photo_data(path)
-        v, held_out = photo.val, set(photo.meta.get("held_out", []))
-        found = v["images"].reshape(len(v["images"]), -1).max(1) > 0
-        got, labels = answers(model, torch.from_numpy(v["images"].astype(np.uint8))), np.asarray(v["labels"])
-        for key in ("renderer", "level"):
-            for value in sorted(set(np.asarray(v[key]).tolist())):
-                keep = found & (np.asarray(v[key]) == value)
-                part = {way: a[keep] for way, a in got.items()}
-                rows.append(row(key, value, part, labels[keep], key == "renderer" and value in held_out))
-        part = {way: a[found] for way, a in got.items()}
-        rows.append(row("all", "", part, labels[found]) | {"photo_data": path})
+    rows = compare(model, answers, args.photo_data)
     path = record(args.out, rows, torch.device("cpu"), {"model": args.model, "shifts": SHIFTS, "scales": SCALES})
     print(f"({path})")
 
