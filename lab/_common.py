@@ -24,11 +24,11 @@ def weighted_linear_head(garments, things, garment_weights=None, thing_weights=N
     where none are given)."""
     from sklearn.linear_model import LogisticRegression
 
-    x = torch.cat([garments, things]).double()
-    y = np.r_[np.zeros(len(garments)), np.ones(len(things))]
-    mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
+    from fmnist.notice.detector import standardised
+
+    z, y, mean, scale = standardised(garments, things)
     g = np.ones(len(garments)) if garment_weights is None else np.asarray(garment_weights, float)
     t = np.ones(len(things)) if thing_weights is None else np.asarray(thing_weights, float)
-    w = np.r_[g / g.sum(), t / t.sum()] * len(x) / 2
-    clf = LogisticRegression(C=LINEAR_C, max_iter=5000).fit(((x - mean) / scale).numpy(), y, sample_weight=w)
+    w = np.r_[g / g.sum(), t / t.sum()] * len(z) / 2
+    clf = LogisticRegression(C=LINEAR_C, max_iter=5000).fit(z, y, sample_weight=w)
     return mean, scale, clf

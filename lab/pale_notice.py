@@ -62,10 +62,8 @@ def _head(garments, things, weights, kind, seed=0):
     if kind == "linear":
         mean, scale, clf = weighted_linear_head(garments, things, garment_weights=weights)
     else:
-        x = torch.cat([garments, things]).double()
-        y = np.r_[np.zeros(len(garments)), np.ones(len(things))]
-        mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
-        clf = MLPClassifier((32,), alpha=1e-2, max_iter=300, random_state=seed).fit(((x - mean) / scale).numpy(), y)
+        z, y, mean, scale = detector.standardised(garments, things)
+        clf = MLPClassifier((32,), alpha=1e-2, max_iter=300, random_state=seed).fit(z, y)
 
     def score(f):
         p = clf.predict_proba(((f.double() - mean) / scale).numpy())[:, 1].clip(1e-12, 1 - 1e-12)

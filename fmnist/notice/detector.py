@@ -75,6 +75,17 @@ def mahalanobis_scores(feats: torch.Tensor, stats: dict[str, torch.Tensor]) -> t
     return d2.min(1).values
 
 
+def standardised(
+    garments: torch.Tensor, things: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
+    """What an outlier head learns from: the features of both sides standardised (N, D), their labels (0 a garment,
+    1 a thing), and the mean and scale that standardised them, which the head stores to score new features."""
+    x = torch.cat([garments, things]).double()
+    y = torch.cat([torch.zeros(len(garments)), torch.ones(len(things))]).numpy()
+    mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
+    return ((x - mean) / scale).numpy(), y, mean, scale
+
+
 def fit_outlier_head(garments: torch.Tensor, things: torch.Tensor, head: str = "oe") -> dict[str, torch.Tensor]:
     """Standardisation and the weights of a small network, named head_*: one hidden layer of OUTLIER_HEAD_HIDDEN
     ReLU units with an L2 penalty of OUTLIER_HEAD_ALPHA, seeded so that a refit gives the same head. A positive
@@ -83,13 +94,11 @@ def fit_outlier_head(garments: torch.Tensor, things: torch.Tensor, head: str = "
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    x = torch.cat([garments, things]).double()
-    y = torch.cat([torch.zeros(len(garments)), torch.ones(len(things))]).numpy()
-    mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
+    z, y, mean, scale = standardised(garments, things)
     clf = MLPClassifier((OUTLIER_HEAD_HIDDEN,), alpha=OUTLIER_HEAD_ALPHA, max_iter=OUTLIER_HEAD_EPOCHS, random_state=0)
     with warnings.catch_warnings():  # OUTLIER_HEAD_EPOCHS is a cap by choice: a head that has not settled by then stops
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(((x - mean) / scale).numpy(), y)
+        clf.fit(z, y)
     return {
         f"{head}_mean": mean,
         f"{head}_scale": scale,

@@ -187,9 +187,12 @@ class Predictor:
         if rules == ["no item"]:
             return rules
         if _beyond(entry, "mahalanobis", score) or _beyond(entry, "outlier", thing) or _beyond(entry, "digit", digit):
-            rules.insert(len([r for r in rules if r != "several items"]), "unlike any garment")
+            model_rule = "unlike any garment"
         elif busy_around(pre) and _beyond(entry, "outlier", thing, BUSY_OUTLIER_MARGIN):
-            rules.insert(len([r for r in rules if r != "several items"]), "part of a scene")
+            model_rule = "part of a scene"
+        else:
+            return rules
+        rules.insert(len([r for r in rules if r != "several items"]), model_rule)  # before "several items"
         return rules
 
     @staticmethod
