@@ -8,12 +8,15 @@ items that neither set uses (what it forgets), and on the 210 pictures it traine
 
     python -m lab.loop_recipe [--recipes 8:3e-4:3,24:3e-4:3,...] [--renderer opaque] [--out loop-recipe-val]
 
-A recipe is EPOCHS:LR:DATA_PER_PHOTO[:own][:frozen][:plain][:wise], where `own` replays the model's own training
+A recipe is EPOCHS:LR:DATA_PER_PHOTO[:own][:frozen][:plain][:wise][:PART], where `own` replays the model's own training
 recipe in the data-set part (its recorded augmentation, prints included, and its share of rendered photos from
 its photo data), `frozen` keeps the batch-norm statistics the model was trained with, `plain` trains on the
 pictures as they are (no augmentation), and `wise` averages the fine-tuned weights with the model's own (WiSE-FT,
 Wortsman et al. 2022): one row per share of the fine-tuned weights in --wise-shares (default 0.5, the
-fine-tune's). Results go to lab/results/<out>-cpu.json.
+fine-tune's). PART trains only a part of the model, the rest frozen (surgical fine-tuning, Lee et al. 2023: a
+shift in the input is best met by the first layers): `stem` (the first convolution and its batch norm), `stage1`
+(the stem and the first stage of blocks), `head` (the last linear layer), `norms` (the batch norms' scales and
+shifts). Results go to lab/results/<out>-cpu.json.
 """
 
 import argparse
@@ -36,6 +39,12 @@ from fmnist.training.finetune import HELD_OUT, accuracy, averaged, tune
 from lab._common import ROOT, record
 
 RECIPES = "8:3e-4:3:own:frozen,16:1e-4:3:own:frozen,24:3e-4:1:own:frozen,8:3e-4:3:frozen"
+PARTS = {  # the parameters each PART trains, by name (fmnist.models' resnet)
+    "stem": lambda name: name.startswith(("features.0.", "features.1.")),
+    "stage1": lambda name: name.startswith(tuple(f"features.{i}." for i in range(5))),
+    "head": lambda name: name.startswith("head."),
+    "norms": lambda name: ".bn" in name or name.startswith("features.1.") or "shortcut.1." in name,
+}
 
 
 def shop(splits, seed: int, n_check: int, renderer: str = "opaque"):
@@ -62,18 +71,9 @@ def shop(splits, seed: int, n_check: int, renderer: str = "opaque"):
     return mine, check, check_px, unused
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--recipes", default=RECIPES)
-    p.add_argument("--check", type=int, default=600)
-    p.add_argument("--model", default="resnet")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="loop-recipe-val")
-    p.add_argument("--renderer", default="opaque", help="the shop: opaque, or studio (benchmarks/studio.py)")
-    p.add_argument("--wise-shares", default="0.5", help="comma-separated shares of the fine-tuned weights")
-    args = p.parse_args()
-    splits = load_splits(allow_download=False)
-    mine, check, check_px, unused = shop(splits, args.seed, args.check, args.renderer)
+def scorer(splits, mine: Split, check, check_px: np.ndarray, unused):
+    """score(model, name, seconds) -> a result row: the check pictures, the same items as 28x28, their gap, the
+    unused validation items (what the model forgets) and the pictures it trained on; printed as it comes."""
     y_check = torch.from_numpy(splits.val.labels.numpy()[check])
     forget = (splits.val.images[unused], splits.val.labels[unused])
 
@@ -95,6 +95,24 @@ def main():
         print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
         return row
 
+    return score
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--recipes", default=RECIPES)
+    p.add_argument("--check", type=int, default=600)
+    p.add_argument("--model", default="resnet")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="loop-recipe-val")
+    p.add_argument("--renderer", default="opaque", help="the shop: opaque, or studio (benchmarks/studio.py)")
+    p.add_argument("--wise-shares", default="0.5", help="comma-separated shares of the fine-tuned weights")
+    args = p.parse_args()
+    splits = load_splits(allow_download=False)
+    mine, check, check_px, unused = shop(splits, args.seed, args.check, args.renderer)
+
+    score = scorer(splits, mine, check, check_px, unused)
+
     bundled, _ = store.load_folder(ROOT / "checkpoints" / args.model)
     rows = [score(bundled, "bundled")]
     cfg = TrainConfig(seed=args.seed)
@@ -110,6 +128,9 @@ def main():
             aug, mix = dataclasses.replace(cfg, models=[args.model]).augment(args.model), None
         if "plain" in flags:
             aug = AugmentConfig(shift_px=0, hflip=False)
+        part = next((PARTS[f] for f in flags if f in PARTS), None)
+        for name, param in model.named_parameters():
+            param.requires_grad_(part is None or part(name))
         start = time.perf_counter()
         share = tc["photo_share"] if own else 0
         frozen = "frozen" in flags
