@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 import fmnist.photo.pipeline as pipeline
 from fmnist.checkpoints import store
 from fmnist.data import load_splits, stratified_split
-from fmnist.photo.intensity import COLOUR_FLOOR
+from fmnist.photo.intensity import COLOUR_FLOOR, darker_than_backdrop
 from fmnist.photo.render import RENDERERS, render_item
 from lab._common import ROOT, record
 
@@ -34,11 +34,8 @@ SEEN = {}  # what the last call of the intensity saw, in the worker: whether the
 
 
 def lighter(info: dict, mask) -> bool:
-    """The pipeline's own choice of the item's side (fmnist.photo.intensity.item_intensity)."""
-    if mask is None or not mask.any():
-        return not info["light_backdrop"]
-    diff = (info["grey"] - np.clip(info["backdrop_grey"], 0.0, 1.0))[mask]
-    return bool(np.clip(diff, 0, None).sum() >= np.clip(-diff, 0, None).sum())
+    """The pipeline's own choice of the item's side."""
+    return not darker_than_backdrop(info, mask)
 
 
 def recording(rgb, info, mask=None):

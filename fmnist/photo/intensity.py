@@ -68,6 +68,15 @@ def best_tilt(mask: np.ndarray) -> float:
     return float(angles[best]) if area[best] < 0.97 * upright else 0.0
 
 
+def darker_than_backdrop(info: dict, mask: np.ndarray | None = None) -> bool:
+    """The item's side, where most of its contrast lies, on any backdrop: a navy coat on a dark wood floor is
+    darker still; a white shirt on a light-grey table is lighter. Without a mask, darker on a light backdrop."""
+    if mask is None or not mask.any():
+        return bool(info["light_backdrop"])
+    diff = (info["grey"] - np.clip(info["backdrop_grey"], 0.0, 1.0))[mask]
+    return bool(np.clip(-diff, 0, None).sum() > np.clip(diff, 0, None).sum())
+
+
 def item_intensity(rgb: np.ndarray, info: dict, mask: np.ndarray | None = None) -> np.ndarray:
     """How much the item stands out from the backdrop, in [0, 1], by its grey level, as the data set's
     conversion did (8-bit grey of the photo, negated): darker than the backdrop, as in a shop photo, or lighter
@@ -80,13 +89,7 @@ def item_intensity(rgb: np.ndarray, info: dict, mask: np.ndarray | None = None) 
     and print still decide what the model sees wherever there is any."""
     # in grey code values, as the data set's 8-bit greys: a data-set image (item on black) passes unchanged
     grey, back = info["grey"], np.clip(info["backdrop_grey"], 0.0, 1.0)
-    # the item's side is where most of its contrast lies, on any backdrop: a navy coat on a dark wood floor is
-    # darker still; a white shirt on a light-grey table is lighter, and its darker print counts too
-    if mask is None or not mask.any():
-        darker = info["light_backdrop"]
-    else:
-        diff = (grey - back)[mask]
-        darker = bool(np.clip(-diff, 0, None).sum() > np.clip(diff, 0, None).sum())
+    darker = darker_than_backdrop(info, mask)
     below = (back - grey) / np.maximum(back, 0.1)
     if darker:
         contrast = below
