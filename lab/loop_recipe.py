@@ -110,7 +110,6 @@ def main():
     args = p.parse_args()
     splits = load_splits(allow_download=False)
     mine, check, check_px, unused = shop(splits, args.seed, args.check, args.renderer)
-
     score = scorer(splits, mine, check, check_px, unused)
 
     bundled, _ = store.load_folder(ROOT / "checkpoints" / args.model)

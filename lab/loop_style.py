@@ -72,15 +72,15 @@ def main():
     mine, check, check_px, unused = shop(splits, args.seed, args.check, args.renderer)
     score = scorer(splits, mine, check, check_px, unused)
     original = finetune.mixed_in
-
-    rows = [score(store.load_folder(ROOT / "checkpoints" / args.model)[0], "bundled")]
+    bundled, config = store.load_folder(ROOT / "checkpoints" / args.model)
+    rows = [score(bundled, "bundled")]
+    own_state = bundled.state_dict()
+    tc = config["train_config"]  # the model's own recipe, which the fine-tune replays
+    aug, mix = AugmentConfig(**tc["augment"]), load_photo_data(ROOT / tc["photo_data"]).train
     cfg = TrainConfig(seed=args.seed)
     for share in [0.0] + [float(s) for s in args.shares.split(",")]:
         torch.manual_seed(args.seed)
-        model, config = store.load_folder(ROOT / "checkpoints" / args.model)
-        own_state = {k: v.clone() for k, v in model.state_dict().items()}
-        tc = config["train_config"]
-        aug, mix = AugmentConfig(**tc["augment"]), load_photo_data(ROOT / tc["photo_data"]).train
+        model, _ = store.load_folder(ROOT / "checkpoints" / args.model)
         finetune.mixed_in = restyler(mine, share, args.seed) if share else original
         start = time.perf_counter()
         finetune.tune(

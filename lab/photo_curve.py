@@ -24,8 +24,9 @@ from fmnist.photo.cache import DEFAULT_PATH
 from lab._common import RESULTS, ROOT, record
 
 
-def subset(source: Path, size: int, folder: Path) -> Path:
-    """The photo data with only the first size training pictures of a seeded shuffle (validation as it is)."""
+def subset(source: Path, size: int, folder: Path) -> tuple[Path, int]:
+    """The photo data with only the first size training pictures of a seeded shuffle (validation as it is), and
+    how many it holds."""
     with np.load(source) as z:
         arrays = {k: z[k] for k in z.files}
     keep = np.sort(np.random.default_rng(0).permutation(len(arrays["train_labels"]))[:size])
@@ -36,7 +37,7 @@ def subset(source: Path, size: int, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"photo-data-{size}.npz"
     np.savez_compressed(path, **arrays)
-    return path
+    return path, len(keep)
 
 
 def main():
@@ -50,7 +51,7 @@ def main():
     source, folder = ROOT / args.photo_data, ROOT / "runs" / "photo-curve"
     rows = []
     for size in [int(s) for s in args.sizes.split(",")]:
-        data = subset(source, size, folder)
+        data, pictures = subset(source, size, folder)
         name = f"{args.out}-{size}"
         cmd = [sys.executable, "-m", "lab.photo_mix", "--model", args.model, "--epochs", str(args.epochs)]
         cmd += ["--mixes", "0.5:0.25:0.25", "--photo-data", str(data), "--eval-photo-data", str(source)]
@@ -59,7 +60,7 @@ def main():
         part = RESULTS / f"{name}-cpu.json"
         row = json.loads(part.read_text())["rows"][0]
         part.unlink()  # one file for the curve
-        rows.append({"train_pictures": min(size, len(np.load(data)["train_labels"])), **row})
+        rows.append({"train_pictures": pictures, **row})
     print("wrote", record(args.out, rows, torch.device("cpu"), {"model": args.model, "epochs": args.epochs}))
 
 
