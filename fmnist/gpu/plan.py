@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--photo-data",
-        default="data/photo-data-v4.npz",
+        default="data/photo-data-v6.npz",
         help="the photo training cache (python -m fmnist.photo.build; the repository holds it)",
     )
     return run_plan(p.parse_args(argv))

@@ -18,7 +18,7 @@ from fmnist.data import Split, sha256
 
 # 4,000 training + 800 validation pictures, 2.3 MB: small enough to keep in the repository, so that a training
 # command (and a GPU machine, which cannot build it in its minutes) names a file every clone has
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "photo-data-v4.npz"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "photo-data-v6.npz"
 BUILD_COMMAND = "python -m fmnist.photo.build"
 
 

@@ -79,22 +79,24 @@ def darker_than_backdrop(info: dict, mask: np.ndarray | None = None) -> bool:
 
 def item_intensity(rgb: np.ndarray, info: dict, mask: np.ndarray | None = None) -> np.ndarray:
     """How much the item stands out from the backdrop, in [0, 1], by its grey level, as the data set's
-    conversion did (8-bit grey of the photo, negated): darker than the backdrop, as in a shop photo, or lighter
-    than it where most of the item is (a pale garment on a light-grey table, a white one on a dark floor); the
-    lighter side also keeps the darker print of a light garment on a light backdrop. A saturated green shirt is
-    a mid grey with its shading, not a flat silhouette.
+    conversion did (8-bit grey of the photo, negated): how much darker than the backdrop it is, as in a shop
+    photo; where most of the item is lighter than a light backdrop (a pale garment on a light-grey table), how
+    dark it is against white, as the same garment on a shop's white backdrop would be; and where it is lighter
+    than a dark one (a white shirt on a dark floor, a data-set image), how much lighter. A saturated green shirt
+    is a mid grey with its shading, not a flat silhouette.
 
     Colour serves the mask; here it only gives a faint floor (COLOUR_FLOOR of its strength), so that an item
     of the backdrop's own grey (a red shirt on a grey table) is not empty, while the grey's shading, folds
     and print still decide what the model sees wherever there is any."""
     # in grey code values, as the data set's 8-bit greys: a data-set image (item on black) passes unchanged
     grey, back = info["grey"], np.clip(info["backdrop_grey"], 0.0, 1.0)
-    darker = darker_than_backdrop(info, mask)
-    below = (back - grey) / np.maximum(back, 0.1)
-    if darker:
-        contrast = below
-    else:
+    if darker_than_backdrop(info, mask):
+        contrast = (back - grey) / np.maximum(back, 0.1)
+    elif info["light_backdrop"]:
+        # lighter than a light backdrop (a pale shirt on a light-grey table): its darkness against white, as the
+        # data set's negated shop photo on white shows a light garment (a dim body, its seams, folds and print
+        # brighter), not its lightness above the backdrop, which turns those around (python -m lab.light_items)
+        contrast = 1.0 - grey
+    else:  # light on a dark backdrop is read as a negative already, as the data set's own images are
         contrast = (grey - back) / np.maximum(1.0 - back, 0.1)
-        if info["light_backdrop"]:
-            contrast = np.maximum(contrast, below)
     return np.maximum(np.clip(contrast, 0, 1), COLOUR_FLOOR * np.clip(info["d_chroma"] / 1.5, 0, 1))

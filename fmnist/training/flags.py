@@ -85,8 +85,8 @@ def recipe_epilog() -> str:
         augment = ", ".join(k for k in kept if k) or "no augmentation"
         lines.append(f"  {name:<12} {own['epochs']} epochs, lr {own['lr']:g}, {augment}")
     lines.append(
-        "  the bundled resnet adds --print-p 0.25 --photo-data data/photo-data-v4.npz --photo-share 0.25 "
-        "(docs/training.md)"
+        "  the photo recipe (deep_cnn, resnet) adds --print-p 0.25 --photo-data data/photo-data-v6.npz "
+        "--photo-share 0.25 (docs/training.md)"
     )
     return "\n".join(lines)
 
