@@ -110,24 +110,32 @@ def test_bad_finetune_requests_are_refused_before_any_work(args, message):
     assert proc.returncode == 2 and message in proc.stderr
 
 
-def test_the_finetune_replays_the_models_own_training_and_averages_with_its_start(caplog):
+def test_the_finetune_replays_the_models_own_training_and_averages_with_its_start(caplog, monkeypatch):
     """The data-set part of each batch is drawn as the model's own training drew it: its recorded augmentation
-    (prints included) and its rendered photos; without the photo file it says so and replays the data set alone.
-    The result is the average of the fine-tuned and the starting weights."""
+    (prints included) and its rendered photos. Where that photo file has left the tree, it says so and replays
+    the repository's photo data; without that either, the data set alone. The result is the average of the
+    fine-tuned and the starting weights."""
     import torch
 
+    from fmnist.photo.cache import DEFAULT_PATH
     from fmnist.training.config import TrainConfig
     from fmnist.training.finetune import averaged, own_recipe
 
     resnet = json.loads((ROOT / "checkpoints" / "resnet" / "config.json").read_text())["train_config"]
-    aug, mix = own_recipe(TrainConfig(), "resnet", resnet, "cpu")
+    here = resnet | {"photo_data": str(DEFAULT_PATH.relative_to(ROOT))}
+    aug, mix, replayed = own_recipe(TrainConfig(), "resnet", here, "cpu")
     assert aug.print_p == resnet["augment"]["print_p"] > 0 and aug.photo_p == resnet["augment"]["photo_p"]
     assert mix is not None and mix.images.shape[1:] == (28, 28) and len(mix) > 1000
-    gone = resnet | {"photo_data": "data/no-such-photo-data.npz"}
-    assert own_recipe(TrainConfig(), "resnet", gone, "cpu")[1] is None
-    assert "no-such-photo-data.npz is not here" in caplog.text
-    aug, mix = own_recipe(TrainConfig(), "mlp", {}, "cpu")  # a checkpoint that recorded neither
-    assert mix is None and aug.print_p == 0
+    assert replayed == f"data/{DEFAULT_PATH.name}"
+    gone = resnet | {"photo_data": "data/no-such-photo-data.npz"}  # a photo data that left the tree
+    aug, mix, replayed = own_recipe(TrainConfig(), "resnet", gone, "cpu")
+    assert mix is not None and replayed == f"data/{DEFAULT_PATH.name}"
+    assert f"no-such-photo-data.npz is not here: the fine-tune replays {DEFAULT_PATH.name}" in caplog.text
+    monkeypatch.setattr("fmnist.training.finetune.DEFAULT_PATH", ROOT / "data" / "nor-this.npz")
+    assert own_recipe(TrainConfig(), "resnet", gone, "cpu")[1:] == (None, None)
+    assert "replays the data set alone" in caplog.text
+    aug, mix, replayed = own_recipe(TrainConfig(), "mlp", {}, "cpu")  # a checkpoint that recorded neither
+    assert mix is None and replayed is None and aug.print_p == 0
 
     tuned = {"w": torch.tensor([2.0, 4.0]), "n": torch.tensor(7)}
     start = {"w": torch.tensor([0.0, 0.0]), "n": torch.tensor(3)}

@@ -31,7 +31,7 @@ from fmnist.data import Split, load_splits, stratified_split, to_float
 from fmnist.dataset import METADATA, SPLIT
 from fmnist.evaluation import metrics
 from fmnist.evaluation.reports import record_outputs
-from fmnist.photo.cache import load_photo_data
+from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
 from fmnist.training.augment import AugmentConfig, augment
 from fmnist.training.config import TrainConfig
 from fmnist.training.environment import resolve_device
@@ -172,19 +172,25 @@ def averaged(tuned: dict, started: dict, share: float) -> dict:
     return {k: share * v + (1 - share) * started[k] if v.is_floating_point() else v for k, v in tuned.items()}
 
 
-def own_recipe(cfg: TrainConfig, name: str, train_config: dict, dev) -> tuple[AugmentConfig, Split | None]:
-    """The augmentation the model was trained with and its rendered photos (its --photo-data, where that file is
-    here): what the data-set part of each batch replays. A checkpoint without them gets the registry's."""
+def own_recipe(cfg: TrainConfig, name: str, train_config: dict, dev) -> tuple[AugmentConfig, Split | None, str | None]:
+    """The augmentation the model was trained with and its rendered photos, with the file they came from: what the
+    data-set part of each batch replays. A checkpoint without them gets the registry's augmentation and no photos.
+    Where the model's own photo file is gone (a photo data the pipeline has since outgrown), the repository's
+    (drawn the same way by today's pipeline, as the corrected pictures are) is replayed in its place."""
     aug = train_config.get("augment")
     aug = AugmentConfig(**aug) if aug else dataclasses.replace(cfg, models=[name]).augment(name)
     path = train_config.get("photo_data")
     if not path or not train_config.get("photo_share"):
-        return aug, None
+        return aug, None, None
     found = next((p for p in (Path(path), ROOT / path) if p.is_file()), None)
+    if found is None and DEFAULT_PATH.is_file():
+        log.warning("the model's photo data %s is not here: the fine-tune replays %s", path, DEFAULT_PATH.name)
+        found = DEFAULT_PATH
     if found is None:
         log.warning("the model's photo data %s is not here: the fine-tune replays the data set alone", path)
-        return aug, None
-    return aug, load_photo_data(found, dev).train
+        return aug, None, None
+    shown = found.resolve().relative_to(ROOT) if found.resolve().is_relative_to(ROOT) else found
+    return aug, load_photo_data(found, dev).train, str(shown)
 
 
 def finetune(cfg: TrainConfig, checkpoint: str | Path, photos: str) -> dict:
@@ -219,7 +225,7 @@ def finetune(cfg: TrainConfig, checkpoint: str | Path, photos: str) -> dict:
 
     epochs = cfg.epochs or EPOCHS
     lr = cfg.lr or LR
-    aug, mix = own_recipe(cfg, name, tc, dev)
+    aug, mix, replayed = own_recipe(cfg, name, tc, dev)
     start = time.perf_counter()
     started = {k: v.clone() for k, v in model.state_dict().items()}
     share = tc.get("photo_share", 0.0)
@@ -250,7 +256,7 @@ def finetune(cfg: TrainConfig, checkpoint: str | Path, photos: str) -> dict:
         "data_per_picture": DATA_PER_PHOTO,
         "epochs": epochs,
         "lr": lr,
-        "replayed_photo_data": mix is not None,
+        "replayed_photo_data": replayed,
         "averaged_with_start": WISE,
         "seconds": seconds,
         "before": before,
