@@ -69,8 +69,12 @@ def negative(rgb, info, mask=None):
 
 
 def _job(job):
-    renderer, level, item, seed, index = job
-    picture = render_item(renderer, level, item, seed, index)
+    return readings(render_item(*job))
+
+
+def readings(picture):
+    """The picture's 28x28 by the old rule, by the switch (None where the item is not lighter than its backdrop),
+    and whether the backdrop is light."""
     pipeline.item_intensity = recording
     as_is = pipeline.preprocess(picture).pixels
     if not SEEN["lighter"]:
@@ -147,21 +151,23 @@ def main():
 
 
 def figure(path: str, shown: int = 12, tile: int = 112) -> None:
-    """Validation pictures of every renderer's pale and everyday levels where the item is lighter than a light
-    backdrop: the photo, its 28x28 by the old rule (lightness above the backdrop) and by today's (darkness against
-    white), and the 28x28 item itself."""
+    """Validation pictures of every renderer's pale level where the item is lighter than a light backdrop: the
+    photo, its 28x28 by the old rule (lightness above the backdrop) and by today's (darkness against white), and
+    the 28x28 item itself."""
     from PIL import Image, ImageDraw, ImageFont
 
     from fmnist import CLASS_NAMES
 
     val = load_splits(allow_download=False).val
     images, labels = val.images.numpy(), val.labels.numpy()
+    renderers = ("scenes", "tint", "pattern", "opaque")  # each has a pale level; in turn, in this order
     found = []
     for n, i in enumerate(stratified_split(labels, 30, 2)[1]):
-        renderer, level = [("scenes", "pale"), ("tint", "pale"), ("pattern", "pale"), ("opaque", "pale")][n % 4]
-        as_is, negated, on_light = _job((renderer, level, images[i], 2 * 100003 + int(i), n))
+        renderer = renderers[n % len(renderers)]
+        picture = render_item(renderer, "pale", images[i], 2 * 100003 + int(i), n)
+        as_is, negated, on_light = readings(picture)
         if negated is not None and on_light:
-            found.append((render_item(renderer, level, images[i], 2 * 100003 + int(i), n), as_is, negated, i, renderer))
+            found.append((picture, as_is, negated, i, renderer))
         if len(found) == shown:
             break
     font, cols = ImageFont.load_default(size=13), 2

@@ -189,7 +189,8 @@ def own_recipe(cfg: TrainConfig, name: str, train_config: dict, dev) -> tuple[Au
     if found is None:
         log.warning("the model's photo data %s is not here: the fine-tune replays the data set alone", path)
         return aug, None, None
-    shown = found.resolve().relative_to(ROOT) if found.resolve().is_relative_to(ROOT) else found
+    shown = found.resolve()
+    shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
     return aug, load_photo_data(found, dev).train, str(shown)
 
 
