@@ -14,6 +14,10 @@ within TIME_BUDGET_MS. With --write-choice it is recorded beside the weights as 
 test figures and the random maps', which the app shows beside the map.
 
     python -m benchmarks.faithfulness --n 300 --write-choice    # benchmarks/results/faithfulness-cpu.json
+    python -m benchmarks.faithfulness --n 300 --write-choice --models resnet   # after retraining one model
+
+With --models, the other models' rows of the result file are kept as they were measured, and "measured" says
+when, where and by which command each model's rows were made.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks._common import ROOT, command, record
+from benchmarks._common import RESULTS, ROOT, command, hardware, record
 from fmnist.checkpoints import store
 from fmnist.data import load_splits
 from fmnist.explain.faithfulness import BASELINES, baseline_maps, deletion, insertion
@@ -103,6 +107,22 @@ def sample(split, n: int, seed: int) -> torch.Tensor:
     return split.images[idx].float().div(255)[:, None]
 
 
+def keep_others(old: dict, rows: list, choices: dict, measured: dict, n: int) -> tuple[list, dict, dict]:
+    """The rows, choices and provenance of this run, with those of the models it did not rerun taken from the
+    previous result file old (made with the same n)."""
+    if old["n"] != n:
+        raise SystemExit(f"--n {n}: the other models' rows were made with --n {old['n']}; rerun every model")
+    before = old.get("measured") or {m: {k: old[k] for k in ("date", "hardware", "command")} for m in old["chosen"]}
+    kept = [m for m in old["chosen"] if m not in measured]
+    order = list(dict.fromkeys([*old["chosen"], *measured]))  # the models in the order the file had them
+    merged = sorted([r for r in old["rows"] if r["model"] in kept] + rows, key=lambda r: order.index(r["model"]))
+    return (
+        merged,
+        {m: old["chosen"][m] if m in kept else choices[m] for m in order},
+        {m: before[m] if m in kept else measured[m] for m in order},
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=300, help="validation and test images each")
@@ -169,6 +189,11 @@ def main() -> None:
                     "command": command(),
                 },
             )
+    here = {"date": time.strftime("%Y-%m-%d"), "hardware": hardware(torch.device("cpu")), "command": command()}
+    measured = {name: here for name in models}
+    previous = RESULTS / "faithfulness-cpu.json"
+    if args.models and previous.is_file():  # one model retrained: the others' rows stay as they were measured
+        rows, choices, measured = keep_others(json.loads(previous.read_text()), rows, choices, measured, args.n)
     path = record(
         "faithfulness",
         rows,
@@ -179,6 +204,7 @@ def main() -> None:
             "time_budget_ms": TIME_BUDGET_MS,
             "road_percentiles": ROAD_PERCENTILES,
             "chosen": choices,
+            "measured": measured,
         },
     )
     print(json.dumps(choices), f"({path})")

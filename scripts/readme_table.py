@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import defaultdict
 from pathlib import Path
 
 from fmnist.explain import maps
@@ -198,11 +199,20 @@ def explain_table(root: Path = ROOT) -> str:
         ms = "" if r["ms_per_image"] is None else f"{r['ms_per_image']:.1f}"
         lines.append(f"| `{r['model']}` | {name} | " + " | ".join(cells) + f" | {ms} |")
     lines.append("")
+    # a model rerun alone (--models) leaves the others' rows as they were measured: say when and where
+    runs = defaultdict(list)
+    for model, m in result.get("measured", {}).items():
+        runs[m["date"], m["hardware"], m["command"]].append(f"`{model}`")
+    runs = runs or {(result["date"], result["hardware"], result["command"]): []}
+    source = "; ".join(
+        f"{', '.join(models) + ': ' if len(runs) > 1 else ''}{date}, {hw}, `{cmd}`"
+        for (date, hw, cmd), models in runs.items()
+    )
     lines.append(
         f"*{result['n']} test images a model, each explained for the class the model predicts; in brackets "
-        f"the 95 % bootstrap interval ({result['boots']} resamples). Time: one 28x28 picture, one thread, "
-        f"this CPU; the shown map is the most faithful on {result['n']} validation images within "
-        f"{result['time_budget_ms']:.0f} ms. From `{FAITHFULNESS}` ({result['date']}, `{result['command']}`), "
+        f"the 95 % bootstrap interval ({result['boots']} resamples). Time: one 28x28 picture, one thread; "
+        f"the shown map is the most faithful on {result['n']} validation images within "
+        f"{result['time_budget_ms']:.0f} ms. From `{FAITHFULNESS}` ({source}), "
         f"written by `python -m scripts.readme_table`.*"
     )
     if (root / POINTING).is_file():

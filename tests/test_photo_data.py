@@ -11,7 +11,7 @@ import torch
 
 from conftest import ROOT, needs_real_data
 from fmnist.data import Split, load_raw, stratified_split
-from fmnist.photo.cache import PhotoDataError, load_photo_data
+from fmnist.photo.cache import DEFAULT_PATH, PhotoDataError, load_photo_data, pipeline_sha256
 from fmnist.training.loader import DeviceLoader
 
 BUILD = [sys.executable, "-m", "fmnist.photo.build"]
@@ -77,6 +77,21 @@ def test_a_missing_or_broken_cache_is_refused_with_the_command_that_builds_it(tm
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(PhotoDataError, match="cannot be read"):
         load_photo_data(tmp_path / "bad.npz")
+
+
+def test_the_repository_photo_data_is_drawn_by_todays_pipeline_and_a_stale_one_warns(tmp_path, caplog):
+    # the bundled detectors are fitted on it and training learns from it: drawn by another pipeline, it would
+    # teach pictures the app no longer makes
+    with caplog.at_level("WARNING", logger="fmnist.photo.cache"):
+        current = load_photo_data(DEFAULT_PATH)
+    assert current.meta["pipeline_sha256"] == pipeline_sha256() and not caplog.records
+    with np.load(DEFAULT_PATH) as z:
+        arrays = {k: z[k] for k in z.files}
+    stale = tmp_path / "stale.npz"
+    np.savez(stale, **arrays | {"meta": np.asarray(json.dumps(current.meta | {"pipeline_sha256": "0" * 64}))})
+    with caplog.at_level("WARNING", logger="fmnist.photo.cache"):
+        load_photo_data(stale)
+    assert "another photo pipeline" in caplog.text and f"fmnist.photo.build --out {stale}" in caplog.text
 
 
 def test_train_py_refuses_a_share_without_a_cache():

@@ -17,7 +17,8 @@ app's own pipeline (fmnist.photo), so that a model can train on what the pipelin
   share down turned by up to --tilt-deg; the repository's v6 was built with 0.3, 0.3 and 30 (the command is in
   the file).
   --floor-share draws that share as light garments on dark floors (render.floors) in place of their renderer.
-- A change to the pipeline (PIPELINE_MODULES of fmnist/photo/) makes the cache stale: rebuild it under a new name.
+- A change to the pipeline (fmnist.photo.cache.PIPELINE_MODULES) makes the cache stale, and loading it then warns:
+  rebuild it under a new name.
   v3: the graph-cut pipeline, turns undone up to 30 degrees, printed and turned garments; the print recipe was
   chosen on it. v4: the same, by the pipeline that no longer takes a grey garment's body for its shadow; the
   bundled resnet trained on it (it left the tree: `git show 451a8f1:data/photo-data-v4.npz`). v6: the same, by
@@ -28,20 +29,16 @@ app's own pipeline (fmnist.photo), so that a model can train on what the pipelin
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from fmnist.photo.cache import DEFAULT_PATH, save_photo_data
+from fmnist.photo.cache import DEFAULT_PATH, pipeline_sha256, save_photo_data
 from fmnist.photo.render import RENDERERS, floors, tilt_item
 from fmnist.training.prints import print_item
-
-PIPELINE_MODULES = ("decode", "backdrop", "segment", "intensity", "pipeline")  # what turns a photo into 28x28
 
 HELD_OUT = ("opaque",)
 
@@ -92,14 +89,6 @@ def build(images, labels, indices, seed, renderers, workers, desc, keep_blank, v
             out["printed"].append(printed)
             out["tilt_deg"].append(tilt)
     return {k: np.asarray(v) for k, v in out.items()}
-
-
-def pipeline_sha256() -> str:
-    """One digest of the pipeline's source, module by module: a cache built by another pipeline is stale."""
-    digest = hashlib.sha256()
-    for name in PIPELINE_MODULES:
-        digest.update((Path(__file__).parent / f"{name}.py").read_bytes())
-    return digest.hexdigest()
 
 
 def main(argv=None) -> int:

@@ -7,7 +7,9 @@ for a random picture of this cache (fmnist.data.DeviceLoader), so an epoch keeps
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,9 @@ from fmnist.data import Split, sha256
 # command (and a GPU machine, which cannot build it in its minutes) names a file every clone has
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "photo-data-v6.npz"
 BUILD_COMMAND = "python -m fmnist.photo.build"
+PIPELINE_MODULES = ("decode", "backdrop", "segment", "intensity", "pipeline")  # what turns a photo into 28x28
+
+log = logging.getLogger(__name__)
 
 
 class PhotoDataError(ValueError):
@@ -32,6 +37,14 @@ class PhotoData:
     val: dict  # images, labels, renderer, level (numpy): rendered validation items, every renderer
     meta: dict
     digest: str  # sha256 of the file: recorded with a run, so that --resume and the card know which cache
+
+
+def pipeline_sha256() -> str:
+    """One digest of the pipeline's source, module by module: a cache built by another pipeline is stale."""
+    digest = hashlib.sha256()
+    for name in PIPELINE_MODULES:
+        digest.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    return digest.hexdigest()
 
 
 def save_photo_data(path: str | Path, train: dict, val: dict, meta: dict) -> Path:
@@ -68,4 +81,13 @@ def load_photo_data(path: str | Path, device: str | torch.device = "cpu") -> Pho
         torch.from_numpy(images.astype(np.uint8)).to(device), torch.from_numpy(labels.astype(np.int64)).to(device)
     )
     val = {k[4:]: v for k, v in arrays.items() if k.startswith("val_")}
-    return PhotoData(train, val, json.loads(str(arrays["meta"])), sha256(path))
+    meta = json.loads(str(arrays["meta"]))
+    if meta.get("pipeline_sha256") != pipeline_sha256():
+        log.warning(
+            "%s was drawn by another photo pipeline than today's: what learns from it learns pictures the app no "
+            "longer makes; rebuild it with `%s --out %s`",
+            path,
+            BUILD_COMMAND,
+            path,
+        )
+    return PhotoData(train, val, meta, sha256(path))
