@@ -105,7 +105,8 @@ def embed(model: torch.nn.Module, images: np.ndarray, batch: int = 1000) -> np.n
     out = []
     try:
         for i in range(0, len(images), batch):
-            x = torch.as_tensor(images[i : i + batch], device=dev).float().div(255.0)[:, None]
+            # torch.tensor copies: a read-only array (the gallery as safetensors loads it) raises no warning
+            x = torch.tensor(images[i : i + batch], device=dev).float().div(255.0)[:, None]
             out.append(model.penultimate(x).float().cpu())
     finally:
         model.train(was_training)
