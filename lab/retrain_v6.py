@@ -24,7 +24,7 @@ import torch
 
 from fmnist.checkpoints import store
 from fmnist.data import load_raw
-from fmnist.photo.cache import DEFAULT_PATH
+from fmnist.photo.cache import DEFAULT_PATH, load_photo_data
 from lab._common import ROOT, record
 
 
@@ -42,8 +42,7 @@ def main() -> None:
     p.add_argument("--photo-data", default=str(DEFAULT_PATH))
     p.add_argument("--out", default="retrain-v6-val")
     args = p.parse_args()
-    with np.load(args.photo_data) as z:
-        val = {k[4:]: z[k] for k in z.files if k.startswith("val_")}
+    val = load_photo_data(args.photo_data).val
     raw = load_raw(allow_download=False)
     photos = torch.from_numpy(val["images"]).float().div(255)[:, None]
     items = torch.from_numpy(raw.train_images[val["source_index"]]).float().div(255)[:, None]
