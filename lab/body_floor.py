@@ -36,6 +36,7 @@ from fmnist.photo.render import render_item
 from fmnist.serving.predict import Predictor
 from fmnist.tag.core import classify_batch
 from lab._common import ROOT, record
+from lab._probe import Probe, summary
 
 STATE = {"variant": "none"}
 
@@ -118,32 +119,22 @@ def main() -> None:
     STATE["variant"] = "none"
     raw_pres = [_slim(pipeline.preprocess(Image.fromarray(images[i]))) for i in items]
     raw = np.array([a == labels[i] for (a, _), i in zip(answers(raw_pres), items)])
+    run = Probe(args, images, labels, items, answers, raw)
     rows = []
     with ProcessPoolExecutor(2) as pool:
         for cell in args.cells.split(","):
             renderer, level = cell.split(":")
             drawn = list(pool.map(_job, [(renderer, level, images[i], i, variants) for i in items], chunksize=4))
-            line = f"{cell:18s}"
             for k, variant in enumerate(variants):
-                got = answers([d[k] for d in drawn])
-                right = np.array([a == labels[i] for (a, _), i in zip(got, items)])
-                diff = raw.astype(float) - right
                 rows.append(
                     {
                         "renderer": renderer,
                         "level": level,
                         "variant": variant,
-                        "raw_acc": float(raw.mean()),
-                        "photo_acc": float(right.mean()),
-                        "gap": float(diff.mean()),
-                        "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
-                        "flagged": float(np.mean([f for _, f in got])),
+                        **run.cell(answers([d[k] for d in drawn])),
                     }
                 )
-                line += (
-                    f" | {variant}: {right.mean():.1%} gap {diff.mean() * 100:4.1f} notices {rows[-1]['flagged']:.1%}"
-                )
-            print(line, flush=True)
+                print(f"{cell:18s} {variant:8s}: {summary(rows[-1])}", flush=True)
     for variant in variants:
         gaps = [r["gap"] for r in rows if r["variant"] == variant]
         seen = [r["gap"] for r in rows if r["variant"] == variant and r["renderer"] != "opaque"]
